@@ -1,0 +1,144 @@
+"""All settings, read from config.yaml and ``QUOTEBOT_<SECTION>__<KEY>`` environment variables.
+
+Each section is the settings model of the subsystem that owns it; this module only
+composes them, resolves relative paths against the config file's folder, and turns every
+mistake into a one-line ``SettingsError`` naming the file, line and key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from index.settings import IndexSettings
+from retrieval.settings import RetrievalSettings
+
+ENV_PREFIX = "QUOTEBOT_"
+DEFAULT_CONFIG_NAME = "config.yaml"
+
+
+class SettingsError(Exception):
+    """A bad config file or environment variable; ``str()`` is the one-line message."""
+
+
+class ChatSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    color: Literal["auto", "always", "never"] = Field("auto", description="Colour quotes on a terminal.")
+    history_file: Path = Field(
+        Path("~/.local/state/quotebot/history"), description="Where `quotebot chat` keeps its input history."
+    )
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+
+
+def load_settings(config_file: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read settings: ``config_file`` (or ./config.yaml if present), then the environment.
+
+    Relative paths in the file are taken from the file's folder, so the bot works from any
+    working directory.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    if config_file is None and Path(DEFAULT_CONFIG_NAME).is_file():
+        config_file = Path(DEFAULT_CONFIG_NAME)
+    raw, lines = _read_yaml(config_file) if config_file else ({}, {})
+    _apply_environment(raw, environ)
+    where = str(config_file) if config_file else "settings"
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as error:
+        raise SettingsError(_describe(error, where, lines)) from None
+    base = config_file.resolve().parent if config_file else Path.cwd()
+    return _resolve_paths(settings, base)
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"{path}: cannot read config file ({error})") from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise SettingsError(f"{path}{line}: {problem}") from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}:1: the config file must be a mapping of sections")
+    return data, _key_lines(node)
+
+
+def _key_lines(node: yaml.Node | None, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    """Line number (1-based) of every mapping key, so errors can point at the line."""
+    lines: dict[tuple[str, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = prefix + (str(key_node.value),)
+            lines[path] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, path))
+    return lines
+
+
+def _apply_environment(raw: dict[str, Any], environ: dict[str, str]) -> None:
+    """``QUOTEBOT_RETRIEVAL__MAX_QUOTES=5`` sets ``retrieval.max_quotes``; values are YAML scalars."""
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in Settings.model_fields:
+            raise SettingsError(f"environment variable {name}: unknown section '{section}'")
+        target = raw.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise SettingsError(f"environment variable {name}: section '{section}' is not a mapping")
+        try:
+            target[key] = yaml.safe_load(value) if value else value
+        except yaml.YAMLError:
+            target[key] = value
+
+
+def _describe(error: ValidationError, where: str, lines: dict[tuple[str, ...], int]) -> str:
+    first = error.errors()[0]
+    loc = tuple(str(part) for part in first["loc"])
+    line = _nearest_line(loc, lines)
+    key = ".".join(loc) or "(top level)"
+    message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}{f':{line}' if line else ''}: {key}: {message}{more}"
+
+
+def _nearest_line(loc: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | None:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    def absolute(path: Path) -> Path:
+        path = path.expanduser()
+        return path if path.is_absolute() else base / path
+
+    index = settings.index.model_copy(
+        update={
+            "corpus": [absolute(p) for p in settings.index.corpus],
+            "index_dir": absolute(settings.index.index_dir),
+        }
+    )
+    chat = settings.chat.model_copy(update={"history_file": absolute(settings.chat.history_file)})
+    return settings.model_copy(update={"index": index, "chat": chat})

@@ -1,0 +1,381 @@
+"""Loading news articles from files and folders.
+
+Supported inputs: plain text (``.txt``), Markdown (``.md``), HTML (``.html``/``.htm``),
+JSON (``.json``) and JSON Lines (``.jsonl``). Article text is kept verbatim because
+answers quote it by character offset; only HTML is rendered to text, since markup is
+not prose.
+
+A bad input (binary, empty or undecodable file, malformed record) is skipped and
+reported rather than stopping a 20k-article load; in strict mode the first problem
+raises :class:`InputError` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from index.models import Article
+
+
+class SkippedInput(BaseModel):
+    """One input (a file, or a record in a file) that was not loaded, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    line: int | None = None
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.reason}"
+
+
+class LoadReport(BaseModel):
+    """What a load produced: the articles, the skipped inputs and the dropped duplicates."""
+
+    articles: list[Article] = Field(default_factory=list)
+    skipped: list[SkippedInput] = Field(default_factory=list)
+    duplicates: int = 0
+
+
+class InputError(Exception):
+    """A problem that stops the load: a missing path, or any skip in strict mode."""
+
+    def __init__(self, message: str, skipped: SkippedInput | None = None) -> None:
+        super().__init__(message)
+        self.skipped = skipped
+
+
+def load_articles(
+    paths: Sequence[Path],
+    *,
+    strict: bool = False,
+    on_skip: Callable[[SkippedInput], None] | None = None,
+) -> LoadReport:
+    """Load every article under ``paths`` (files or folders), in a deterministic order.
+
+    Exact duplicates (same text) are dropped and counted; every other problem is a skip,
+    reported through ``on_skip`` as it happens, or raised as :class:`InputError` if
+    ``strict``. A path that does not exist always raises: it is a usage error, not bad data.
+    """
+    roots = [Path(path) for path in paths]
+    for root in roots:  # check all paths first so a typo fails before any work is done
+        if not root.exists():
+            raise InputError(f"no such file or folder: {root}")
+    collector = _Collector(strict, on_skip)
+    for root in roots:
+        for file in _files(root):
+            _load_file(file, collector)
+    return LoadReport(
+        articles=collector.articles, skipped=collector.skipped, duplicates=collector.duplicates
+    )
+
+
+# --- files -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _File:
+    path: Path
+    display: str  # how messages and ``source`` name it: the root as given, plus the part below
+    id: str  # article id for one-article formats: the path relative to the corpus root
+
+
+class _Entry(NamedTuple):
+    """What a reader found: an article, or the reason a record was skipped."""
+
+    item: Article | str
+    line: int | None = None
+    record: int | None = None  # 1-based index of the record in a .json file
+
+
+class _Unreadable(Exception):
+    """The file as a whole cannot be loaded."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+_SNIFF_BYTES = 8192
+
+
+def _files(root: Path) -> Iterator[_File]:
+    """The files to load under ``root``, sorted by relative path, hidden ones left out."""
+    if not root.is_dir():
+        yield _File(root, root.as_posix(), root.name)
+        return
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+        found.extend(
+            Path(dirpath, name)
+            for name in filenames
+            if not name.startswith(".") and Path(name).suffix.lower() in _READERS
+        )
+    for path in sorted(found, key=lambda path: path.relative_to(root).parts):
+        yield _File(path, path.as_posix(), path.relative_to(root).as_posix())
+
+
+def _load_file(file: _File, collector: _Collector) -> None:
+    suffix = file.path.suffix.lower()
+    reader = _READERS.get(suffix)
+    if reader is None:  # only reachable for a file named directly: folder walks filter these
+        collector.skip(file.display, f"unsupported file type ({suffix or 'no extension'})")
+        return
+    try:
+        content = _read_text(file.path)
+    except _Unreadable as problem:
+        collector.skip(file.display, problem.reason, problem.line)
+        return
+    for entry in reader(file, content):
+        collector.add(file, entry)
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise _Unreadable("not a regular file")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise _Unreadable(f"cannot read ({error.strerror or error})") from error
+    if b"\0" in data[:_SNIFF_BYTES]:
+        raise _Unreadable("binary file, not text")
+    try:
+        content = data.decode("utf-8-sig")  # -sig: a leading BOM is dropped, not kept as text
+    except UnicodeDecodeError as error:
+        line = error.object.count(b"\n", 0, error.start) + 1
+        byte = error.object[error.start]
+        raise _Unreadable(f"not valid UTF-8 (byte 0x{byte:02x})", line) from error
+    if not content.strip():
+        raise _Unreadable("empty file")
+    return content
+
+
+class _Collector:
+    """Accumulates articles, drops duplicates and reports skips as they happen."""
+
+    def __init__(self, strict: bool, on_skip: Callable[[SkippedInput], None] | None) -> None:
+        self.articles: list[Article] = []
+        self.skipped: list[SkippedInput] = []
+        self.duplicates = 0
+        self._strict = strict
+        self._on_skip = on_skip
+        self._hashes: set[str] = set()
+        self._first_seen: dict[str, str] = {}  # article id -> where it was loaded from
+
+    def skip(self, path: str, reason: str, line: int | None = None) -> None:
+        problem = SkippedInput(path=path, line=line, reason=reason)
+        if self._strict:
+            raise InputError(str(problem), problem)
+        self.skipped.append(problem)
+        if self._on_skip is not None:
+            self._on_skip(problem)
+
+    def add(self, file: _File, entry: _Entry) -> None:
+        prefix = f"record {entry.record}: " if entry.record is not None else ""
+        if isinstance(entry.item, str):
+            self.skip(file.display, prefix + entry.item, entry.line)
+            return
+        article = entry.item
+        digest = article.content_hash
+        if digest in self._hashes:
+            self.duplicates += 1
+            return
+        first = self._first_seen.get(article.id)
+        if first is not None:
+            reason = f"{prefix}duplicate id {article.id!r} (first in {first})"
+            self.skip(file.display, reason, entry.line)
+            return
+        self._hashes.add(digest)
+        self._first_seen[article.id] = (
+            file.display if entry.line is None else f"{file.display}:{entry.line}"
+        )
+        self.articles.append(article)
+
+
+# --- plain text and Markdown ---------------------------------------------------------
+
+# A first line followed by a blank line is a headline. A longer "first line" is more
+# likely a one-line opening paragraph, which must stay in the (quotable) text.
+_TITLE_MAX_CHARS = 300
+_TITLE_LINE = re.compile(r"[ \t]*(\S[^\r\n]*?)[ \t]*\r?\n(?:[ \t]*\r?\n)+")
+
+
+def _read_plain(file: _File, content: str) -> Iterator[_Entry]:
+    title, text = _split_title(content, markdown=file.path.suffix.lower() == ".md")
+    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text, source=file.display))
+
+
+def _split_title(content: str, *, markdown: bool) -> tuple[str | None, str]:
+    """``(title, text)``; the title is None when the file does not start with one."""
+    match = _TITLE_LINE.match(content)
+    if match:
+        title = match.group(1).lstrip("#").strip() if markdown else match.group(1)
+        text = content[match.end() :].rstrip()
+        if title and text and len(title) <= _TITLE_MAX_CHARS:
+            return title, text
+    return None, content.rstrip()
+
+
+# --- HTML ----------------------------------------------------------------------------
+
+_HIDDEN_TAGS = frozenset({"script", "style", "head", "noscript", "template", "svg"})
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
+        "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+        "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table",
+        "tr", "ul",
+    }
+)  # fmt: skip
+_CELL_TAGS = frozenset({"td", "th"})  # inline, but cells must not run together
+_HTML_SPACE = re.compile(r"[ \t\n\r\f]+")  # HTML whitespace only: &nbsp; is kept
+
+
+class _HtmlText(HTMLParser):
+    """Collects the visible text of a page as paragraphs, plus its title and first h1."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)  # entities arrive already unescaped
+        self.paragraphs: list[str] = []
+        self.title = ""
+        self.first_h1 = ""
+        self._buffer: list[str] = []
+        self._title: list[str] | None = None  # collecting while inside <title>
+        self._hidden: dict[str, int] = dict.fromkeys(_HIDDEN_TAGS, 0)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._title = []
+        elif tag in _HIDDEN_TAGS:
+            self._hidden[tag] += 1
+        elif tag == "body":
+            self._hidden["head"] = 0  # an unclosed <head> must not hide the whole page
+        elif tag in _CELL_TAGS:
+            self._buffer.append(" ")
+        if tag in _BLOCK_TAGS:
+            self._end_paragraph()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title" and self._title is not None:
+            self.title = self.title or _HTML_SPACE.sub(" ", "".join(self._title)).strip()
+            self._title = None
+        elif tag in _HIDDEN_TAGS:
+            self._hidden[tag] = max(0, self._hidden[tag] - 1)
+        if tag in _BLOCK_TAGS:
+            paragraph = self._end_paragraph()
+            if tag == "h1" and not self.first_h1:
+                self.first_h1 = paragraph
+
+    def handle_data(self, data: str) -> None:
+        if self._title is not None:
+            self._title.append(data)
+        elif not any(self._hidden.values()):
+            self._buffer.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._end_paragraph()
+
+    def _end_paragraph(self) -> str:
+        paragraph = _HTML_SPACE.sub(" ", "".join(self._buffer)).strip(" ")
+        self._buffer.clear()
+        if paragraph.strip():
+            self.paragraphs.append(paragraph)
+        return paragraph
+
+
+def _read_html(file: _File, content: str) -> Iterator[_Entry]:
+    page = _HtmlText()
+    page.feed(content)
+    page.close()
+    if not page.paragraphs:
+        yield _Entry("no visible text")
+        return
+    title = page.title or page.first_h1 or file.path.stem
+    text = "\n\n".join(page.paragraphs)
+    yield _Entry(Article(id=file.id, title=title, text=text, source=file.display))
+
+
+# --- JSON and JSON Lines ---------------------------------------------------------------
+
+_STRING_FIELDS = ("title", "date", "url", "source")
+
+
+def _read_json(file: _File, content: str) -> Iterator[_Entry]:
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError as error:
+        yield _Entry(f"malformed JSON ({error.msg})", line=error.lineno)
+        return
+    if isinstance(data, dict) and isinstance(data.get("articles"), list):
+        records = data["articles"]
+    else:
+        records = data if isinstance(data, list) else [data]
+    if not records:
+        yield _Entry("no records")
+    # json.loads keeps no positions, so records are named by index rather than line.
+    for number, record in enumerate(records, 1):
+        yield _Entry(_record_article(record), record=number)
+
+
+def _read_jsonl(file: _File, content: str) -> Iterator[_Entry]:
+    # split("\n"), not splitlines(): JSON strings may hold a raw U+2028 or U+0085.
+    for number, line in enumerate(content.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield _Entry(f"malformed JSON ({error.msg})", line=number)
+            continue
+        yield _Entry(_record_article(record), line=number)
+
+
+def _record_article(record: Any) -> Article | str:
+    """The article a JSON record describes, or the reason it cannot be loaded."""
+    if not isinstance(record, dict):
+        return "record is not a JSON object"
+    raw_id = record.get("id")
+    if raw_id is None or raw_id == "":
+        return "record without id"
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+        return "record id is not a string or integer"
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return "record without text"
+    article_id = str(raw_id)
+    fields: dict[str, str] = {}
+    metadata: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in ("id", "text") or (key in _STRING_FIELDS and value is None):
+            continue
+        if key in _STRING_FIELDS and isinstance(value, str):
+            fields[key] = value
+        else:  # unknown fields, and known ones of an unexpected type, are kept, not lost
+            metadata[key] = value
+    title = fields.pop("title", "").strip() or article_id
+    return Article(id=article_id, title=title, text=text, metadata=metadata, **fields)
+
+
+_Reader = Callable[[_File, str], Iterator[_Entry]]
+_READERS: dict[str, _Reader] = {
+    ".txt": _read_plain,
+    ".md": _read_plain,
+    ".html": _read_html,
+    ".htm": _read_html,
+    ".json": _read_json,
+    ".jsonl": _read_jsonl,
+}

@@ -1,0 +1,36 @@
+"""The manifest: what an index on disk was built with and holds."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT_VERSION = 1
+
+
+class ChunkingSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    chunk_tokens: int
+    chunk_overlap: int
+
+
+class Counts(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    articles: int
+    chunks: int
+    sentences: int
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    format_version: int = FORMAT_VERSION
+    model: str
+    dimension: int
+    chunking: ChunkingSettings
+    counts: Counts
+    article_hashes: dict[str, str] = Field(description="article id -> sha256 of its text")
+    file_sizes: dict[str, int] = Field(description="file name -> bytes, to catch truncated files")
+    built_at: str
+    build_seconds: float

@@ -1,0 +1,28 @@
+"""Settings of the index subsystem: the ``index:`` section of config.yaml.
+
+The keys are the parameter names of ``IndexBuilder`` and ``Embedder`` (txtai style), so a
+section of YAML can be handed to the constructors as it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class IndexSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    corpus: list[Path] = Field(
+        default_factory=lambda: [Path("seeds")],
+        description="Files or folders indexed by `quotebot index build` when no path is given.",
+    )
+    index_dir: Path = Field(Path(".quotebot/index"), description="Where the index is stored.")
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Embedding model: all-MiniLM-L6-v2 (the packaged model) or a local model folder.",
+    )
+    chunk_tokens: int = Field(120, ge=8, le=256, description="Target chunk length in tokens.")
+    chunk_overlap: int = Field(1, ge=0, le=8, description="Sentences shared by consecutive chunks.")
+    batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")

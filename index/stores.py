@@ -1,0 +1,139 @@
+"""The two searchable stores kept side by side: dense vectors (FAISS) and BM25 keywords.
+
+Both map a chunk's row number (an int64 id) to a score. ``VectorStore`` is the small
+protocol another engine (sharded FAISS, Qdrant, ...) would implement; the shared test
+mixin in tests/ checks any implementation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import bm25s
+import faiss
+import numpy as np
+
+# One OpenMP thread: a single query is measured twice as fast on one thread as on two,
+# and the bot answers one question at a time per worker.
+faiss.omp_set_num_threads(1)
+
+
+class CorruptIndexError(Exception):
+    """An index file is missing, truncated or unreadable; ``str()`` names the file."""
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    dimension: int
+
+    def __len__(self) -> int: ...
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def remove(self, ids: np.ndarray) -> int: ...
+
+    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest ids to one normalised vector and their inner products, best first."""
+        ...
+
+    def save(self, path: Path) -> None: ...
+
+
+class FaissVectorStore:
+    """Exact inner-product search over normalised vectors, ids kept by ``IndexIDMap2``."""
+
+    def __init__(self, dimension: int, index: faiss.Index | None = None) -> None:
+        self.dimension = dimension
+        self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+            raise ValueError(f"expected vectors of dimension {self.dimension}, got shape {vectors.shape}")
+        self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+
+    def remove(self, ids: np.ndarray) -> int:
+        return int(self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
+
+    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        scores, ids = self._index.search(query, min(k, len(self)))
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def save(self, path: Path) -> None:
+        faiss.write_index(self._index, str(path))
+
+    @classmethod
+    def load(cls, path: Path) -> FaissVectorStore:
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as error:
+            raise CorruptIndexError(f"{path}: unreadable FAISS index ({_first_line(error)})") from None
+        return cls(index.d, index)
+
+
+class KeywordIndex:
+    """BM25 (bm25s) over pre-tokenised chunks; row ``i`` is chunk id ``i``."""
+
+    def __init__(self, bm25: bm25s.BM25 | None = None) -> None:
+        self._bm25 = bm25
+
+    @classmethod
+    def build(cls, token_lists: list[list[str]]) -> KeywordIndex:
+        bm25 = bm25s.BM25()
+        # An empty token list would break bm25s; a placeholder token matches no query.
+        bm25.index([tokens or ["\x00"] for tokens in token_lists], show_progress=False)
+        return cls(bm25)
+
+    def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``k`` chunk ids with a positive BM25 score, best first."""
+        if self._bm25 is None or not tokens:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        known = [t for t in tokens if t in self._bm25.vocab_dict]
+        if not known:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        scores = self._bm25.get_scores(known)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        return top.astype(np.int64), scores[top].astype(np.float32)
+
+    def idf(self, tokens: list[str]) -> np.ndarray:
+        """BM25's inverse document frequency of each token (0 for unknown tokens)."""
+        if self._bm25 is None:
+            return np.zeros(len(tokens), dtype=np.float32)
+        vocab = self._bm25.vocab_dict
+        indptr = self._bm25.scores["indptr"]
+        total = self._bm25.scores["num_docs"]
+        weights = []
+        for token in tokens:
+            row = vocab.get(token)
+            if row is not None and row + 1 >= len(indptr):
+                row = None  # bm25s keeps an empty-string entry outside the matrix
+            frequency = 0 if row is None else int(indptr[row + 1] - indptr[row])
+            weights.append(0.0 if row is None else float(np.log(1 + (total - frequency + 0.5) / (frequency + 0.5))))
+        return np.asarray(weights, dtype=np.float32)
+
+    def save(self, path: Path) -> None:
+        assert self._bm25 is not None
+        self._bm25.save(str(path), show_progress=False)
+
+    @classmethod
+    def load(cls, path: Path) -> KeywordIndex:
+        try:
+            return cls(bm25s.BM25.load(str(path), show_progress=False, verbosity=0))
+        except Exception as error:  # bm25s raises whatever numpy/json raise on a damaged file
+            raise CorruptIndexError(f"{path}: unreadable BM25 index ({_first_line(error)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
