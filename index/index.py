@@ -282,6 +282,11 @@ def _load_array(path: Path) -> np.ndarray:
         raise CorruptIndexError(f"{path}: unreadable vectors ({error}): run `quotebot index build`") from None
 
 
+def read_manifest(index_dir: Path) -> Manifest:
+    """The manifest of the live index, without loading the rest."""
+    return _read_manifest(storage.current_generation(index_dir))
+
+
 def _read_manifest(generation: Path) -> Manifest:
     path = generation / storage.MANIFEST_FILE
     try:

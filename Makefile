@@ -1,0 +1,32 @@
+# The README's two commands: `make chat` and `make test`. Everything else is what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: chat test install index clean
+
+## chat: set up .venv, build the seed index if there is none, open the chat
+chat: install
+	@$(BIN)/quotebot index stats >/dev/null 2>&1 || $(BIN)/quotebot index build
+	@$(BIN)/quotebot chat
+
+## test: set up .venv and run the test suite
+test: install
+	$(BIN)/python -m pytest
+
+## install: create .venv and install quotebot with its test tools (redone when pyproject.toml changes)
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## index: rebuild the index of the configured corpus
+index: install
+	$(BIN)/quotebot index build
+
+clean:
+	rm -rf $(VENV) .quotebot .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,257 @@
+"""``quotebot``: the command line. Every command is a thin shell over the index or the chat core.
+
+Errors reach the user as one line on stderr and an exit code (see ``ExitCode``), never a
+traceback; ``QUOTEBOT_DEBUG=1`` shows the traceback of an unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import importlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TextIO
+
+from bot.settings import Settings, SettingsError, load_settings
+
+
+# Commands that live beside their front end. Each module has ``register(commands, common)``,
+# which adds its subparser with a ``handler(args, settings) -> ExitCode``; it imports nothing
+# heavy at module level, so `quotebot --help` stays fast.
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    FAILED = 1  # a check did not pass (regression cases, index verify)
+    USAGE = 2  # bad command line, config file or environment variable
+    NO_INDEX = 3  # index missing, built with other settings, or damaged
+    BAD_INPUT = 4  # unreadable articles (with --strict), missing paths or question files
+    NO_MODEL = 5  # the embedding model is not installed
+    INTERNAL = 70  # a bug: please report it
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class UserError(Exception):
+    """An error to show as one line, with the exit code it means."""
+
+    def __init__(self, message: str, code: ExitCode) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return ExitCode.USAGE
+    try:
+        settings = _settings(args)
+        return int(args.handler(args, settings) or ExitCode.OK)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # `quotebot ask ... | head` closed the pipe: not an error worth a word.
+        sys.stderr.close()
+        return ExitCode.OK
+    except Exception as error:  # every error becomes one line
+        code, message = _classify(error)
+        if code is ExitCode.INTERNAL and os.environ.get("QUOTEBOT_DEBUG"):
+            raise
+        print(f"quotebot: error: {message}", file=sys.stderr)
+        return code
+
+
+def _common_options(default: object) -> argparse.ArgumentParser:
+    """--config and --index-dir, accepted before or after the command name."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, metavar="FILE", default=default, help="config file (default: ./config.yaml)")
+    common.add_argument("--index-dir", type=Path, metavar="DIR", default=default, help="index folder (default: index.index_dir)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="quotebot",
+        description="Answers questions by quoting news articles word for word.",
+        parents=[_common_options(None)],
+    )
+    # After the command name the options must not reset what was given before it.
+    common = _common_options(argparse.SUPPRESS)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    index = commands.add_parser("index", help="build and inspect the index", parents=[common])
+    index_commands = index.add_subparsers(title="index commands", metavar="COMMAND")
+    build = index_commands.add_parser("build", help="index articles (default: the configured corpus)", parents=[common])
+    build.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders of articles")
+    build.add_argument("--strict", action="store_true", help="stop at the first unreadable file or record")
+    build.set_defaults(handler=_index_build)
+    stats = index_commands.add_parser("stats", help="what the index holds", parents=[common])
+    stats.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    stats.set_defaults(handler=_index_stats)
+
+    ask = commands.add_parser("ask", help="answer one question (or a file of them)", parents=[common])
+    ask.add_argument("question", nargs="?", help="the question")
+    ask.add_argument("--batch", type=Path, metavar="FILE", help="one question a line ('-' for stdin)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    ask.set_defaults(handler=_ask)
+
+    chat = commands.add_parser("chat", help="talk to the bot in the terminal", parents=[common])
+    chat.set_defaults(handler=_chat)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(commands, common)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    if args.index_dir:
+        index = settings.index.model_copy(update={"index_dir": args.index_dir.resolve()})
+        settings = settings.model_copy(update={"index": index})
+    return settings
+
+
+def _classify(error: Exception) -> tuple[ExitCode, str]:
+    from index.embedding import ModelNotFoundError
+    from index.index import IndexMismatchError
+    from index.loaders import InputError
+    from index.storage import IndexMissingError
+    from index.stores import CorruptIndexError
+
+    known: list[tuple[type[Exception], ExitCode]] = [
+        (UserError, ExitCode.USAGE),
+        (SettingsError, ExitCode.USAGE),
+        (IndexMissingError, ExitCode.NO_INDEX),
+        (IndexMismatchError, ExitCode.NO_INDEX),
+        (CorruptIndexError, ExitCode.NO_INDEX),
+        (InputError, ExitCode.BAD_INPUT),
+        (ModelNotFoundError, ExitCode.NO_MODEL),
+    ]
+    for kind, code in known:
+        if isinstance(error, kind):
+            return getattr(error, "code", code), str(error)
+    if isinstance(error, OSError):
+        return ExitCode.BAD_INPUT, f"{error.filename or ''}: {error.strerror or error}".lstrip(": ")
+    summary = str(error).splitlines()[0] if str(error) else ""
+    return ExitCode.INTERNAL, f"unexpected {type(error).__name__}: {summary} (QUOTEBOT_DEBUG=1 shows details)"
+
+
+# -- index ---------------------------------------------------------------------------------
+
+
+def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from bot.progress import BuildReporter
+    from index.embedding import Embedder
+    from index.index import IndexBuilder
+    from index.loaders import load_articles
+
+    paths = args.paths or settings.index.corpus
+    reporter = BuildReporter(sys.stderr)
+    report = load_articles(paths, strict=args.strict, on_skip=reporter.skipped)
+    if not report.articles:
+        raise UserError(f"no articles found in {', '.join(map(str, paths))}", ExitCode.BAD_INPUT)
+    embedder = Embedder(model=settings.index.model, batch_size=settings.index.batch_size)
+    builder = IndexBuilder(embedder, settings.index.chunk_tokens, settings.index.chunk_overlap)
+    manifest = builder.build(report.articles, settings.index.index_dir, on_progress=reporter.progress)
+    reporter.finished(manifest, settings.index.index_dir, skipped=len(report.skipped), duplicates=report.duplicates)
+    return ExitCode.OK
+
+
+def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from index.index import read_manifest
+
+    manifest = read_manifest(settings.index.index_dir)
+    if args.json:
+        print(manifest.model_dump_json(indent=2))
+        return ExitCode.OK
+    counts = manifest.counts
+    size = sum(manifest.file_sizes.values())
+    rows = [
+        ("index", str(settings.index.index_dir)),
+        ("articles", f"{counts.articles:,}"),
+        ("chunks", f"{counts.chunks:,}"),
+        ("sentences", f"{counts.sentences:,}"),
+        ("model", f"{manifest.model} ({manifest.dimension} dimensions)"),
+        ("chunking", f"{manifest.chunking.chunk_tokens} tokens, {manifest.chunking.chunk_overlap} sentence overlap"),
+        ("size", f"{size / 1e6:.1f} MB"),
+        ("built", f"{manifest.built_at} in {manifest.build_seconds:.1f} s"),
+    ]
+    for name, value in rows:
+        print(f"{name:<10} {value}")
+    return ExitCode.OK
+
+
+# -- ask -----------------------------------------------------------------------------------
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from bot.chat import QuoteBot
+    from bot.render import answer_to_json, answer_to_text
+
+    if (args.question is None) == (args.batch is None):
+        raise UserError("ask takes a QUESTION or --batch FILE (one of the two)", ExitCode.USAGE)
+    questions = _batch_questions(args.batch) if args.batch else iter([args.question])
+    bot = QuoteBot.from_settings(settings)
+    color = _use_color(settings, sys.stdout)
+    for number, question in enumerate(questions):
+        # Batch questions are independent: each gets a conversation of its own.
+        answer = bot.ask(question, conversation=f"ask-{number}")
+        if args.json:
+            print(answer_to_json(answer), flush=bool(args.batch))
+        else:
+            header = f"Q: {question}\n" if args.batch else ""
+            print(f"{header}{answer_to_text(answer, color=color)}\n", flush=bool(args.batch))
+    return ExitCode.OK
+
+
+def _batch_questions(path: Path) -> Iterator[str]:
+    """Non-blank lines of the file (or stdin for '-'), stripped."""
+    if str(path) == "-":
+        handle: TextIO = sys.stdin
+    else:
+        try:
+            handle = open(path, encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"{path}: cannot read questions ({error.strerror})", ExitCode.BAD_INPUT) from None
+    with handle:
+        try:
+            for line in handle:
+                if line.strip():
+                    yield line.strip()
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: questions are not valid UTF-8", ExitCode.BAD_INPUT) from None
+
+
+def _use_color(settings: Settings, stream: TextIO) -> bool:
+    if settings.chat.color != "auto":
+        return settings.chat.color == "always"
+    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+# -- chat ----------------------------------------------------------------------------------
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from bot.chat import QuoteBot
+    from bot.terminal import TerminalChat
+
+    started = time.perf_counter()
+    bot = QuoteBot.from_settings(settings)
+    bot.warm_up()
+    chat = TerminalChat(bot, color=_use_color(settings, sys.stdout), history_file=settings.chat.history_file)
+    chat.run(ready_seconds=time.perf_counter() - started)
+    return ExitCode.OK
+
+
+Handler = Callable[[argparse.Namespace, Settings], ExitCode]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""What `quotebot index build` tells the user while it works and when it is done."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TextIO
+
+from index.index import BuildProgress
+from index.loaders import SkippedInput
+from index.manifest import Manifest
+
+# On a terminal the progress line is redrawn at most this often; elsewhere a line is printed
+# at most this often, so logs stay short.
+TERMINAL_REFRESH_SECONDS = 0.1
+LOG_LINE_SECONDS = 5.0
+
+
+class BuildReporter:
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.on_terminal = stream.isatty()
+        self._last = 0.0
+
+    def skipped(self, problem: SkippedInput) -> None:
+        self._clear_line()
+        print(f"quotebot: warning: {problem} (skipped)", file=self.stream)
+
+    def progress(self, status: BuildProgress) -> None:
+        now = time.monotonic()
+        interval = TERMINAL_REFRESH_SECONDS if self.on_terminal else LOG_LINE_SECONDS
+        if now - self._last < interval:
+            return
+        self._last = now
+        rate = status.chunks_done / status.seconds if status.seconds > 0 else 0.0
+        line = (
+            f"indexing: {status.articles_done:,}/{status.articles_total:,} articles, "
+            f"{status.chunks_done:,} chunks, {rate:,.0f} chunks/s"
+        )
+        if self.on_terminal:
+            self.stream.write(f"\r\033[K{line}")
+            self.stream.flush()
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def finished(self, manifest: Manifest, index_dir: Path, *, skipped: int, duplicates: int) -> None:
+        self._clear_line()
+        counts = manifest.counts
+        print(
+            f"indexed {counts.articles:,} articles ({counts.chunks:,} chunks, {counts.sentences:,} sentences) "
+            f"in {manifest.build_seconds:.1f} s into {index_dir}; "
+            f"{skipped} skipped, {duplicates} duplicates dropped",
+            file=self.stream,
+        )
+
+    def _clear_line(self) -> None:
+        if self.on_terminal:
+            self.stream.write("\r\033[K")

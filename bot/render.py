@@ -1,0 +1,53 @@
+"""Turning an ``Answer`` into words for people; shared by every front end.
+
+Front ends differ only in markup (ANSI on a terminal, HTML on Telegram); what is said,
+and the source line under each quote, is decided here once.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from retrieval.models import Answer, Quote
+
+NOT_FOUND = "I couldn't find that in the articles."
+QUOTE_INDENT = "    "
+WRAP_WIDTH = 88
+
+_ANSI_QUOTE = "\033[1m"  # bold: the words the article actually says
+_ANSI_SOURCE = "\033[2;36m"  # dim cyan: where they come from
+_ANSI_RESET = "\033[0m"
+
+
+def source_line(quote: Quote) -> str:
+    """Where a quote comes from: the article title and paragraph."""
+    title = quote.title or quote.article_id
+    return f"{title}, paragraph {quote.paragraph}"
+
+
+def answer_to_json(answer: Answer) -> str:
+    """One line of JSON: the contract of ``quotebot ask --json`` and ``--batch``."""
+    return json.dumps(answer.model_dump(mode="json"), ensure_ascii=False)
+
+
+def answer_to_text(answer: Answer, *, color: bool = False, limit: int | None = None) -> str:
+    """Quotes as indented blocks, each with its source under it; or the plain not-found line."""
+    if not answer.answered:
+        return NOT_FOUND
+    quotes = answer.quotes[:limit] if limit else answer.quotes
+    return "\n\n".join(_quote_block(quote, color) for quote in quotes)
+
+
+def _quote_block(quote: Quote, color: bool) -> str:
+    body = textwrap.fill(
+        " ".join(quote.text.split()),
+        width=WRAP_WIDTH,
+        initial_indent=QUOTE_INDENT,
+        subsequent_indent=QUOTE_INDENT,
+    )
+    source = f"{QUOTE_INDENT}— {source_line(quote)}"
+    if color:
+        body = f"{_ANSI_QUOTE}{body}{_ANSI_RESET}"
+        source = f"{_ANSI_SOURCE}{source}{_ANSI_RESET}"
+    return f"{body}\n{source}"
