@@ -47,8 +47,13 @@ class QuoteBot:
     _conversations: OrderedDict[str, Conversation] = field(default_factory=OrderedDict)
 
     @classmethod
-    def from_settings(cls, settings: Settings, index_dir: Path | None = None) -> QuoteBot:
-        """Open the configured index (checked against the configured model and chunking)."""
+    def from_settings(
+        cls, settings: Settings, index_dir: Path | None = None, embedder: Embedder | None = None
+    ) -> QuoteBot:
+        """Open the configured index (checked against the configured model and chunking).
+
+        ``embedder`` lets several bots share one loaded model (tests, evaluation).
+        """
         index_settings = settings.index
         index = QuoteIndex.load(
             index_dir or index_settings.index_dir,
@@ -57,7 +62,7 @@ class QuoteBot:
                 chunk_tokens=index_settings.chunk_tokens, chunk_overlap=index_settings.chunk_overlap
             ),
         )
-        embedder = Embedder(model=index_settings.model, batch_size=index_settings.batch_size)
+        embedder = embedder or Embedder(model=index_settings.model, batch_size=index_settings.batch_size)
         return cls(Retriever(index, embedder, **settings.retrieval.model_dump()))
 
     def warm_up(self) -> None:
