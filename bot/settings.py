@@ -52,12 +52,12 @@ def load_settings(config_file: Path | None = None, environ: dict[str, str] | Non
     if config_file is None and Path(DEFAULT_CONFIG_NAME).is_file():
         config_file = Path(DEFAULT_CONFIG_NAME)
     raw, lines = _read_yaml(config_file) if config_file else ({}, {})
-    _apply_environment(raw, environ)
+    from_environment = _apply_environment(raw, environ)
     where = str(config_file) if config_file else "settings"
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as error:
-        raise SettingsError(_describe(error, where, lines)) from None
+        raise SettingsError(_describe(error, where, lines, from_environment)) from None
     base = config_file.resolve().parent if config_file else Path.cwd()
     return _resolve_paths(settings, base)
 
@@ -95,8 +95,12 @@ def _key_lines(node: yaml.Node | None, prefix: tuple[str, ...] = ()) -> dict[tup
     return lines
 
 
-def _apply_environment(raw: dict[str, Any], environ: dict[str, str]) -> None:
-    """``QUOTEBOT_RETRIEVAL__MAX_QUOTES=5`` sets ``retrieval.max_quotes``; values are YAML scalars."""
+def _apply_environment(raw: dict[str, Any], environ: dict[str, str]) -> dict[tuple[str, ...], str]:
+    """``QUOTEBOT_RETRIEVAL__MAX_QUOTES=5`` sets ``retrieval.max_quotes``; values are YAML scalars.
+
+    Returns which keys came from which variable, so an error can name the variable.
+    """
+    origins: dict[tuple[str, ...], str] = {}
     for name, value in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
@@ -110,11 +114,20 @@ def _apply_environment(raw: dict[str, Any], environ: dict[str, str]) -> None:
             target[key] = yaml.safe_load(value) if value else value
         except yaml.YAMLError:
             target[key] = value
+        origins[(section, key)] = name
+    return origins
 
 
-def _describe(error: ValidationError, where: str, lines: dict[tuple[str, ...], int]) -> str:
+def _describe(
+    error: ValidationError,
+    where: str,
+    lines: dict[tuple[str, ...], int],
+    from_environment: dict[tuple[str, ...], str],
+) -> str:
     first = error.errors()[0]
     loc = tuple(str(part) for part in first["loc"])
+    if loc[:2] in from_environment:
+        where, lines = f"environment variable {from_environment[loc[:2]]}", {}
     line = _nearest_line(loc, lines)
     key = ".".join(loc) or "(top level)"
     message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]

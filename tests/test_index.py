@@ -1,0 +1,203 @@
+"""The index on disk: stores, manifest checks, damage detection and interrupted builds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import storage
+from index.embedding import Embedder
+from index.index import IndexBuilder, IndexMismatchError, QuoteIndex, read_manifest
+from index.manifest import ChunkingSettings
+from index.models import Article
+from index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex, VectorStore
+from index.text import tokenize
+
+ARTICLES = [
+    Article(
+        id="rates.txt",
+        title="Central bank holds rates",
+        text=(
+            "The central bank held its main interest rate at 3.5% on Thursday. "
+            "Governor Ana Lopez said inflation had eased to 2.1% in October.\n\n"
+            "Markets had expected a cut. Bond yields rose after the decision."
+        ),
+    ),
+    Article(
+        id="storm.txt",
+        title="Storm closes ports",
+        text=(
+            "A winter storm closed three ports on the northern coast on Monday. "
+            "The coast guard rescued 14 sailors from a grounded cargo ship.\n\n"
+            "Officials expect the ports to reopen by Wednesday."
+        ),
+    ),
+]
+
+
+class VectorStoreContract:
+    """Shared tests any ``VectorStore`` must pass (FAISS here; another engine would reuse them)."""
+
+    def make_store(self, dimension: int) -> VectorStore:
+        raise NotImplementedError
+
+    @staticmethod
+    def vectors(count: int, dimension: int, seed: int = 0) -> np.ndarray:
+        rows = np.random.default_rng(seed).normal(size=(count, dimension)).astype(np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    def test_nearest_is_itself_with_its_id(self) -> None:
+        store = self.make_store(16)
+        vectors = self.vectors(50, 16)
+        store.add(np.arange(100, 150), vectors)
+        ids, scores = store.search(vectors[7], 3)
+        assert ids[0] == 107
+        assert scores[0] == pytest.approx(1.0, abs=1e-5)
+        assert list(scores) == sorted(scores, reverse=True)
+
+    def test_removed_ids_are_never_returned(self) -> None:
+        store = self.make_store(16)
+        vectors = self.vectors(20, 16)
+        store.add(np.arange(20), vectors)
+        assert store.remove(np.array([3, 4])) == 2
+        assert len(store) == 18
+        ids, _ = store.search(vectors[3], 20)
+        assert 3 not in ids and 4 not in ids
+
+    def test_empty_store_finds_nothing(self) -> None:
+        ids, scores = self.make_store(8).search(self.vectors(1, 8)[0], 5)
+        assert len(ids) == 0 and len(scores) == 0
+
+    def test_wrong_dimension_is_refused(self) -> None:
+        with pytest.raises(ValueError):
+            self.make_store(8).add(np.arange(2), self.vectors(2, 9))
+
+
+class TestFaissVectorStore(VectorStoreContract):
+    def make_store(self, dimension: int) -> VectorStore:
+        return FaissVectorStore(dimension)
+
+    def test_save_and_load_round_trip(self, tmp_path: Path) -> None:
+        store = FaissVectorStore(8)
+        vectors = self.vectors(10, 8)
+        store.add(np.arange(10), vectors)
+        store.save(tmp_path / "v.faiss")
+        loaded = FaissVectorStore.load(tmp_path / "v.faiss")
+        assert isinstance(loaded, VectorStore)
+        assert loaded.search(vectors[4], 1)[0][0] == 4
+
+    def test_truncated_file_is_a_clear_error(self, tmp_path: Path) -> None:
+        store = FaissVectorStore(8)
+        store.add(np.arange(10), self.vectors(10, 8))
+        path = tmp_path / "v.faiss"
+        store.save(path)
+        path.write_bytes(path.read_bytes()[:100])
+        with pytest.raises(CorruptIndexError, match="v.faiss"):
+            FaissVectorStore.load(path)
+
+
+def test_keyword_index_ranks_by_bm25() -> None:
+    texts = ["the storm closed ports", "rates held by the bank", "a storm and a storm again"]
+    keywords = KeywordIndex.build([tokenize(t) for t in texts])
+    ids, scores = keywords.search(tokenize("storm"), 10)
+    assert set(ids.tolist()) == {0, 2}
+    assert ids[0] == 2  # two mentions beat one
+    assert keywords.search(tokenize("volcano"), 10)[0].size == 0
+    idf = keywords.idf(["storm", "bank", "volcano"])
+    assert idf[1] > idf[0] > 0 and idf[2] == 0
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    index_dir = tmp_path_factory.mktemp("index")
+    IndexBuilder(embedder, chunk_tokens=20, chunk_overlap=1).build(ARTICLES, index_dir)
+    return index_dir
+
+
+def test_build_and_load_keep_text_and_offsets(built: Path) -> None:
+    index = QuoteIndex.load(built)
+    assert index.manifest.counts.articles == 2
+    assert index.articles["storm.txt"].text == ARTICLES[1].text
+    for chunk in index.chunks:
+        text = index.articles[chunk.article_id].text
+        assert text[chunk.start : chunk.end].startswith(chunk.sentences[0].slice(text))
+    sentences = index.sentences_of("rates.txt")
+    assert sentences[1].slice(ARTICLES[0].text) == "Governor Ana Lopez said inflation had eased to 2.1% in October."
+    assert len(index.sentence_vectors) == index.manifest.counts.sentences
+
+
+def test_manifest_records_what_the_index_was_built_with(built: Path) -> None:
+    manifest = read_manifest(built)
+    assert manifest.model == "all-MiniLM-L6-v2" and manifest.dimension == 384
+    assert manifest.chunking == ChunkingSettings(chunk_tokens=20, chunk_overlap=1)
+    assert manifest.article_hashes == {a.id: a.content_hash for a in ARTICLES}
+
+
+def test_mismatched_settings_are_refused_with_what_to_run(built: Path) -> None:
+    with pytest.raises(IndexMismatchError, match=r"chunk_tokens=20.*chunk_tokens=120.*quotebot index build"):
+        QuoteIndex.load(built, chunking=ChunkingSettings(chunk_tokens=120, chunk_overlap=1))
+    with pytest.raises(IndexMismatchError, match="model 'all-MiniLM-L6-v2', config says 'other-model'"):
+        QuoteIndex.load(built, model="other-model")
+
+
+def test_other_format_version_is_refused(built: Path, tmp_path: Path) -> None:
+    copy = _copy_index(built, tmp_path)
+    manifest_path = storage.current_generation(copy) / storage.MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 99
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="index format 99"):
+        QuoteIndex.load(copy)
+
+
+@pytest.mark.parametrize("victim", [storage.CHUNK_VECTORS_FILE, storage.CHUNKS_FILE, storage.SENTENCE_VECTORS_FILE])
+def test_truncated_index_file_is_a_clear_error(built: Path, tmp_path: Path, victim: str) -> None:
+    copy = _copy_index(built, tmp_path)
+    path = storage.current_generation(copy) / victim
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(CorruptIndexError, match=victim):
+        QuoteIndex.load(copy)
+
+
+def test_missing_index_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(storage.IndexMissingError, match="quotebot index build"):
+        QuoteIndex.load(tmp_path / "none")
+
+
+class _FailingEmbedder(Embedder):
+    """The real model, interrupted part-way as a Ctrl-C would."""
+
+    def __init__(self, model: Embedder, fail_after: int) -> None:
+        super().__init__()
+        self._encoder = model._encoder
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        if self.calls > self.fail_after:
+            raise KeyboardInterrupt
+        return super().embed(texts)
+
+
+def test_interrupted_build_leaves_the_previous_index(built: Path, tmp_path: Path, embedder: Embedder) -> None:
+    copy = _copy_index(built, tmp_path)
+    before = read_manifest(copy)
+    new_article = Article(id="new.txt", title="New", text="A brand new article. It has two sentences.")
+    with pytest.raises(KeyboardInterrupt):
+        IndexBuilder(_FailingEmbedder(embedder, fail_after=1), 20, 1).build([*ARTICLES, new_article], copy)
+    index = QuoteIndex.load(copy)
+    assert index.manifest == before
+    assert "new.txt" not in index.articles
+    assert [p.name for p in copy.glob("gen-*")] == [storage.current_generation(copy).name]
+
+
+def _copy_index(source: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "copy"
+    shutil.copytree(source, target)
+    return target
