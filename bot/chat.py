@@ -12,7 +12,8 @@ from pathlib import Path
 
 from bot.followup import context_for, leans_on_previous, subject_of
 from bot.settings import Settings
-from index.embedding import Embedder
+from index.embedding import Embedder, TextEncoder
+from index.onnx_encoder import OnnxQueryEncoder, encoder_dir
 from index.index import QuoteIndex
 from index.manifest import ChunkingSettings
 from retrieval.models import Answer
@@ -48,11 +49,12 @@ class QuoteBot:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, index_dir: Path | None = None, embedder: Embedder | None = None
+        cls, settings: Settings, index_dir: Path | None = None, embedder: TextEncoder | None = None
     ) -> QuoteBot:
         """Open the configured index (checked against the configured model and chunking).
 
-        ``embedder`` lets several bots share one loaded model (tests, evaluation).
+        ``embedder`` lets several bots share one loaded model (tests, evaluation);
+        otherwise questions are embedded by the index's ONNX export, or torch without one.
         """
         index_settings = settings.index
         index = QuoteIndex.load(
@@ -62,8 +64,8 @@ class QuoteBot:
                 chunk_tokens=index_settings.chunk_tokens, chunk_overlap=index_settings.chunk_overlap
             ),
         )
-        embedder = embedder or Embedder(model=index_settings.model, batch_size=index_settings.batch_size)
-        return cls(Retriever(index, embedder, **settings.retrieval.model_dump()))
+        encoder = embedder or _query_encoder(settings, index_dir)
+        return cls(Retriever(index, encoder, **settings.retrieval.model_dump()))
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
@@ -101,6 +103,15 @@ class QuoteBot:
         while len(self._conversations) > MAX_CONVERSATIONS:
             self._conversations.popitem(last=False)
         return state
+
+
+def _query_encoder(settings: Settings, index_dir: Path | None) -> TextEncoder:
+    """The ONNX encoder exported with the index (fast to load), else the torch model."""
+    model = settings.index.model
+    exported = encoder_dir(index_dir or settings.index.index_dir, model)
+    if OnnxQueryEncoder.available(exported):
+        return OnnxQueryEncoder(exported, model)
+    return Embedder(model=model, batch_size=settings.index.batch_size)
 
 
 def _articles_of(answer: Answer | None) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -45,6 +45,16 @@ def _forbid_hub_access() -> None:
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class TextEncoder(Protocol):
+    """What retrieval needs to embed a question: ``Embedder`` (torch) or the ONNX encoder."""
+
+    model: str
+
+    def warm_up(self) -> None: ...
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
 class Embedder:

@@ -17,6 +17,7 @@ from index.chunking import chunk_article
 from index.embedding import Embedder
 from index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest
 from index.models import Article, Chunk, Span
+from index.onnx_encoder import encoder_dir, export_query_encoder
 from index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex, VectorStore
 from index.text import tokenize
 
@@ -92,9 +93,12 @@ class QuoteIndex:
 class IndexBuilder:
     """Chunks, embeds and stores articles as a new generation of ``index_dir``."""
 
-    def __init__(self, embedder: Embedder, chunk_tokens: int, chunk_overlap: int) -> None:
+    def __init__(
+        self, embedder: Embedder, chunk_tokens: int, chunk_overlap: int, export_query_encoder: bool = True
+    ) -> None:
         self.embedder = embedder
         self.chunking = ChunkingSettings(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+        self.export_query_encoder = export_query_encoder
 
     def build(
         self,
@@ -109,6 +113,9 @@ class IndexBuilder:
             corpus = self._chunk(articles)
             chunk_vectors, sentence_vectors = self._embed(corpus, started, on_progress)
             manifest = self._write(generation, corpus, chunk_vectors, sentence_vectors, started)
+            if self.export_query_encoder:
+                # Made once per index folder; the torch model is loaded now anyway.
+                export_query_encoder(self.embedder.model, encoder_dir(index_dir, self.embedder.model))
             storage.publish(generation)
         except BaseException:
             storage.discard(generation)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.embedding import Embedder
+from index.embedding import TextEncoder
 from index.index import QuoteIndex
 from index.models import Span
 from index.text import tokenize
@@ -57,7 +57,7 @@ class Retriever:
     def __init__(
         self,
         index: QuoteIndex,
-        embedder: Embedder,
+        embedder: TextEncoder,
         *,
         dense_candidates: int = 50,
         keyword_candidates: int = 50,
@@ -91,6 +91,20 @@ class Retriever:
             return Answer(question=question, answered=False, confidence=round(confidence, 4))
         quotes = self._quotes(candidates)
         return Answer(question=question, answered=True, confidence=round(confidence, 4), quotes=tuple(quotes))
+
+    def search_chunks(self, question: str, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best chunks for ``question`` asked afresh, as (chunk id, fused score), best first.
+
+        The very ranking ``answer`` scores sentences in (its first ``candidate_chunks``), only
+        longer; ``quotebot eval`` reads passage@k from it.
+        """
+        import copy  # a shallow copy ranks k chunks without touching this (shared) retriever
+
+        query_vector = self.embedder.embed([question])[0]
+        weights = self._keyword_weights(tokenize(question), [])
+        ranker = copy.copy(self)
+        ranker.candidate_chunks = k
+        return ranker._fused_chunks(query_vector, list(weights), ())
 
     # -- 1. chunks ---------------------------------------------------------------------------
 

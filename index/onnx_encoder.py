@@ -1,0 +1,167 @@
+"""The fast query path: MiniLM exported to ONNX (int8) and run without importing torch.
+
+Importing torch and sentence-transformers costs 4-8 s; onnxruntime and tokenizers load in
+about 0.2 s, so `quotebot ask` answers in well under a second. The export is made from
+the packaged model, offline, when an index is built, and kept beside the index.
+
+Quantisation is dynamic int8 with ``per_channel=True``: with the default settings the
+vectors drift (cosine as low as 0.92 against torch); per channel they agree to 0.99.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.embedding import resolve_model_path
+
+ONNX_FILE = "model.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+INFO_FILE = "encoder.json"
+# MiniLM was trained on inputs up to 256 word pieces; questions are far shorter.
+MAX_TOKENS = 256
+
+
+def encoder_dir(index_dir: Path, model: str) -> Path:
+    """Where the exported query encoder of ``model`` lives for an index folder."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
+    return index_dir / "query_encoder" / safe
+
+
+def export_query_encoder(model: str, target: Path) -> Path:
+    """Export ``model`` to int8 ONNX in ``target`` (atomically); a no-op when it is there."""
+    if (target / INFO_FILE).is_file():
+        return target
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from index.embedding import _forbid_hub_access
+
+    _forbid_hub_access()
+    from transformers import AutoModel
+
+    source = resolve_model_path(model)
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    try:
+        float_model = staging / "model.float.onnx"
+        with _quiet():
+            _export_float(AutoModel.from_pretrained(str(source)).eval(), float_model, torch)
+            quantize_dynamic(str(float_model), str(staging / ONNX_FILE), weight_type=QuantType.QInt8, per_channel=True)
+        float_model.unlink()
+        shutil.copy(source / TOKENIZER_FILE, staging / TOKENIZER_FILE)
+        info = {"model": model, "source": str(source), "quantization": "dynamic int8, per channel"}
+        (staging / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+        os.replace(staging, target) if not target.exists() else shutil.rmtree(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The tracer's warnings and onnxruntime's pre-processing advice mean nothing to a user."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def _export_float(model: Any, path: Path, torch: Any) -> None:
+    class LastHiddenState(torch.nn.Module):
+        """Keyword arguments only: transformers 5 changed BertModel's positional order."""
+
+        def __init__(self, bert: Any) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    example = tuple(torch.ones(1, 8, dtype=torch.long) for _ in names)
+    with torch.no_grad():
+        torch.onnx.export(
+            LastHiddenState(model),
+            example,
+            str(path),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]},
+            opset_version=17,
+            dynamo=False,  # the dynamo exporter needs onnxscript and is not needed for BERT
+        )
+
+
+class OnnxQueryEncoder:
+    """Embeds questions like ``Embedder`` (mean pooling, L2-normalised), with onnxruntime."""
+
+    def __init__(self, path: Path, model: str, batch_size: int = 32) -> None:
+        self.path = path
+        self.model = model
+        self.batch_size = batch_size
+        self._session: Any = None
+        self._tokenizer: Any = None
+
+    @classmethod
+    def available(cls, path: Path) -> bool:
+        return (path / INFO_FILE).is_file() and (path / ONNX_FILE).is_file()
+
+    @property
+    def dimension(self) -> int:
+        self.warm_up()
+        return int(self._session.get_outputs()[0].shape[-1] or 384)
+
+    def warm_up(self) -> None:
+        if self._session is not None:
+            return
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        options = onnxruntime.SessionOptions()
+        # One thread: a single short question gains nothing from two, and the bot may run
+        # several answers at once.
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(
+            str(self.path / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+        )
+        tokenizer = Tokenizer.from_file(str(self.path / TOKENIZER_FILE))
+        tokenizer.enable_truncation(MAX_TOKENS)
+        tokenizer.enable_padding()
+        self._tokenizer = tokenizer
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.warm_up()
+        parts = [self._embed_batch(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        hidden = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )[0]
+        summed = (hidden * mask[..., None]).sum(axis=1)
+        vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors.astype(np.float32)
