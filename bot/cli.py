@@ -23,6 +23,9 @@ from bot.settings import Settings, SettingsError, load_settings
 # which adds its subparser with a ``handler(args, settings) -> ExitCode``; it imports nothing
 # heavy at module level, so `quotebot --help` stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
+    "bot.eval_command",
+    "bot.telegram.command",
+    "bot.regress.command",
 )
 
 
@@ -254,4 +257,8 @@ def _chat(args: argparse.Namespace, settings: Settings) -> ExitCode:
 Handler = Callable[[argparse.Namespace, Settings], ExitCode]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m bot.cli` runs this file as __main__, a second copy of the module: run the
+    # importable one, so command modules and this handler share one UserError class.
+    from bot.cli import main as _main
+
+    sys.exit(_main())

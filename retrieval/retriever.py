@@ -235,5 +235,9 @@ def _overlaps(a: Span, b: Span) -> bool:
 
 
 def paragraph_number(text: str, offset: int) -> int:
-    """1-based paragraph (a run of text between line breaks) that ``offset`` falls in."""
-    return len(_BLANK_LINES.findall(text[:offset].strip())) + 1
+    """1-based paragraph (a run of text between line breaks) that ``offset`` falls in.
+
+    Line breaks before the first paragraph don't count; those right before ``offset``
+    do: a quote that opens a paragraph is in that paragraph, not the one before.
+    """
+    return len(_BLANK_LINES.findall(text[:offset].lstrip())) + 1

@@ -71,3 +71,13 @@ def test_quotes_come_from_different_places_best_first(seed_bot: QuoteBot) -> Non
     scores = [q.score for q in answer.quotes]
     assert scores == sorted(scores, reverse=True)
     assert 0.0 <= answer.confidence <= 1.0
+
+
+def test_paragraph_numbers_count_line_breaks() -> None:
+    from retrieval.retriever import paragraph_number
+
+    text = "\nFirst paragraph. Still first.\n\nSecond one.\nThird, after a single break."
+    assert paragraph_number(text, text.index("First")) == 1
+    assert paragraph_number(text, text.index("Still")) == 1
+    assert paragraph_number(text, text.index("Second")) == 2
+    assert paragraph_number(text, text.index("Third")) == 3
