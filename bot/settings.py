@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.telegram.settings import TelegramSettings
+from bot.yamlerrors import YamlLocatedError, describe_validation_error, parse_yaml
 from index.settings import IndexSettings
 from retrieval.settings import RetrievalSettings
 
@@ -40,6 +42,7 @@ class Settings(BaseModel):
     index: IndexSettings = Field(default_factory=IndexSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
 
 def load_settings(config_file: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -70,29 +73,14 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
     except (OSError, UnicodeDecodeError) as error:
         raise SettingsError(f"{path}: cannot read config file ({error})") from None
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise SettingsError(f"{path}{line}: {problem}") from None
+        data, lines = parse_yaml(text, str(path))
+    except YamlLocatedError as error:
+        raise SettingsError(str(error)) from None
     if data is None:
         return {}, {}
     if not isinstance(data, dict):
         raise SettingsError(f"{path}:1: the config file must be a mapping of sections")
-    return data, _key_lines(node)
-
-
-def _key_lines(node: yaml.Node | None, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
-    """Line number (1-based) of every mapping key, so errors can point at the line."""
-    lines: dict[tuple[str, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            path = prefix + (str(key_node.value),)
-            lines[path] = key_node.start_mark.line + 1
-            lines.update(_key_lines(value_node, path))
-    return lines
+    return data, lines
 
 
 def _apply_environment(raw: dict[str, Any], environ: dict[str, str]) -> dict[tuple[str, ...], str]:
@@ -128,18 +116,7 @@ def _describe(
     loc = tuple(str(part) for part in first["loc"])
     if loc[:2] in from_environment:
         where, lines = f"environment variable {from_environment[loc[:2]]}", {}
-    line = _nearest_line(loc, lines)
-    key = ".".join(loc) or "(top level)"
-    message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{where}{f':{line}' if line else ''}: {key}: {message}{more}"
-
-
-def _nearest_line(loc: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | None:
-    for end in range(len(loc), 0, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
+    return describe_validation_error(error, where, lines)
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
