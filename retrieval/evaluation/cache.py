@@ -1,0 +1,139 @@
+"""Eval indexes cached by content hash: a rerun over the same file only re-asks.
+
+The key covers everything the index depends on: the corpus file's bytes, the way it is
+turned into articles, the embedding model, the chunking and the index format. A change to
+any of them gives a new key (a new folder); a folder whose build was interrupted has no
+live generation and is simply built again (``IndexBuilder`` publishes atomically).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.embedding import Embedder
+from index.index import BuildProgress, IndexBuilder, IndexMismatchError, QuoteIndex
+from index.loaders import load_articles
+from index.manifest import FORMAT_VERSION, ChunkingSettings
+from index.models import Article
+from index.onnx_encoder import OnnxQueryEncoder, encoder_dir, export_query_encoder
+from index.storage import IndexMissingError
+from index.stores import CorruptIndexError
+from retrieval.evaluation.squad import CORPUS_VERSION, SquadSet
+
+# How a corpus file becomes articles, part of the cache key.
+SQUAD_CORPUS = f"squad-paragraphs-v{CORPUS_VERSION}"
+ARTICLE_FILE_CORPUS = "load_articles-v1"
+SHARED_ENCODERS = "query-encoders"  # the one ONNX query encoder export per model, linked into each index
+
+
+def cache_key(
+    *, corpus_sha256: str, corpus_kind: str, model: str, chunking: ChunkingSettings
+) -> str:
+    """sha256 of the corpus file hash, how it becomes articles, the model, chunking and index format."""
+    parts = {
+        "corpus_sha256": corpus_sha256,
+        "corpus_kind": corpus_kind,
+        "model": model,
+        "chunk_tokens": chunking.chunk_tokens,
+        "chunk_overlap": chunking.chunk_overlap,
+        "index_format": FORMAT_VERSION,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedIndex:
+    index: QuoteIndex
+    index_dir: Path  # cache_dir/key, as `quotebot index build` lays an index folder out
+    built: bool  # built by this call (not found in the cache)
+
+
+def cached_index(
+    cache_dir: Path,
+    key: str,
+    articles: Callable[[], Sequence[Article]],
+    embedder: Embedder,
+    chunking: ChunkingSettings,
+    *,
+    on_build: Callable[[int], None] | None = None,
+    on_progress: Callable[[BuildProgress], None] | None = None,
+) -> CachedIndex:
+    """The index under ``cache_dir/key``, built from ``articles()`` first if there is none.
+
+    Like an index of `quotebot index build`, it carries the ONNX query encoder, so the bot's
+    own choice of encoder (``bot.chat``) picks the same one it answers users with. The export
+    depends only on the model: it is made once per cache and linked into each index.
+    ``on_build`` is told the article count before a build starts.
+    """
+    index_dir = cache_dir / key
+    built = False
+    try:
+        index = QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking)
+    except (IndexMissingError, CorruptIndexError, IndexMismatchError):
+        # Never built, interrupted or damaged: (re)build it.
+        corpus = articles()
+        if on_build:
+            on_build(len(corpus))
+        builder = IndexBuilder(embedder, chunking.chunk_tokens, chunking.chunk_overlap, export_query_encoder=False)
+        builder.build(corpus, index_dir, on_progress=on_progress)
+        index = QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking)
+        built = True
+    _attach_query_encoder(index_dir, embedder.model, cache_dir)
+    return CachedIndex(index, index_dir, built)
+
+
+def _attach_query_encoder(index_dir: Path, model: str, cache_dir: Path) -> None:
+    """Link the cache's one ONNX export of ``model`` into ``index_dir`` unless it is there."""
+    target = encoder_dir(index_dir, model)
+    if OnnxQueryEncoder.available(target):
+        return
+    shared = export_query_encoder(model, encoder_dir(cache_dir / SHARED_ENCODERS, model))  # no-op once made
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}"
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copytree(shared, staging, copy_function=_link_or_copy)
+        if target.exists():
+            shutil.rmtree(target)  # incomplete: not ours to trust
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)  # the int8 model is 20+ MB: a link costs nothing
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def squad_index(
+    squad: SquadSet, cache_dir: Path, embedder: Embedder, chunking: ChunkingSettings, **callbacks
+) -> CachedIndex:
+    """The open-corpus index of every paragraph of a SQuAD file."""
+    key = cache_key(corpus_sha256=squad.sha256, corpus_kind=SQUAD_CORPUS, model=embedder.model, chunking=chunking)
+    return cached_index(cache_dir, key, lambda: squad.articles, embedder, chunking, **callbacks)
+
+
+def article_file_index(
+    path: Path, cache_dir: Path, embedder: Embedder, chunking: ChunkingSettings, **callbacks
+) -> CachedIndex:
+    """The index of an articles file as `quotebot index build` reads it (e.g. bbc.jsonl)."""
+    key = cache_key(
+        corpus_sha256=file_sha256(path), corpus_kind=ARTICLE_FILE_CORPUS, model=embedder.model, chunking=chunking
+    )
+    return cached_index(cache_dir, key, lambda: load_articles([path]).articles, embedder, chunking, **callbacks)

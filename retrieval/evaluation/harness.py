@@ -1,0 +1,275 @@
+"""Runs quotebot and the two baselines over SQuAD questions and builds the ``EvalReport``.
+
+Each question is asked of every system exactly as a user's is (white space collapsed,
+a fresh conversation). quotebot is the configured ``Retriever`` run with
+``abstain_threshold=0``, so every question gets its quotes and its confidence; the
+configured threshold is then applied to the confidence (``Answer.confidence``, rounded to
+4 decimals: the same decision as the live retriever's unless the confidence lies within
+0.00005 below the threshold), and the abstention curve sweeps other thresholds over the
+same run. Latency is the wall time of ``answer`` alone, question embedding included (warm
+model; the ranking read for passage@k is taken by a separate, untimed call that reuses the
+question's vector, so each question is embedded once per system).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index.embedding import TextEncoder
+from index.index import QuoteIndex
+from retrieval.evaluation import metrics
+from retrieval.evaluation.abstention import SUGGESTION_THRESHOLDS, suggest_threshold, threshold_curve, threshold_point
+from retrieval.evaluation.baselines import Answerer, Bm25Baseline, DenseBaseline
+from retrieval.evaluation.report import AbstentionReport, CorpusInfo, EvalReport, MachineLoad, SystemMetrics
+from retrieval.evaluation.squad import SquadQuestion
+from retrieval.models import Answer
+from retrieval.retriever import MAX_QUOTE_CHARS, Retriever
+from retrieval.settings import RetrievalSettings
+
+PASSAGE_DEPTH = 20  # chunks of each system's ranking read for passage@1/5/20
+MAX_QUOTE_SENTENCES = 2
+QUOTEBOT = "quotebot"
+
+
+@dataclass
+class SystemRecord:
+    """One system's outcome on one question."""
+
+    answered: bool
+    confidence: float
+    quote_rank: int | None  # among the quotes it answers with (None if it abstains)
+    raw_quote_rank: int | None  # among its quotes before any abstention (quotebot: threshold 0)
+    passage_rank: int | None
+    latency_ms: float
+    first_quote: str | None
+    first_quote_article: str | None
+    first_quote_sentences: int | None
+
+
+@dataclass
+class QuestionRecord:
+    question: SquadQuestion
+    systems: dict[str, SystemRecord] = field(default_factory=dict)
+    out_of_corpus_confidence: float | None = None
+    out_of_corpus_first_quote: str | None = None
+
+    def to_json(self) -> dict:
+        q = self.question
+        return {
+            "id": q.id,
+            "question": q.question,
+            "answers": list(q.answers),
+            "paragraph": q.paragraph_id,
+            "systems": {name: vars(record) for name, record in self.systems.items()},
+            "out_of_corpus_confidence": self.out_of_corpus_confidence,
+            "out_of_corpus_first_quote": self.out_of_corpus_first_quote,
+        }
+
+
+@dataclass
+class EvalRun:
+    report: EvalReport
+    records: list[QuestionRecord]
+
+
+class _LastQueryEmbedder:
+    """The embedder, remembering the vector of the last single text it embedded.
+
+    ``forget()`` before each timed ``answer`` keeps the timing honest (the question is
+    embedded inside it); the untimed ``search_chunks`` after it then reuses the vector.
+    """
+
+    def __init__(self, embedder: TextEncoder) -> None:
+        self._embedder = embedder
+        self._last: tuple[str, np.ndarray] | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._embedder, name)
+
+    def forget(self) -> None:
+        self._last = None
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if len(texts) == 1 and self._last is not None and self._last[0] == texts[0]:
+            return self._last[1][None, :]
+        vectors = self._embedder.embed(texts)
+        if len(texts) == 1:
+            self._last = (texts[0], vectors[0])
+        return vectors
+
+
+def ask_as_user(question: str) -> str:
+    """What ``QuoteBot.ask`` hands the retriever for a first question: white space collapsed."""
+    return " ".join(question.split())
+
+
+class Evaluation:
+    """quotebot (the configured retriever) and the baselines over one open-corpus index."""
+
+    def __init__(self, index: QuoteIndex, embedder: TextEncoder, retrieval: RetrievalSettings) -> None:
+        self.index = index
+        self.embedder = _LastQueryEmbedder(embedder)
+        self.retrieval = retrieval
+        unthresholded = retrieval.model_dump() | {"abstain_threshold": 0.0}
+        self.retriever = Retriever(index, self.embedder, **unthresholded)  # type: ignore[arg-type]
+        common = {"candidate_chunks": retrieval.candidate_chunks, "max_quotes": retrieval.max_quotes}
+        self.systems: dict[str, Answerer] = {
+            QUOTEBOT: self.retriever,
+            Bm25Baseline.name: Bm25Baseline(index, **common),
+            DenseBaseline.name: DenseBaseline(index, self.embedder, **common),  # type: ignore[arg-type]
+        }
+
+    def warm_up(self, question: str = "When was the first match played?") -> None:
+        self.embedder.warm_up()
+        for system in self.systems.values():
+            system.answer(question)
+            system.search_chunks(question, PASSAGE_DEPTH)
+
+    def ask(self, question: SquadQuestion) -> QuestionRecord:
+        text = ask_as_user(question.question)
+        record = QuestionRecord(question)
+        for name, system in self.systems.items():
+            self.embedder.forget()
+            started = time.perf_counter()
+            answer = system.answer(text)
+            latency_ms = (time.perf_counter() - started) * 1000
+            ranking = system.search_chunks(text, PASSAGE_DEPTH)
+            answered = answer.answered
+            if name == QUOTEBOT:
+                answered = answer.confidence >= self.retrieval.abstain_threshold
+            record.systems[name] = self._record(question, answer, answered, ranking, latency_ms)
+        return record
+
+    def _record(
+        self,
+        question: SquadQuestion,
+        answer: Answer,
+        answered: bool,
+        ranking: Sequence[tuple[int, float]],
+        latency_ms: float,
+    ) -> SystemRecord:
+        raw_rank = metrics.quote_rank([q.text for q in answer.quotes], question.answers)
+        article_ids = [self.index.chunks[chunk_id].article_id for chunk_id, _ in ranking[:PASSAGE_DEPTH]]
+        first = answer.quotes[0] if answer.quotes else None
+        return SystemRecord(
+            answered=answered and first is not None,
+            confidence=answer.confidence,
+            quote_rank=raw_rank if answered else None,
+            raw_quote_rank=raw_rank,
+            passage_rank=metrics.passage_rank(article_ids, question.paragraph_id),
+            latency_ms=round(latency_ms, 3),
+            first_quote=first.text if first else None,
+            first_quote_article=first.article_id if first else None,
+            first_quote_sentences=self._sentences_in(first.article_id, first.start, first.end) if first else None,
+        )
+
+    def _sentences_in(self, article_id: str, start: int, end: int) -> int:
+        return sum(1 for s in self.index.sentences_of(article_id) if s.start < end and start < s.end)
+
+
+def evaluate(
+    questions: Sequence[SquadQuestion],
+    index: QuoteIndex,
+    embedder: TextEncoder,
+    retrieval: RetrievalSettings,
+    *,
+    dataset: CorpusInfo,
+    articles: str,
+    limit: int | None = None,
+    out_of_corpus: tuple[QuoteIndex, CorpusInfo] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> EvalRun:
+    """Ask every question of the three systems (and of ``out_of_corpus``), then score them."""
+    started = time.perf_counter()
+    load_before = _load_average()
+    evaluation = Evaluation(index, embedder, retrieval)
+    evaluation.warm_up()
+    records = []
+    for done, question in enumerate(questions, 1):
+        records.append(evaluation.ask(question))
+        if on_progress:
+            on_progress("asking", done, len(questions))
+    abstention = None
+    if out_of_corpus is not None:
+        other_index, other_info = out_of_corpus
+        other = Retriever(other_index, embedder, **(retrieval.model_dump() | {"abstain_threshold": 0.0}))
+        for done, record in enumerate(records, 1):
+            answer = other.answer(ask_as_user(record.question.question))
+            record.out_of_corpus_confidence = answer.confidence
+            record.out_of_corpus_first_quote = answer.quotes[0].text if answer.quotes else None
+            if on_progress:
+                on_progress(f"asking {other_info.file}", done, len(records))
+        abstention = abstention_report(records, retrieval.abstain_threshold, other_info)
+    report = EvalReport(
+        dataset=dataset,
+        articles=articles,
+        limit=limit,
+        questions=len(records),
+        retrieval=retrieval.model_dump(),
+        systems=[system_metrics(name, [r.systems[name] for r in records]) for name in evaluation.systems],
+        abstention=abstention,
+        query_encoder=f"{type(embedder).__name__} ({embedder.model})",
+        seconds=round(time.perf_counter() - started, 1),
+        machine=MachineLoad(cpus=os.cpu_count() or 0, load_before=load_before, load_after=_load_average()),
+    )
+    return EvalRun(report, records)
+
+
+def system_metrics(name: str, records: Sequence[SystemRecord]) -> SystemMetrics:
+    quote_ranks = [r.quote_rank for r in records]
+    passage_ranks = [r.passage_rank for r in records]
+    latencies = [r.latency_ms for r in records]
+    answered = [r for r in records if r.answered and r.first_quote is not None]
+    within = [r.quote_rank if r.quote_rank != 1 or _within_limit(r) else None for r in records]
+    return SystemMetrics(
+        system=name,
+        quote_at_1=metrics.hit_rate(quote_ranks, 1),
+        quote_at_1_within_limit=metrics.hit_rate(within, 1),
+        quote_at_3=metrics.hit_rate(quote_ranks, 3),
+        passage_at_1=metrics.hit_rate(passage_ranks, 1),
+        passage_at_5=metrics.hit_rate(passage_ranks, 5),
+        passage_at_20=metrics.hit_rate(passage_ranks, 20),
+        mrr=metrics.mean_reciprocal_rank(quote_ranks),
+        answered=metrics.rate([r.answered for r in records]),
+        latency_p50_ms=round(metrics.percentile(latencies, 50), 2),
+        latency_p95_ms=round(metrics.percentile(latencies, 95), 2),
+        first_quote_chars_p50=metrics.percentile([len(r.first_quote or "") for r in answered], 50),
+        first_quote_over_limit=sum(1 for r in answered if not _within_limit(r)),
+    )
+
+
+def _within_limit(record: SystemRecord) -> bool:
+    """Whether the first quote fits a chat bubble: at most two sentences and 400 characters."""
+    return len(record.first_quote or "") <= MAX_QUOTE_CHARS and (record.first_quote_sentences or 0) <= MAX_QUOTE_SENTENCES
+
+
+def abstention_report(records: Sequence[QuestionRecord], configured: float, other: CorpusInfo) -> AbstentionReport:
+    ours = [r.systems[QUOTEBOT] for r in records]
+    in_corpus = [r.confidence for r in ours]
+    right = [r.raw_quote_rank == 1 for r in ours]
+    out = [r.out_of_corpus_confidence or 0.0 for r in records]
+    return AbstentionReport(
+        out_of_corpus=other,
+        questions=len(records),
+        configured=threshold_point(configured, in_corpus, right, out),
+        suggested=suggest_threshold(threshold_curve(in_corpus, right, out, SUGGESTION_THRESHOLDS)),
+        gold_found_out_of_corpus=sum(
+            1
+            for r in records
+            if r.out_of_corpus_first_quote and metrics.contains_answer(r.out_of_corpus_first_quote, r.question.answers)
+        ),
+        curve=threshold_curve(in_corpus, right, out),
+    )
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average: latency means little on a machine busy with other work."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None

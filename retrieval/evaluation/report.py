@@ -1,0 +1,141 @@
+"""The report of ``quotebot eval``: a pydantic model (``--json``) and its table for people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from retrieval.evaluation.abstention import WRONG_ABSTAIN_TARGET, WRONG_ANSWER_TARGET, ThresholdPoint
+
+
+class SystemMetrics(BaseModel):
+    """One system's scores over the questions asked; rates in 0..1 (see ``metrics``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    quote_at_1: float
+    quote_at_1_within_limit: float  # quote@1 counting only first quotes of <= 2 sentences and <= 400 chars
+    quote_at_3: float
+    passage_at_1: float
+    passage_at_5: float
+    passage_at_20: float
+    mrr: float
+    answered: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    first_quote_chars_p50: float  # over answered questions
+    first_quote_over_limit: int  # answered questions whose first quote is > 2 sentences or > 400 chars
+
+
+class CorpusInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    sha256: str
+    articles: int
+    chunks: int
+    sentences: int
+    index_built_now: bool
+
+
+class MachineLoad(BaseModel):
+    """Where latency was measured: CPUs and the 1-minute load average before and after the run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cpus: int
+    load_before: float | None
+    load_after: float | None
+
+
+class AbstentionReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    out_of_corpus: CorpusInfo
+    questions: int
+    configured: ThresholdPoint  # at the configured retrieval.abstain_threshold
+    suggested: ThresholdPoint | None  # on a 0.01 grid, by the rule of abstention.suggest_threshold
+    wrong_answer_target: float = WRONG_ANSWER_TARGET
+    wrong_abstain_target: float = WRONG_ABSTAIN_TARGET
+    gold_found_out_of_corpus: int  # out-of-corpus first quotes that contain a gold answer anyway
+    curve: list[ThresholdPoint]
+
+
+class EvalReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    dataset: CorpusInfo  # the open corpus: every paragraph of the file
+    articles: str  # the SQuAD articles whose questions were asked, "A:B" (1-based, inclusive) or "all"
+    limit: int | None
+    questions: int
+    retrieval: dict[str, Any]  # the configured retrieval settings quotebot ran with
+    systems: list[SystemMetrics]
+    abstention: AbstentionReport | None = None
+    query_encoder: str = ""  # what embedded the questions (the bot's: the index's ONNX export, else torch)
+    seconds: float
+    machine: MachineLoad | None = None
+
+
+def render_table(report: EvalReport) -> str:
+    """The report for people: the systems side by side, then the abstention curve."""
+    data = report.dataset
+    limit = f", limit {report.limit}" if report.limit else ""
+    lines = [
+        f"SQuAD {data.file}: questions of articles {report.articles} ({report.questions:,} questions{limit}); "
+        f"open corpus of all {data.articles:,} paragraphs ({data.chunks:,} chunks)",
+        "retrieval: " + ", ".join(f"{key}={value}" for key, value in report.retrieval.items()),
+        f"questions embedded by {report.query_encoder}",
+        "",
+        f"{'system':<9} {'quote@1':>7} {'q@1 fit':>7} {'quote@3':>7} {'pass@1':>7} {'pass@5':>7} {'pass@20':>7} "
+        f"{'MRR':>6} {'answered':>8} {'p50 ms':>7} {'p95 ms':>7}",
+    ]
+    for s in report.systems:
+        lines.append(
+            f"{s.system:<9} {s.quote_at_1:>7.3f} {s.quote_at_1_within_limit:>7.3f} {s.quote_at_3:>7.3f} "
+            f"{s.passage_at_1:>7.3f} {s.passage_at_5:>7.3f} {s.passage_at_20:>7.3f} {s.mrr:>6.3f} "
+            f"{s.answered:>8.3f} {s.latency_p50_ms:>7.1f} {s.latency_p95_ms:>7.1f}"
+        )
+    lines.append("")
+    lines.append(
+        "q@1 fit: quote@1 counting only first quotes of at most 2 sentences and 400 chars; "
+        "first quotes (answered), p50 chars / how many do not fit: "
+        + ", ".join(f"{s.system} {s.first_quote_chars_p50:.0f}/{s.first_quote_over_limit}" for s in report.systems)
+    )
+    if report.abstention:
+        lines += ["", *_abstention_lines(report.abstention)]
+    machine = report.machine
+    load = (
+        f"; {machine.cpus} CPUs, load average {machine.load_before} before, {machine.load_after} after"
+        if machine
+        else ""
+    )
+    lines += ["", f"({report.seconds:.0f} s{load})"]
+    return "\n".join(lines)
+
+
+def _abstention_lines(a: AbstentionReport) -> list[str]:
+    other = a.out_of_corpus
+    lines = [
+        f"abstention: the same {a.questions:,} questions against {other.file} "
+        f"({other.articles:,} articles, {other.chunks:,} chunks), where the answers are not",
+        f"{'threshold':>9} {'wrong answers':>13} {'wrong abstentions':>17} {'quote@1':>7}",
+    ]
+    for p in a.curve:
+        lines.append(f"{p.threshold:>9.2f} {p.wrong_answer_rate:>13.3f} {p.wrong_abstain_rate:>17.3f} {p.quote_at_1:>7.3f}")
+    c = a.configured
+    lines.append(
+        f"configured threshold {c.threshold:.2f}: wrong answers {c.wrong_answer_rate:.1%}, "
+        f"wrong abstentions {c.wrong_abstain_rate:.1%}, quote@1 {c.quote_at_1:.3f}"
+    )
+    if a.suggested is not None:
+        g = a.suggested
+        lines.append(
+            f"suggested threshold {g.threshold:.2f}: wrong answers {g.wrong_answer_rate:.1%}, "
+            f"wrong abstentions {g.wrong_abstain_rate:.1%}, quote@1 {g.quote_at_1:.3f} "
+            f"(0.01 grid: best quote@1 with both <= {a.wrong_answer_target:.0%}/{a.wrong_abstain_target:.0%}, "
+            f"else the smallest worse error)"
+        )
+    lines.append(f"out-of-corpus first quotes that hold a gold answer anyway: {a.gold_found_out_of_corpus}")
+    return lines

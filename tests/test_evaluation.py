@@ -1,0 +1,351 @@
+"""The `quotebot eval` harness on a tiny hand-made SQuAD-format file (no shared data needed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot import eval_command
+from bot.cli import ExitCode, main
+from bot.settings import Settings
+from index.embedding import Embedder
+from index.manifest import ChunkingSettings
+from retrieval.evaluation import metrics
+from retrieval.evaluation.abstention import (
+    THRESHOLDS,
+    ThresholdPoint,
+    suggest_threshold,
+    threshold_curve,
+    threshold_point,
+)
+from index.onnx_encoder import OnnxQueryEncoder, encoder_dir
+from retrieval.evaluation.cache import SHARED_ENCODERS, article_file_index, squad_index
+from retrieval.evaluation.harness import QUOTEBOT, Evaluation, SystemRecord, evaluate, system_metrics
+from retrieval.evaluation.report import CorpusInfo, render_table
+from retrieval.evaluation.squad import SquadFormatError, load_squad, parse_article_range
+from tests.conftest import SEEDS, assert_quotes_verbatim
+
+PARAGRAPHS = {
+    "Lake_Aldmere": [
+        "Lake Aldmere is a freshwater lake in the northern highlands. It covers an area of 42 square "
+        "kilometres and is nowhere deeper than 60 metres. The lake was formed by retreating glaciers "
+        "about 12,000 years ago.",
+        "The village of Harrowby sits on the eastern shore of the lake. Its stone harbour was built in "
+        "1847 by the engineer Thomas Reddle. Fishing boats still leave the harbour every morning.",
+    ],
+    "Copper_mining_in_Calder_Valley": [
+        "Copper has been mined in the Calder Valley since the Bronze Age. The largest mine, Great Orme "
+        "Deep, closed in 1921 after its lower shafts flooded. More than two hundred miners lost their jobs.",
+        "Copper ore was carried by rail to the smelter at Port Caldy. The railway opened in 1868 and was "
+        "the first in the county to use steam locomotives.",
+    ],
+}
+# (article, paragraph index, question, gold answers)
+QUESTIONS = [
+    ("Lake_Aldmere", 0, "How large is Lake Aldmere?", ["42 square kilometres", "42 square  kilometres"]),
+    ("Lake_Aldmere", 1, "Who built the harbour of Harrowby?", ["Thomas Reddle", "the engineer Thomas Reddle"]),
+    ("Lake_Aldmere", 1, "When was the stone harbour in Harrowby built?", ["1847"]),
+    ("Copper_mining_in_Calder_Valley", 0, "When did the Great Orme Deep mine close?", ["1921"]),
+    ("Copper_mining_in_Calder_Valley", 1, "Where was the copper ore smelted?", ["Port Caldy"]),
+    ("Copper_mining_in_Calder_Valley", 1, "What is the colour of copper?", []),  # unanswerable: skipped
+]
+
+
+def write_squad(path: Path) -> Path:
+    data = []
+    for title, contexts in PARAGRAPHS.items():
+        paragraphs = []
+        for number, context in enumerate(contexts):
+            qas = []
+            for q_number, (q_title, q_paragraph, question, answers) in enumerate(QUESTIONS):
+                if (q_title, q_paragraph) == (title, number):
+                    gold = [{"text": a, "answer_start": context.find(" ".join(a.split()))} for a in answers]
+                    qas.append({"id": f"q{q_number + 1}", "question": question, "answers": gold})
+            paragraphs.append({"context": context, "qas": qas})
+        data.append({"title": title, "paragraphs": paragraphs})
+    path.write_text(json.dumps({"version": "1.1", "data": data}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def squad_file(tmp_path: Path) -> Path:
+    return write_squad(tmp_path / "tiny-squad.json")
+
+
+@pytest.fixture
+def cache(tmp_path: Path, seed_index_dir: Path, settings: Settings) -> Path:
+    """An eval cache that already holds the ONNX query encoder (exported with the seed index)."""
+    cache = tmp_path / "cache"
+    model = settings.index.model
+    shutil.copytree(encoder_dir(seed_index_dir, model), encoder_dir(cache / SHARED_ENCODERS, model))
+    return cache
+
+
+# -- metrics -------------------------------------------------------------------------------
+
+
+def test_normalize_lowercases_and_collapses_white_space() -> None:
+    assert metrics.normalize("  The\n Quick\t\tFox  ") == "the quick fox"
+    assert metrics.normalize("") == ""
+
+
+def test_contains_answer_after_normalising_both_sides() -> None:
+    quote = "Its stone harbour was built in\n1847 by  the engineer Thomas REDDLE."
+    assert metrics.contains_answer(quote, ["thomas reddle"])
+    assert metrics.contains_answer(quote, ["nobody", "Engineer  Thomas"])
+    assert not metrics.contains_answer(quote, ["Reddle Thomas"])
+    assert not metrics.contains_answer(quote, ["", "  "])  # a blank gold answer matches nothing
+    assert not metrics.contains_answer(quote, [])
+
+
+def test_quote_rank_is_the_first_quote_holding_an_answer() -> None:
+    quotes = ["It flooded.", "The mine closed in 1921.", "In 1921 it closed."]
+    assert metrics.quote_rank(quotes, ["1921"]) == 2
+    assert metrics.quote_rank(quotes, ["flooded", "1921"]) == 1
+    assert metrics.quote_rank(quotes, ["1868"]) is None
+    assert metrics.quote_rank([], ["1921"]) is None
+
+
+def test_passage_rank_counts_chunks_not_articles() -> None:
+    ranking = ["B/1", "B/1", "A/2", "A/1"]
+    assert metrics.passage_rank(ranking, "A/2") == 3
+    assert metrics.passage_rank(ranking, "B/1") == 1
+    assert metrics.passage_rank(ranking, "C/1") is None
+
+
+def test_hit_rate_and_mrr_by_hand() -> None:
+    ranks = [1, 2, None, 4]
+    assert metrics.hit_rate(ranks, 1) == 0.25
+    assert metrics.hit_rate(ranks, 3) == 0.5
+    assert metrics.hit_rate(ranks, 5) == 0.75
+    assert metrics.mean_reciprocal_rank(ranks) == pytest.approx((1 + 0.5 + 0 + 0.25) / 4)  # 0.4375
+    assert metrics.hit_rate([], 1) == 0.0
+    assert metrics.mean_reciprocal_rank([]) == 0.0
+    assert metrics.rate([True, False, True, True]) == 0.75
+
+
+def test_percentile_interpolates_linearly() -> None:
+    values = [40.0, 10.0, 30.0, 20.0]
+    assert metrics.percentile(values, 50) == 25.0
+    assert metrics.percentile(values, 95) == pytest.approx(38.5)  # rank 2.85: 30 + 0.85 * 10
+    assert metrics.percentile(values, 0) == 10.0
+    assert metrics.percentile(values, 100) == 40.0
+    assert metrics.percentile([7.0], 95) == 7.0
+    assert metrics.percentile([], 50) == 0.0
+    with pytest.raises(ValueError):
+        metrics.percentile(values, 101)
+
+
+def test_system_metrics_by_hand() -> None:
+    def record(rank: int | None, passage: int | None, latency: float, quote: str | None, sentences: int = 1) -> SystemRecord:
+        return SystemRecord(
+            answered=quote is not None, confidence=0.9, quote_rank=rank, raw_quote_rank=rank, passage_rank=passage,
+            latency_ms=latency, first_quote=quote, first_quote_article="A/1" if quote else None,
+            first_quote_sentences=sentences if quote else None,
+        )
+
+    records = [
+        record(1, 1, 10.0, "x" * 100),
+        record(1, 3, 20.0, "x" * 401),  # right, but too long for a chat bubble
+        record(3, 6, 30.0, "x" * 50, sentences=2),
+        record(None, None, 40.0, None),  # abstained
+    ]
+    m = system_metrics("quotebot", records)
+    assert (m.quote_at_1, m.quote_at_1_within_limit, m.quote_at_3) == (0.5, 0.25, 0.75)
+    assert (m.passage_at_1, m.passage_at_5, m.passage_at_20) == (0.25, 0.5, 0.75)
+    assert m.mrr == pytest.approx((1 + 1 + 1 / 3) / 4)
+    assert m.answered == 0.75
+    assert (m.latency_p50_ms, m.latency_p95_ms) == (25.0, 38.5)
+    assert (m.first_quote_chars_p50, m.first_quote_over_limit) == (100.0, 1)
+
+
+# -- abstention ----------------------------------------------------------------------------
+
+
+def test_threshold_point_by_hand() -> None:
+    in_corpus = [0.9, 0.5, 0.2, 0.6]
+    right = [True, False, True, True]
+    out_of_corpus = [0.1, 0.4, 0.7]
+    point = threshold_point(0.5, in_corpus, right, out_of_corpus)
+    assert point.wrong_answer_rate == pytest.approx(1 / 3)  # only 0.7 is answered
+    assert point.wrong_abstain_rate == 0.25  # only 0.2 is abstained on (0.5 >= 0.5 answers)
+    assert point.quote_at_1 == 0.5  # 0.9 and 0.6 answered right; 0.5 answered wrong; 0.2 abstained
+    curve = threshold_curve(in_corpus, right, out_of_corpus)
+    assert [p.threshold for p in curve] == list(THRESHOLDS) and THRESHOLDS[:3] == (0.0, 0.05, 0.1)
+    assert (curve[0].wrong_answer_rate, curve[0].wrong_abstain_rate, curve[0].quote_at_1) == (1.0, 0.0, 0.75)
+    assert (curve[-1].wrong_answer_rate, curve[-1].wrong_abstain_rate, curve[-1].quote_at_1) == (0.0, 1.0, 0.0)
+
+
+def test_suggested_threshold_meets_both_targets_with_the_best_quote_at_1() -> None:
+    def point(t: float, wrong_answer: float, wrong_abstain: float, q1: float) -> ThresholdPoint:
+        return ThresholdPoint(threshold=t, wrong_answer_rate=wrong_answer, wrong_abstain_rate=wrong_abstain, quote_at_1=q1)
+
+    curve = [point(0.3, 0.20, 0.02, 0.80), point(0.4, 0.09, 0.05, 0.78), point(0.5, 0.05, 0.08, 0.78), point(0.6, 0.02, 0.2, 0.7)]
+    assert suggest_threshold(curve).threshold == 0.4  # 0.4 and 0.5 meet both; same quote@1: the lower
+    # Nothing meets both: the smallest worse error (0.5: max 0.15).
+    curve = [point(0.3, 0.30, 0.05, 0.8), point(0.5, 0.15, 0.12, 0.7), point(0.7, 0.05, 0.3, 0.5)]
+    assert suggest_threshold(curve).threshold == 0.5
+    assert suggest_threshold([]) is None
+
+
+# -- SQuAD loading -------------------------------------------------------------------------
+
+
+def test_every_paragraph_becomes_an_article(squad_file: Path) -> None:
+    squad = load_squad(squad_file)
+    assert [a.id for a in squad.articles] == [
+        "Lake_Aldmere/1",
+        "Lake_Aldmere/2",
+        "Copper_mining_in_Calder_Valley/1",
+        "Copper_mining_in_Calder_Valley/2",
+    ]
+    assert squad.articles[2].title == "Copper mining in Calder Valley"
+    assert squad.articles[1].text == PARAGRAPHS["Lake_Aldmere"][1]
+    assert squad.titles == ("Lake_Aldmere", "Copper_mining_in_Calder_Valley")
+    assert len(squad.sha256) == 64
+
+
+def test_questions_carry_gold_answers_and_paragraph(squad_file: Path) -> None:
+    questions = load_squad(squad_file).questions
+    assert [q.id for q in questions] == ["q1", "q2", "q3", "q4", "q5"]  # q6 has no answer
+    assert questions[1].answers == ("Thomas Reddle", "the engineer Thomas Reddle")
+    assert questions[1].paragraph_id == "Lake_Aldmere/2"
+    assert [q.article_number for q in questions] == [1, 1, 1, 2, 2]
+
+
+def test_articles_range_narrows_questions_not_the_corpus(squad_file: Path) -> None:
+    squad = load_squad(squad_file)
+    assert [q.id for q in squad.select((2, 2))] == ["q4", "q5"]
+    assert [q.id for q in squad.select((1, 2))] == ["q1", "q2", "q3", "q4", "q5"]
+    assert len(squad.articles) == 4
+    assert [q.id for q in squad.select(None, 2)] == ["q1", "q3"]  # evenly spread: 0 and 5 // 2
+    assert [q.id for q in squad.select((1, 1), 10)] == ["q1", "q2", "q3"]
+    with pytest.raises(ValueError, match="articles 1 to 2"):
+        squad.select((2, 3))
+
+
+def test_parse_article_range() -> None:
+    assert parse_article_range("25:48") == (25, 48)
+    assert parse_article_range("7") == (7, 7)
+    for bad in ("x", "3:1", "0:4", "1:"):
+        with pytest.raises(ValueError):
+            parse_article_range(bad)
+
+
+def test_bad_squad_files_are_one_line_errors(tmp_path: Path) -> None:
+    with pytest.raises(SquadFormatError, match="no such file"):
+        load_squad(tmp_path / "missing.json")
+    (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(SquadFormatError, match="not valid JSON"):
+        load_squad(tmp_path / "broken.json")
+    (tmp_path / "other.json").write_text('{"rows": []}', encoding="utf-8")
+    with pytest.raises(SquadFormatError, match="not a SQuAD-format file"):
+        load_squad(tmp_path / "other.json")
+
+
+# -- end to end ----------------------------------------------------------------------------
+
+CHUNKING = ChunkingSettings(chunk_tokens=120, chunk_overlap=1)
+
+
+def test_harness_scores_three_systems_over_the_open_corpus(
+    squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
+) -> None:
+    squad = load_squad(squad_file)
+    first = squad_index(squad, cache, embedder, CHUNKING)
+    assert first.built and first.index.manifest.counts.articles == 4
+    assert OnnxQueryEncoder.available(encoder_dir(first.index_dir, embedder.model))  # like `quotebot index build`
+    again = squad_index(squad, cache, embedder, CHUNKING)
+    assert not again.built and again.index_dir == first.index_dir  # cached by content hash: a rerun only re-asks
+    seeds = article_file_index(SEEDS / sorted(p.name for p in SEEDS.iterdir())[0], cache, embedder, CHUNKING).index
+    index = again.index
+    info = CorpusInfo(file="tiny", sha256=squad.sha256, articles=4, chunks=len(index.chunks), sentences=0, index_built_now=True)
+    run = evaluate(
+        squad.select(), index, embedder, settings.retrieval, dataset=info, articles="all",
+        out_of_corpus=(seeds, info.model_copy(update={"file": "seeds"})),
+    )
+    report = run.report
+    assert [s.system for s in report.systems] == ["quotebot", "BM25", "dense"]
+    assert report.questions == 5
+    by_name = {s.system: s for s in report.systems}
+    for s in report.systems:
+        assert 0 <= s.quote_at_1 <= s.quote_at_3 <= 1
+        assert s.passage_at_1 <= s.passage_at_5 <= s.passage_at_20 <= 1
+        assert s.first_quote_over_limit == 0
+        assert s.latency_p50_ms <= s.latency_p95_ms
+    # Four one-chunk paragraphs: the gold one is always among the first five of the ranking.
+    assert by_name["quotebot"].passage_at_5 == 1.0 and by_name["dense"].passage_at_5 == 1.0
+    assert by_name["quotebot"].quote_at_1 >= 0.8
+    records = {r.question.id: r.systems[QUOTEBOT] for r in run.records}
+    assert records["q4"].first_quote == "The largest mine, Great Orme Deep, closed in 1921 after its lower shafts flooded."
+    assert records["q4"].quote_rank == 1 and records["q4"].passage_rank == 1
+    # Abstention: 21 thresholds; at 0 everything is answered, above 1 nothing.
+    curve = report.abstention.curve
+    assert len(curve) == 21 and curve[0].wrong_answer_rate == 1.0 and curve[0].wrong_abstain_rate == 0.0
+    assert all(a.wrong_answer_rate >= b.wrong_answer_rate for a, b in zip(curve, curve[1:]))
+    assert report.abstention.configured.threshold == settings.retrieval.abstain_threshold
+    assert "quotebot" in render_table(report) and "suggested threshold" in render_table(report)
+
+
+def test_every_system_quotes_verbatim(squad_file: Path, cache: Path, embedder: Embedder, settings: Settings) -> None:
+    squad = load_squad(squad_file)
+    index = squad_index(squad, cache, embedder, CHUNKING).index
+    texts = {a.id: a.text for a in squad.articles}
+    evaluation = Evaluation(index, embedder, settings.retrieval)
+    for system in evaluation.systems.values():
+        for question in squad.questions:
+            answer = system.answer(question.question)
+            assert answer.quotes and len(answer.quotes) <= settings.retrieval.max_quotes
+            assert_quotes_verbatim(answer, texts)
+
+
+def test_search_chunks_extends_the_ranking_answer_uses(
+    squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
+) -> None:
+    index = squad_index(load_squad(squad_file), cache, embedder, CHUNKING).index
+    retriever = Evaluation(index, embedder, settings.retrieval).retriever
+    ranking = retriever.search_chunks("Who built the harbour of Harrowby?", 20)
+    assert len(ranking) == 4 and retriever.candidate_chunks == settings.retrieval.candidate_chunks
+    assert index.chunks[ranking[0][0]].article_id == "Lake_Aldmere/2"
+    assert [score for _, score in ranking] == sorted((score for _, score in ranking), reverse=True)
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def test_eval_command_prints_json_and_writes_records(
+    squad_file: Path,
+    cache: Path,
+    tmp_path: Path,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    monkeypatch.setattr(eval_command, "_embedder", lambda settings: embedder)
+    records = tmp_path / "records.jsonl"
+    argv = ["eval", "squad", str(squad_file), "--articles", "2:2", "--cache-dir", str(cache)]
+    assert main(argv + ["--json", "--records", str(records)]) == ExitCode.OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["questions"] == 2 and report["articles"] == "2:2"
+    assert report["dataset"]["articles"] == 4 and report["dataset"]["index_built_now"] is True
+    assert {s["system"] for s in report["systems"]} == {"quotebot", "BM25", "dense"}
+    assert report["query_encoder"] == "OnnxQueryEncoder (all-MiniLM-L6-v2)"  # the bot's own query path
+    lines = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
+    assert [line["id"] for line in lines] == ["q4", "q5"]
+    assert main(argv + ["--limit", "1"]) == ExitCode.OK  # a table this time, from the cache
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("SQuAD tiny-squad.json: questions of articles 2:2 (1 questions, limit 1)")
+
+
+def test_eval_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval", "squad", str(tmp_path / "missing.json")]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.json: no such file" in err
+    write_squad(tmp_path / "s.json")
+    assert main(["eval", "squad", str(tmp_path / "s.json"), "--articles", "3:4"]) == ExitCode.USAGE
+    assert "the file has articles 1 to 2" in capsys.readouterr().err
+    assert main(["eval", "squad", str(tmp_path / "s.json"), "--abstention", str(tmp_path / "no.jsonl")]) == ExitCode.BAD_INPUT
+    assert "no such articles file" in capsys.readouterr().err
