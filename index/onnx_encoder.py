@@ -28,6 +28,7 @@ from index.embedding import resolve_model_path
 ONNX_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 INFO_FILE = "encoder.json"
+SHARED_EXPORTS = "query-encoders"  # under a cache root: one export per model, linked into each index
 # MiniLM was trained on inputs up to 256 word pieces; questions are far shorter.
 MAX_TOKENS = 256
 
@@ -67,6 +68,35 @@ def export_query_encoder(model: str, target: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def link_query_encoder(index_dir: Path, model: str, shared_root: Path) -> None:
+    """Give ``index_dir`` the query encoder ``quotebot index build`` would export into it.
+
+    Caches of many indexes (``quotebot eval``, ``quotebot regress``) export once under
+    ``shared_root`` and hard-link the files in: the int8 model is 20+ MB and takes seconds
+    to export, a link costs nothing. The link appears atomically.
+    """
+    target = encoder_dir(index_dir, model)
+    if OnnxQueryEncoder.available(target):
+        return
+    shared = export_query_encoder(model, encoder_dir(shared_root / SHARED_EXPORTS, model))  # no-op once made
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}"
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copytree(shared, staging, copy_function=_link_or_copy)
+        if target.exists():
+            shutil.rmtree(target)  # incomplete: not ours to trust
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 @contextlib.contextmanager

@@ -28,12 +28,11 @@ from index.index import IndexBuilder
 from index.loaders import SkippedInput, load_articles
 from index.manifest import FORMAT_VERSION
 from index.models import Article
-from index.onnx_encoder import encoder_dir, export_query_encoder
+from index.onnx_encoder import link_query_encoder
 from index.settings import IndexSettings
 
 CACHE_FOLDER = "regress-cache"
 KEY_FILE = "corpus.json"  # what the key was made of, for people looking into the cache
-SHARED_ENCODERS = "query-encoders"  # the one ONNX export per model, linked into each index
 
 
 class CorpusError(Exception):
@@ -90,7 +89,7 @@ def cached_index(
             embedder, index_settings.chunk_tokens, index_settings.chunk_overlap, export_query_encoder=False
         )
         builder.build(report.articles, staging)
-        _attach_query_encoder(staging, index_settings.model, cache_root)
+        link_query_encoder(staging, index_settings.model, cache_root)
         description = {
             "paths": [str(path) for path in paths],
             "articles": [article.id for article in report.articles],
@@ -103,21 +102,6 @@ def cached_index(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _attach_query_encoder(index_dir: Path, model: str, cache_root: Path) -> None:
-    """Give ``index_dir`` the ONNX query encoder ``quotebot index build`` would export into it."""
-    shared = export_query_encoder(model, encoder_dir(cache_root / SHARED_ENCODERS, model))  # no-op once made
-    target = encoder_dir(index_dir, model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(shared, target, copy_function=_link_or_copy)
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    try:
-        os.link(source, target)  # the int8 model is 20+ MB: a link costs nothing
-    except OSError:
-        shutil.copy2(source, target)
 
 
 def _complete(folder: Path) -> bool:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +19,7 @@ from index.index import BuildProgress, IndexBuilder, IndexMismatchError, QuoteIn
 from index.loaders import load_articles
 from index.manifest import FORMAT_VERSION, ChunkingSettings
 from index.models import Article
-from index.onnx_encoder import OnnxQueryEncoder, encoder_dir, export_query_encoder
+from index.onnx_encoder import link_query_encoder
 from index.storage import IndexMissingError
 from index.stores import CorruptIndexError
 from retrieval.evaluation.squad import CORPUS_VERSION, SquadSet
@@ -30,7 +27,6 @@ from retrieval.evaluation.squad import CORPUS_VERSION, SquadSet
 # How a corpus file becomes articles, part of the cache key.
 SQUAD_CORPUS = f"squad-paragraphs-v{CORPUS_VERSION}"
 ARTICLE_FILE_CORPUS = "load_articles-v1"
-SHARED_ENCODERS = "query-encoders"  # the one ONNX query encoder export per model, linked into each index
 
 
 def cache_key(
@@ -93,32 +89,8 @@ def cached_index(
         builder.build(corpus, index_dir, on_progress=on_progress)
         index = QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking)
         built = True
-    _attach_query_encoder(index_dir, embedder.model, cache_dir)
+    link_query_encoder(index_dir, embedder.model, cache_dir)
     return CachedIndex(index, index_dir, built)
-
-
-def _attach_query_encoder(index_dir: Path, model: str, cache_dir: Path) -> None:
-    """Link the cache's one ONNX export of ``model`` into ``index_dir`` unless it is there."""
-    target = encoder_dir(index_dir, model)
-    if OnnxQueryEncoder.available(target):
-        return
-    shared = export_query_encoder(model, encoder_dir(cache_dir / SHARED_ENCODERS, model))  # no-op once made
-    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}"
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        shutil.copytree(shared, staging, copy_function=_link_or_copy)
-        if target.exists():
-            shutil.rmtree(target)  # incomplete: not ours to trust
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    try:
-        os.link(source, target)  # the int8 model is 20+ MB: a link costs nothing
-    except OSError:
-        shutil.copy2(source, target)
 
 
 def squad_index(
