@@ -142,32 +142,45 @@ class IndexBuilder:
         started: float,
         on_progress: Callable[[BuildProgress], None] | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        by_id = {article.id: article for article in corpus.articles}
-        chunk_texts = [embedding_text(by_id[c.article_id], Span(start=c.start, end=c.end)) for c in corpus.chunks]
-        sentence_texts = [
-            embedding_text(article, span) for article in corpus.articles for span in corpus.sentences[article.id]
-        ]
-        chunk_vectors = self._embed_in_batches(chunk_texts, corpus, started, on_progress)
-        sentence_vectors = self.embedder.embed(sentence_texts)
-        return chunk_vectors, sentence_vectors
+        """Chunk and sentence vectors, embedded article by article so progress is honest."""
+        texts: list[str] = []
+        is_chunk: list[bool] = []
+        articles_done: list[int] = []
+        chunks_of: dict[str, list[Chunk]] = {}
+        for chunk in corpus.chunks:
+            chunks_of.setdefault(chunk.article_id, []).append(chunk)
+        for number, article in enumerate(corpus.articles, 1):
+            for chunk in chunks_of.get(article.id, []):
+                texts.append(embedding_text(article, Span(start=chunk.start, end=chunk.end)))
+                is_chunk.append(True)
+            for span in corpus.sentences[article.id]:
+                texts.append(embedding_text(article, span))
+                is_chunk.append(False)
+            articles_done.extend([number] * (len(texts) - len(articles_done)))
+        vectors = self._embed_in_batches(texts, is_chunk, articles_done, len(corpus.articles), started, on_progress)
+        chunk_rows = np.asarray(is_chunk, dtype=bool)
+        # corpus.chunks and the sentence rows are both article by article, as embedded.
+        return vectors[chunk_rows], vectors[~chunk_rows]
 
     def _embed_in_batches(
         self,
         texts: list[str],
-        corpus: _ChunkedCorpus,
+        is_chunk: list[bool],
+        articles_done: list[int],
+        articles_total: int,
         started: float,
         on_progress: Callable[[BuildProgress], None] | None,
     ) -> np.ndarray:
         step = max(self.embedder.batch_size * 8, 256)
         parts = []
-        article_of_chunk = _articles_done_after_each_chunk(corpus)
+        chunks_done = 0
         for begin in range(0, len(texts), step):
             parts.append(self.embedder.embed(texts[begin : begin + step]))
+            end = min(begin + step, len(texts))
+            chunks_done += sum(is_chunk[begin:end])
             if on_progress:
-                done = min(begin + step, len(texts))
-                on_progress(
-                    BuildProgress(article_of_chunk[done - 1], len(corpus.articles), done, time.perf_counter() - started)
-                )
+                seconds = time.perf_counter() - started
+                on_progress(BuildProgress(articles_done[end - 1], articles_total, chunks_done, seconds))
         return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dimension), dtype=np.float32)
 
     def _write(
@@ -214,11 +227,6 @@ def embedding_text(article: Article, span: Span) -> str:
     """
     text = span.slice(article.text)
     return f"{article.title}. {text}" if article.title else text
-
-
-def _articles_done_after_each_chunk(corpus: _ChunkedCorpus) -> list[int]:
-    order = {article.id: i + 1 for i, article in enumerate(corpus.articles)}
-    return [order[chunk.article_id] for chunk in corpus.chunks]
 
 
 def _sentences_by_article(chunks: list[Chunk]) -> dict[str, list[Span]]:

@@ -188,7 +188,7 @@ def test_interrupted_build_leaves_the_previous_index(built: Path, tmp_path: Path
     before = read_manifest(copy)
     new_article = Article(id="new.txt", title="New", text="A brand new article. It has two sentences.")
     with pytest.raises(KeyboardInterrupt):
-        IndexBuilder(_FailingEmbedder(embedder, fail_after=1), 20, 1).build([*ARTICLES, new_article], copy)
+        IndexBuilder(_FailingEmbedder(embedder, fail_after=0), 20, 1).build([*ARTICLES, new_article], copy)
     index = QuoteIndex.load(copy)
     assert index.manifest == before
     assert "new.txt" not in index.articles
@@ -201,3 +201,19 @@ def _copy_index(source: Path, tmp_path: Path) -> Path:
     target = tmp_path / "copy"
     shutil.copytree(source, target)
     return target
+
+
+def test_stored_vectors_belong_to_their_chunks_and_sentences(built: Path, embedder: Embedder) -> None:
+    from index.index import embedding_text
+    from index.models import Span
+
+    index = QuoteIndex.load(built)
+    for chunk_id, chunk in enumerate(index.chunks):
+        article = index.articles[chunk.article_id]
+        vector = embedder.embed([embedding_text(article, Span(start=chunk.start, end=chunk.end))])[0]
+        assert index.vectors.search(vector, 1)[0][0] == chunk_id
+    article = index.articles["storm.txt"]
+    for number, span in enumerate(index.sentences_of("storm.txt")):
+        expected = embedder.embed([embedding_text(article, span)])[0]
+        stored = index.sentence_vectors[index.sentence_row("storm.txt", number)].astype(np.float32)
+        assert float(stored @ expected) > 0.999
