@@ -1,7 +1,10 @@
 """Keyword tokens: the one tokenizer shared by BM25 and sentence scoring.
 
-Lower-cased words, English stop words dropped, Snowball-stemmed ("urged" and "urges"
-meet). Numbers are kept whole: "1987" and "3.5" are often the answer.
+Lower-cased words, English stop words dropped, irregular verb forms taken back to their
+base ("lost" to "lose", which no stemmer does), then Snowball-stemmed ("urged" and
+"urges" meet). Numbers are kept whole: "1987" and "3.5" are often the answer.
+
+Changing what this returns changes every BM25 index: bump ``index.manifest.FORMAT_VERSION``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,33 @@ STOP_WORDS = frozenset(
     would you your yours yourself yourselves s t also said says""".split()
 )
 
+# Past forms of common irregular verbs, which news questions ask in the base form ("What
+# did he lose?") and articles tell in the past ("he lost"). Forms that are also common
+# words of their own ("left", "fed", "bit", "saw") are left out.
+_IRREGULAR = {
+    form: base
+    for base, forms in {
+        "arise": "arose arisen", "beat": "beaten", "become": "became", "begin": "began begun",
+        "bite": "bitten", "blow": "blew blown", "break": "broke broken", "bring": "brought",
+        "build": "built", "buy": "bought", "catch": "caught", "choose": "chose chosen", "come": "came",
+        "deal": "dealt", "dig": "dug", "draw": "drew drawn", "drink": "drank drunk", "drive": "drove driven",
+        "eat": "ate eaten", "fall": "fell fallen", "feel": "felt", "fight": "fought",
+        "find": "found", "flee": "fled", "fly": "flew flown", "forbid": "forbade forbidden",
+        "forget": "forgot forgotten", "freeze": "froze frozen", "get": "got gotten", "give": "gave given",
+        "go": "went gone", "grow": "grew grown", "hang": "hung", "hear": "heard", "hide": "hid hidden",
+        "hold": "held", "keep": "kept", "know": "knew known", "lay": "laid", "lead": "led",
+        "lend": "lent", "lose": "lost", "make": "made", "meet": "met", "pay": "paid",
+        "ride": "rode ridden", "ring": "rang rung", "rise": "rose risen", "run": "ran", "see": "seen",
+        "seek": "sought", "sell": "sold", "send": "sent", "shake": "shook shaken", "shoot": "shot",
+        "sing": "sang sung", "sink": "sank sunk", "sit": "sat", "sleep": "slept", "speak": "spoke spoken",
+        "spend": "spent", "stand": "stood", "steal": "stole stolen", "strike": "struck", "swear": "swore sworn",
+        "swim": "swam swum", "take": "took taken", "teach": "taught", "tear": "tore torn", "tell": "told",
+        "think": "thought", "throw": "threw thrown", "understand": "understood", "wake": "woke woken",
+        "wear": "wore worn", "win": "won", "write": "wrote written",
+    }.items()
+    for form in forms.split()
+}
+
 _stemmer = Stemmer.Stemmer("english")
 
 
@@ -40,5 +70,5 @@ def tokenize(text: str) -> list[str]:
             word = word[:-2]
         if word in STOP_WORDS or (len(word) < 2 and not word.isdigit()):
             continue
-        tokens.append(_stem(word))
+        tokens.append(_stem(_IRREGULAR.get(word, word)))
     return tokens

@@ -19,7 +19,7 @@ def test_the_shipped_config_is_valid_and_documented() -> None:
     root = Path(__file__).resolve().parent.parent
     settings = load_settings(root / "config.yaml", environ={})
     readme = (root / "README.md").read_text(encoding="utf-8")
-    for section in ("index", "retrieval", "chat"):
+    for section in ("index", "retrieval", "chat", "telegram"):
         for key in type(getattr(settings, section)).model_fields:
             assert f"`{section}.{key}`" in readme, f"{section}.{key} is not documented in README.md"
 

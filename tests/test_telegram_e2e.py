@@ -53,7 +53,8 @@ _WORDS = "amber basalt cobalt dune ember fjord garnet harbor iris jade kelp lich
 LONG_SENTENCE = "The Quillfeather expedition catalogued " + ", ".join(
     f"the {_WORDS[i % len(_WORDS)]} specimen number {i} 🦋" for i in range(260)
 ) + "."
-LONG_TEXT = f"Scientists returned from the northern islands last week.\n\n{LONG_SENTENCE}\n\nThe collection will be shown in the museum."
+# The article is that one sentence: a shorter neighbour would rightly be quoted first.
+LONG_TEXT = LONG_SENTENCE
 
 
 # -- the bot under test ----------------------------------------------------------------------
