@@ -21,8 +21,8 @@ from retrieval.evaluation.abstention import (
     threshold_curve,
     threshold_point,
 )
-from index.onnx_encoder import OnnxQueryEncoder, encoder_dir
-from retrieval.evaluation.cache import SHARED_ENCODERS, article_file_index, squad_index
+from index.onnx_encoder import SHARED_EXPORTS, OnnxQueryEncoder, encoder_dir
+from retrieval.evaluation.cache import article_file_index, squad_index
 from retrieval.evaluation.harness import QUOTEBOT, Evaluation, SystemRecord, evaluate, system_metrics
 from retrieval.evaluation.report import CorpusInfo, render_table
 from retrieval.evaluation.squad import SquadFormatError, load_squad, parse_article_range
@@ -80,7 +80,7 @@ def cache(tmp_path: Path, seed_index_dir: Path, settings: Settings) -> Path:
     """An eval cache that already holds the ONNX query encoder (exported with the seed index)."""
     cache = tmp_path / "cache"
     model = settings.index.model
-    shutil.copytree(encoder_dir(seed_index_dir, model), encoder_dir(cache / SHARED_ENCODERS, model))
+    shutil.copytree(encoder_dir(seed_index_dir, model), encoder_dir(cache / SHARED_EXPORTS, model))
     return cache
 
 
