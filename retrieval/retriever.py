@@ -45,6 +45,8 @@ _PRONOUN_START = re.compile(
     r"^[\"'“‘(]?(he|she|it|they|this|that|these|those|his|her|its|their|but|however|so|such|there)\b",
     re.IGNORECASE,
 )
+# Where a long sentence may be cut: after a comma, semicolon, colon or dash and a space.
+_CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s[—–]\s")
 _BLANK_LINES = re.compile(r"\n\s*")
 
 
@@ -125,7 +127,7 @@ class Retriever:
         confidence = self._confidence(_Evidence(candidates[0], best_chunk_cosine))
         if confidence < self.abstain_threshold:
             return Answer(question=question, answered=False, confidence=round(confidence, 4))
-        quotes = self._quotes(candidates)
+        quotes = self._quotes(candidates, weights)
         return Answer(question=question, answered=True, confidence=round(confidence, 4), quotes=tuple(quotes))
 
     def search_chunks(self, question: str, k: int) -> list[tuple[int, float]]:
@@ -266,11 +268,11 @@ class Retriever:
 
     # -- 3. quotes ---------------------------------------------------------------------------
 
-    def _quotes(self, candidates: list[_Candidate]) -> list[Quote]:
+    def _quotes(self, candidates: list[_Candidate], weights: dict[str, float]) -> list[Quote]:
         quotes: list[Quote] = []
         taken: dict[str, list[Span]] = {}
         for candidate in candidates:
-            span = self._quote_span(candidate)
+            span = self._quote_span(candidate, weights)
             if any(_overlaps(span, other) for other in taken.get(candidate.article_id, [])):
                 continue
             taken.setdefault(candidate.article_id, []).append(span)
@@ -279,10 +281,13 @@ class Retriever:
                 break
         return quotes
 
-    def _quote_span(self, candidate: _Candidate) -> Span:
-        """The sentence, with the one before it when it opens by leaning on it (a pronoun)."""
+    def _quote_span(self, candidate: _Candidate, weights: dict[str, float]) -> Span:
+        """The sentence, with the one before it when it opens by leaning on it (a pronoun);
+        a sentence too long for a chat bubble is cut to its clauses that answer."""
         text = self.index.articles[candidate.article_id].text
         span = candidate.span
+        if span.end - span.start > MAX_QUOTE_CHARS:
+            return _best_clauses(text, span, weights)
         if candidate.sentence > 0 and _PRONOUN_START.match(span.slice(text)):
             previous = self.index.sentences_of(candidate.article_id)[candidate.sentence - 1]
             same_paragraph = "\n" not in text[previous.end : span.start]
@@ -307,6 +312,33 @@ def _keyword_coverage(weights: dict[str, float], sentence: str) -> float:
     """Share of the query's keyword weight that the sentence contains."""
     present = set(tokenize(sentence))
     return sum(weight for token, weight in weights.items() if token in present)
+
+
+def _best_clauses(text: str, sentence: Span, weights: dict[str, float]) -> Span:
+    """The run of whole clauses of an over-long sentence, at most MAX_QUOTE_CHARS, that holds
+    the most of the question's keywords (the longest such run); still a verbatim slice.
+
+    A sentence whose every clause is too long stays whole: a cut inside a clause would
+    quote half a thought.
+    """
+    body = sentence.slice(text)
+    cuts = sorted({0, len(body), *(match.end() for match in _CLAUSE_END.finditer(body))})
+    best: tuple[tuple[float, int], int, int] | None = None
+    for first in range(len(cuts) - 1):
+        for last in range(first + 1, len(cuts)):
+            start, end = cuts[first], cuts[last]
+            if end - start > MAX_QUOTE_CHARS:
+                break
+            key = (_keyword_coverage(weights, body[start:end]), end - start)
+            if best is None or key > best[0]:
+                best = (key, start, end)
+    if best is None:
+        return sentence
+    _, start, end = best
+    piece = body[start:end]
+    start += len(piece) - len(piece.lstrip())
+    end -= len(piece) - len(piece.rstrip(" ,;:—–"))
+    return Span(start=sentence.start + start, end=sentence.start + end)
 
 
 def _plain_coverage(question_tokens: list[str], text: str) -> float:
