@@ -196,8 +196,11 @@ class IndexBuilder:
         vectors = FaissVectorStore(self.embedder.dimension)
         vectors.add(np.arange(len(corpus.chunks), dtype=np.int64), chunk_vectors)
         vectors.save(generation / storage.CHUNK_VECTORS_FILE)
-        texts = {article.id: article.text for article in corpus.articles}
-        keywords = KeywordIndex.build([tokenize(texts[c.article_id][c.start : c.end]) for c in corpus.chunks])
+        by_id = {article.id: article for article in corpus.articles}
+        # BM25 sees the title too, as the embeddings do: questions name the story's subject.
+        keywords = KeywordIndex.build(
+            [tokenize(embedding_text(by_id[c.article_id], Span(start=c.start, end=c.end))) for c in corpus.chunks]
+        )
         keywords.save(generation / storage.KEYWORD_DIR)
         # float16 halves the file; cosine ranking of sentences is unaffected at this precision.
         np.save(generation / storage.SENTENCE_VECTORS_FILE, sentence_vectors.astype(np.float16))

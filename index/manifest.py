@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 2  # 2: irregular verbs in BM25 tokens
+FORMAT_VERSION = 3  # 2: irregular verbs in BM25 tokens; 3: titles in BM25
 
 
 class ChunkingSettings(BaseModel):
