@@ -49,8 +49,9 @@ MARKUP_TEXT = (
     "and that a stray </b> breaks pages.\n\nThe meeting ended early."
 )
 _WORDS = "amber basalt cobalt dune ember fjord garnet harbor iris jade kelp lichen marble nectar onyx pebble".split()
-# One sentence of ~8,600 characters (with emoji, two UTF-16 units each): no message holds it.
-LONG_SENTENCE = "The Quillfeather expedition catalogued " + ", ".join(
+# One sentence of ~8,600 characters (with emoji, two UTF-16 units each) and no comma to cut
+# it at: it is quoted whole, and no message holds it.
+LONG_SENTENCE = "The Quillfeather expedition catalogued " + " and ".join(
     f"the {_WORDS[i % len(_WORDS)]} specimen number {i} 🦋" for i in range(260)
 ) + "."
 # The article is that one sentence: a shorter neighbour would rightly be quoted first.
