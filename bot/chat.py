@@ -7,13 +7,15 @@ regression runner all call ``QuoteBot.ask`` and only render the ``Answer`` they 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.followup import context_for, leans_on_previous, subject_of
 from bot.settings import Settings
 from index.embedding import Embedder, TextEncoder
-from index.onnx_encoder import OnnxQueryEncoder, encoder_dir
+from index.onnx_encoder import query_encoder_for
 from index.index import QuoteIndex
 from index.manifest import ChunkingSettings
 from retrieval.models import Answer
@@ -49,22 +51,29 @@ class QuoteBot:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, index_dir: Path | None = None, embedder: TextEncoder | None = None
+        cls,
+        settings: Settings,
+        index_dir: Path | None = None,
+        embedder: TextEncoder | None = None,
+        torch_model: Callable[[], TextEncoder] | None = None,
     ) -> QuoteBot:
         """Open the configured index (checked against the configured model and chunking).
 
-        ``embedder`` lets several bots share one loaded model (tests, evaluation);
-        otherwise questions are embedded by the index's ONNX export, or torch without one.
+        Questions are embedded by ``embedder`` when given, else by the index's ONNX export,
+        else by ``torch_model()`` (a new torch model by default): several bots can share one
+        loaded model (tests, the regression runner).
         """
         index_settings = settings.index
+        index_dir = index_dir or index_settings.index_dir
         index = QuoteIndex.load(
-            index_dir or index_settings.index_dir,
+            index_dir,
             model=index_settings.model,
             chunking=ChunkingSettings(
                 chunk_tokens=index_settings.chunk_tokens, chunk_overlap=index_settings.chunk_overlap
             ),
         )
-        encoder = embedder or _query_encoder(settings, index_dir)
+        new_torch_model = partial(Embedder, model=index_settings.model, batch_size=index_settings.batch_size)
+        encoder = embedder or query_encoder_for(index_dir, index_settings.model, torch_model or new_torch_model)
         return cls(Retriever(index, encoder, **settings.retrieval.model_dump()))
 
     def warm_up(self) -> None:
@@ -103,15 +112,6 @@ class QuoteBot:
         while len(self._conversations) > MAX_CONVERSATIONS:
             self._conversations.popitem(last=False)
         return state
-
-
-def _query_encoder(settings: Settings, index_dir: Path | None) -> TextEncoder:
-    """The ONNX encoder exported with the index (fast to load), else the torch model."""
-    model = settings.index.model
-    exported = encoder_dir(index_dir or settings.index.index_dir, model)
-    if OnnxQueryEncoder.available(exported):
-        return OnnxQueryEncoder(exported, model)
-    return Embedder(model=model, batch_size=settings.index.batch_size)
 
 
 def _articles_of(answer: Answer | None) -> tuple[str, ...]:

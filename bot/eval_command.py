@@ -44,6 +44,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from index.manifest import ChunkingSettings
+    from index.onnx_encoder import query_encoder_for
     from retrieval.evaluation.cache import article_file_index, file_sha256, squad_index
     from retrieval.evaluation.harness import evaluate
     from retrieval.evaluation.report import render_table
@@ -86,7 +87,7 @@ def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
     run = evaluate(
         questions,
         cached.index,
-        _query_encoder(settings, cached.index_dir, embedder),
+        query_encoder_for(cached.index_dir, settings.index.model, torch_model=lambda: embedder),
         settings.retrieval,
         dataset=dataset,
         articles=f"{articles[0]}:{articles[1]}" if articles else "all",
@@ -105,15 +106,6 @@ def _embedder(settings: Settings):
     from index.embedding import Embedder
 
     return Embedder(model=settings.index.model, batch_size=settings.index.batch_size)
-
-
-def _query_encoder(settings: Settings, index_dir: Path, embedder):
-    """What `quotebot ask` would embed questions with over this index: its ONNX export, else torch."""
-    from bot.chat import _query_encoder as bot_query_encoder
-    from index.embedding import Embedder
-
-    encoder = bot_query_encoder(settings, index_dir)
-    return embedder if isinstance(encoder, Embedder) else encoder  # one torch model, not two
 
 
 def _project_dir(args: argparse.Namespace) -> Path:

@@ -143,11 +143,8 @@ class RegressionSession:
         """A bot that embeds questions as ``quotebot ask`` would: with the index's ONNX export
         when it has one (no torch at all), else with the session's shared torch model."""
         from bot.chat import QuoteBot
-        from index.onnx_encoder import OnnxQueryEncoder, encoder_dir
 
-        if OnnxQueryEncoder.available(encoder_dir(index_dir, self.settings.index.model)):
-            return QuoteBot.from_settings(self.settings, index_dir=index_dir)
-        return QuoteBot.from_settings(self.settings, index_dir=index_dir, embedder=self.model())
+        return QuoteBot.from_settings(self.settings, index_dir=index_dir, torch_model=self.model)
 
     def snapshot(self, fixture: FixtureFile) -> Snapshot:
         path = fixture.snapshot_path
