@@ -195,8 +195,9 @@ class Retriever:
             span = spans[(article_id, sentence)]
             article_text = self.index.articles[article_id].text
             text = span.slice(article_text)
-            lexical = _keyword_coverage(weights, text)
-            with_previous = _plain_coverage(question_tokens, self._with_leaned_on(article_id, sentence, text))
+            present = set(tokenize(text))
+            lexical = _keyword_coverage(weights, present)
+            with_previous = _plain_coverage(question_tokens, self._with_leaned_on(article_id, sentence, text, present))
             score = (
                 self.dense_weight * cosine
                 + self.lexical_weight * lexical
@@ -209,17 +210,18 @@ class Retriever:
         candidates.sort(key=lambda c: -c.score)
         return candidates
 
-    def _with_leaned_on(self, article_id: str, sentence: int, text: str) -> str:
-        """The sentence, with the one before it when it leans on it ("He ...", "The ...").
+    def _with_leaned_on(self, article_id: str, sentence: int, text: str, present: set[str]) -> set[str]:
+        """The sentence's keywords ``present``, with those of the sentence before it when it
+        leans on it ("He ...", "The ...").
 
         The sentence before names what this one's "he" or "the ministry" is; a sentence
         that stands on its own is judged alone, so its neighbour's words don't lend it a
         match it doesn't have.
         """
         if sentence == 0 or not _LEANING_START.match(text):
-            return text
+            return present
         article_text = self.index.articles[article_id].text
-        return f"{self.index.sentences_of(article_id)[sentence - 1].slice(article_text)} {text}"
+        return present | set(tokenize(self.index.sentences_of(article_id)[sentence - 1].slice(article_text)))
 
     def _keyword_weights(self, question: list[str], context: list[str]) -> dict[str, float]:
         """How much each query keyword matters; they sum to 1.
@@ -308,9 +310,8 @@ class Retriever:
         )
 
 
-def _keyword_coverage(weights: dict[str, float], sentence: str) -> float:
-    """Share of the query's keyword weight that the sentence contains."""
-    present = set(tokenize(sentence))
+def _keyword_coverage(weights: dict[str, float], present: set[str]) -> float:
+    """Share of the query's keyword weight among the keywords ``present`` in a text."""
     return sum(weight for token, weight in weights.items() if token in present)
 
 
@@ -329,7 +330,7 @@ def _best_clauses(text: str, sentence: Span, weights: dict[str, float]) -> Span:
             start, end = cuts[first], cuts[last]
             if end - start > MAX_QUOTE_CHARS:
                 break
-            key = (_keyword_coverage(weights, body[start:end]), end - start)
+            key = (_keyword_coverage(weights, set(tokenize(body[start:end]))), end - start)
             if best is None or key > best[0]:
                 best = (key, start, end)
     if best is None:
@@ -341,11 +342,10 @@ def _best_clauses(text: str, sentence: Span, weights: dict[str, float]) -> Span:
     return Span(start=sentence.start + start, end=sentence.start + end)
 
 
-def _plain_coverage(question_tokens: list[str], text: str) -> float:
-    """Share of the question's distinct keywords found in ``text``, each counting the same."""
+def _plain_coverage(question_tokens: list[str], present: set[str]) -> float:
+    """Share of the question's distinct keywords among those ``present``, each counting the same."""
     if not question_tokens:
         return 0.0
-    present = set(tokenize(text))
     return sum(token in present for token in question_tokens) / len(question_tokens)
 
 
