@@ -20,6 +20,9 @@ from index.settings import IndexSettings
 from retrieval.settings import RetrievalSettings
 
 ENV_PREFIX = "QUOTEBOT_"
+# Other names a setting's variable is documented under; the QUOTEBOT_<SECTION>__<KEY> form
+# wins when both are set.
+ENV_ALIASES = {"QUOTEBOT_TELEGRAM_API_BASE_URL": "QUOTEBOT_TELEGRAM__API_BASE_URL"}
 DEFAULT_CONFIG_NAME = "config.yaml"
 
 
@@ -90,9 +93,12 @@ def _apply_environment(raw: dict[str, Any], environ: dict[str, str]) -> dict[tup
     """
     origins: dict[tuple[str, ...], str] = {}
     for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
+        canonical = ENV_ALIASES.get(name, name)
+        if canonical != name and (canonical in environ or not value.strip()):
             continue
-        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if not canonical.startswith(ENV_PREFIX) or "__" not in canonical:
+            continue
+        section, _, key = canonical[len(ENV_PREFIX) :].lower().partition("__")
         if section not in Settings.model_fields:
             raise SettingsError(f"environment variable {name}: unknown section '{section}'")
         target = raw.setdefault(section, {})

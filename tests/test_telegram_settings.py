@@ -10,7 +10,7 @@ import pytest
 from bot.cli import ExitCode, main
 from bot.settings import SettingsError, load_settings
 from bot.telegram.command import _OneLineFormatter
-from bot.telegram.settings import TelegramSettings, TokenError, read_token, with_environment_aliases
+from bot.telegram.settings import TelegramSettings, TokenError, read_token
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,11 +36,11 @@ def test_environment_overrides(tmp_path: Path) -> None:
 
 def test_single_underscore_base_url_alias() -> None:
     base = TelegramSettings()
-    assert with_environment_aliases(base, {}) == base
-    aliased = with_environment_aliases(base, {"QUOTEBOT_TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot"})
+    assert load_settings(None, environ={}).telegram == base
+    aliased = load_settings(None, environ={"QUOTEBOT_TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot"}).telegram
     assert aliased.api_base_url == "http://127.0.0.1:9/bot"
     both = {"QUOTEBOT_TELEGRAM_API_BASE_URL": "http://a/bot", "QUOTEBOT_TELEGRAM__API_BASE_URL": "http://b/bot"}
-    assert with_environment_aliases(base, both) == base, "the canonical name (already applied) wins"
+    assert load_settings(None, environ=both).telegram.api_base_url == "http://b/bot", "the canonical name wins"
 
 
 def test_the_token_is_never_a_config_key(tmp_path: Path) -> None:

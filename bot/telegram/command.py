@@ -14,17 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from bot.cli import ExitCode, UserError
 from bot.settings import Settings
-from bot.telegram.settings import (
-    BASE_URL_ALIAS,
-    TelegramSettings,
-    TokenError,
-    read_token,
-    with_environment_aliases,
-)
+from bot.telegram.settings import TokenError, read_token
 
 SECRET_ENVIRONMENT_VARIABLE = "TELEGRAM_WEBHOOK_SECRET"
 # What setWebhook accepts as secret_token.
@@ -58,7 +50,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    telegram = _telegram_settings(settings)
+    telegram = settings.telegram
     try:
         token = read_token(telegram, _config_folder(args))
     except TokenError as error:
@@ -109,14 +101,6 @@ def _run_webhook(application, args: argparse.Namespace, secret: str | None, log:
         secret_token=secret,
         allowed_updates=["message", "callback_query"],
     )
-
-
-def _telegram_settings(settings: Settings) -> TelegramSettings:
-    try:
-        return with_environment_aliases(settings.telegram)
-    except ValidationError as error:
-        problem = error.errors()[0]["msg"]
-        raise UserError(f"environment variable {BASE_URL_ALIAS}: {problem}", ExitCode.USAGE) from None
 
 
 def _config_folder(args: argparse.Namespace) -> Path:

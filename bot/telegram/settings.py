@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 TOKEN_ENVIRONMENT_VARIABLE = "TELEGRAM_BOT_TOKEN"
 # The issue names this spelling (single underscore); QUOTEBOT_TELEGRAM__API_BASE_URL works too.
-BASE_URL_ALIAS = "QUOTEBOT_TELEGRAM_API_BASE_URL"
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 
 
@@ -62,15 +61,6 @@ class TelegramSettings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
-
-
-def with_environment_aliases(settings: TelegramSettings, environ: Mapping[str, str] | None = None) -> TelegramSettings:
-    """Apply ``QUOTEBOT_TELEGRAM_API_BASE_URL`` unless the canonical double-underscore form is set."""
-    environ = os.environ if environ is None else environ
-    alias = environ.get(BASE_URL_ALIAS, "").strip()
-    if not alias or environ.get("QUOTEBOT_TELEGRAM__API_BASE_URL"):
-        return settings
-    return TelegramSettings.model_validate({**settings.model_dump(), "api_base_url": alias})
 
 
 class TokenError(Exception):
