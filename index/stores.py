@@ -33,6 +33,10 @@ class VectorStore(Protocol):
 
     def remove(self, ids: np.ndarray) -> int: ...
 
+    def ids(self) -> np.ndarray:
+        """Every id the store holds (what `quotebot index verify` checks against the chunks)."""
+        ...
+
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest ids to one normalised vector and their inner products, best first."""
         ...
@@ -59,6 +63,9 @@ class FaissVectorStore:
     def remove(self, ids: np.ndarray) -> int:
         return int(self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
 
+    def ids(self) -> np.ndarray:
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -79,18 +86,33 @@ class FaissVectorStore:
         return cls(index.d, index)
 
 
-class KeywordIndex:
-    """BM25 (bm25s) over pre-tokenised chunks; row ``i`` is chunk id ``i``."""
+KEYWORD_IDS_FILE = "chunk_ids.npy"
 
-    def __init__(self, bm25: bm25s.BM25 | None = None) -> None:
+
+class KeywordIndex:
+    """BM25 (bm25s) over pre-tokenised chunks; row ``i`` of bm25s is chunk ``ids[i]``.
+
+    bm25s cannot add or remove documents, so an index update builds it anew from the
+    kept chunks' tokens: that is cheap beside embedding.
+    """
+
+    def __init__(self, bm25: bm25s.BM25 | None = None, ids: np.ndarray | None = None) -> None:
         self._bm25 = bm25
+        self.ids = ids if ids is not None else np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
     @classmethod
-    def build(cls, token_lists: list[list[str]]) -> KeywordIndex:
+    def build(cls, ids: np.ndarray, token_lists: list[list[str]]) -> KeywordIndex:
+        if len(ids) != len(token_lists):
+            raise ValueError(f"{len(ids)} ids for {len(token_lists)} token lists")
+        if not token_lists:
+            return cls(None, np.zeros(0, dtype=np.int64))
         bm25 = bm25s.BM25()
         # An empty token list would break bm25s; a placeholder token matches no query.
         bm25.index([tokens or ["\x00"] for tokens in token_lists], show_progress=False)
-        return cls(bm25)
+        return cls(bm25, np.asarray(ids, dtype=np.int64))
 
     def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``k`` chunk ids with a positive BM25 score, best first."""
@@ -104,7 +126,7 @@ class KeywordIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[scores[top] > 0]
-        return top.astype(np.int64), scores[top].astype(np.float32)
+        return self.ids[top], scores[top].astype(np.float32)
 
     def idf(self, tokens: list[str]) -> np.ndarray:
         """BM25's inverse document frequency of each token (0 for unknown tokens)."""
@@ -123,15 +145,21 @@ class KeywordIndex:
         return np.asarray(weights, dtype=np.float32)
 
     def save(self, path: Path) -> None:
-        assert self._bm25 is not None
-        self._bm25.save(str(path), show_progress=False)
+        path.mkdir(parents=True, exist_ok=True)
+        if self._bm25 is not None:
+            self._bm25.save(str(path), show_progress=False)
+        np.save(path / KEYWORD_IDS_FILE, self.ids)
 
     @classmethod
     def load(cls, path: Path) -> KeywordIndex:
         try:
-            return cls(bm25s.BM25.load(str(path), show_progress=False, verbosity=0))
+            ids = np.load(path / KEYWORD_IDS_FILE)
+            bm25 = bm25s.BM25.load(str(path), show_progress=False, verbosity=0) if len(ids) else None
         except Exception as error:  # bm25s raises whatever numpy/json raise on a damaged file
             raise CorruptIndexError(f"{path}: unreadable BM25 index ({_first_line(error)})") from None
+        if bm25 is not None and int(bm25.scores["num_docs"]) != len(ids):
+            raise CorruptIndexError(f"{path}: BM25 index holds {bm25.scores['num_docs']} chunks, its id map {len(ids)}")
+        return cls(bm25, ids)
 
 
 def _first_line(error: BaseException) -> str:
