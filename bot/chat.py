@@ -16,7 +16,7 @@ from bot.followup import context_for, leans_on_previous, subject_of
 from bot.settings import Settings
 from index.embedding import Embedder, TextEncoder
 from index.onnx_encoder import query_encoder_for
-from index.index import QuoteIndex
+from index.live import LiveIndex
 from index.manifest import ChunkingSettings
 from retrieval.models import Answer
 from retrieval.retriever import Retriever
@@ -47,6 +47,7 @@ class QuoteBot:
     """Answers questions over one index, keeping a ``Conversation`` per conversation key."""
 
     retriever: Retriever
+    live_index: LiveIndex | None = None  # when set, a newly published index is picked up
     _conversations: OrderedDict[str, Conversation] = field(default_factory=OrderedDict)
 
     @classmethod
@@ -65,7 +66,7 @@ class QuoteBot:
         """
         index_settings = settings.index
         index_dir = index_dir or index_settings.index_dir
-        index = QuoteIndex.load(
+        live = LiveIndex(
             index_dir,
             model=index_settings.model,
             chunking=ChunkingSettings(
@@ -74,7 +75,7 @@ class QuoteBot:
         )
         new_torch_model = partial(Embedder, model=index_settings.model, batch_size=index_settings.batch_size)
         encoder = embedder or query_encoder_for(index_dir, index_settings.model, torch_model or new_torch_model)
-        return cls(Retriever(index, encoder, **settings.retrieval.model_dump()))
+        return cls(Retriever(live.index, encoder, **settings.retrieval.model_dump()), live)
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
@@ -86,7 +87,7 @@ class QuoteBot:
         follows_up = state.turns > 0 and leans_on_previous(question)
         context = context_for(question, state.subject) if follows_up else ""
         preferred = _articles_of(state.last_answer) if follows_up else ()
-        answer = self.retriever.answer(question, context=context, prefer_articles=preferred)
+        answer = self._current_retriever().answer(question, context=context, prefer_articles=preferred)
         if not follows_up:
             state.subject = subject_of(question)
         state.last_answer = answer if answer.answered else state.last_answer
@@ -98,13 +99,22 @@ class QuoteBot:
 
     def sources(self) -> list[ArticleSummary]:
         """The indexed articles, in index order."""
+        index = self._current_retriever().index
         counts: dict[str, int] = {}
-        for chunk in self.retriever.index.chunks:
+        for chunk in index.chunks.values():
             counts[chunk.article_id] = counts.get(chunk.article_id, 0) + 1
         return [
             ArticleSummary(article.id, article.title, article.date, counts.get(article.id, 0))
-            for article in self.retriever.index.articles.values()
+            for article in index.articles.values()
         ]
+
+    def _current_retriever(self) -> Retriever:
+        """The retriever over the newest index. An answer in progress keeps the one it took."""
+        if self.live_index is not None:
+            index = self.live_index.refresh()
+            if index is not self.retriever.index:
+                self.retriever = self.retriever.over(index)
+        return self.retriever
 
     def _conversation(self, key: str) -> Conversation:
         state = self._conversations.pop(key, None) or Conversation()

@@ -36,6 +36,7 @@ class ExitCode(enum.IntEnum):
     NO_INDEX = 3  # index missing, built with other settings, or damaged
     BAD_INPUT = 4  # unreadable articles (with --strict), missing paths or question files
     NO_MODEL = 5  # the embedding model is not installed
+    LOCKED = 6  # another `quotebot index` command is changing this index
     INTERNAL = 70  # a bug: please report it
     INTERRUPTED = 130  # Ctrl-C
 
@@ -96,6 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders of articles")
     build.add_argument("--strict", action="store_true", help="stop at the first unreadable file or record")
     build.set_defaults(handler=_index_build)
+    add = index_commands.add_parser(
+        "add", help="add or update articles (an article with a known id replaces it)", parents=[common]
+    )
+    add.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders of articles")
+    add.add_argument("--strict", action="store_true", help="stop at the first unreadable file or record")
+    add.set_defaults(handler=_index_add)
+    remove = index_commands.add_parser("remove", help="remove articles by id (see `index list`)", parents=[common])
+    remove.add_argument("ids", nargs="+", metavar="ID", help="article ids")
+    remove.set_defaults(handler=_index_remove)
+    listing = index_commands.add_parser("list", help="the indexed articles: id, chunks, date, title", parents=[common])
+    listing.add_argument("--json", action="store_true", help="one JSON object per article")
+    listing.set_defaults(handler=_index_list)
+    verify = index_commands.add_parser(
+        "verify", help="check counts, ids and hashes of every index file", parents=[common]
+    )
+    verify.set_defaults(handler=_index_verify)
     stats = index_commands.add_parser("stats", help="what the index holds", parents=[common])
     stats.add_argument("--json", action="store_true", help="print the manifest as JSON")
     stats.set_defaults(handler=_index_stats)
@@ -124,14 +141,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _classify(error: Exception) -> tuple[ExitCode, str]:
     from index.embedding import ModelNotFoundError
-    from index.index import IndexMismatchError
+    from index.index import IndexMismatchError, UnknownArticleError
     from index.loaders import InputError
+    from index.lock import IndexLockedError
     from index.storage import IndexMissingError
     from index.stores import CorruptIndexError
 
     known: list[tuple[type[Exception], ExitCode]] = [
         (UserError, ExitCode.USAGE),
         (SettingsError, ExitCode.USAGE),
+        (UnknownArticleError, ExitCode.USAGE),
+        (IndexLockedError, ExitCode.LOCKED),
         (IndexMissingError, ExitCode.NO_INDEX),
         (IndexMismatchError, ExitCode.NO_INDEX),
         (CorruptIndexError, ExitCode.NO_INDEX),
@@ -152,20 +172,81 @@ def _classify(error: Exception) -> tuple[ExitCode, str]:
 
 def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from bot.progress import BuildReporter
-    from index.embedding import Embedder
-    from index.index import IndexBuilder
-    from index.loaders import load_articles
 
     paths = args.paths or settings.index.corpus
     reporter = BuildReporter(sys.stderr)
-    report = load_articles(paths, strict=args.strict, on_skip=reporter.skipped)
+    articles = _load_or_fail(paths, args.strict, reporter)
+    change = _builder(settings).build(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
+    reporter.finished(change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates)
+    return ExitCode.OK
+
+
+def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from bot.progress import BuildReporter
+
+    reporter = BuildReporter(sys.stderr)
+    articles = _load_or_fail(args.paths, args.strict, reporter)
+    change = _builder(settings).add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
+    reporter.finished(change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates)
+    return ExitCode.OK
+
+
+def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from bot.progress import BuildReporter
+
+    change = _builder(settings).remove(args.ids, settings.index.index_dir)
+    BuildReporter(sys.stderr).finished(change, settings.index.index_dir, skipped=0, duplicates=0)
+    return ExitCode.OK
+
+
+def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    import json
+
+    from index.index import QuoteIndex
+
+    index = QuoteIndex.load(settings.index.index_dir)
+    chunk_counts: dict[str, int] = {}
+    for chunk in index.chunks.values():
+        chunk_counts[chunk.article_id] = chunk_counts.get(chunk.article_id, 0) + 1
+    for article in index.articles.values():
+        chunks = chunk_counts.get(article.id, 0)
+        if args.json:
+            record = {"id": article.id, "title": article.title, "date": article.date, "url": article.url, "chunks": chunks}
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            print(f"{article.id}\t{chunks} chunks\t{article.date or '-'}\t{article.title}")
+    return ExitCode.OK
+
+
+def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from index.verify import verify_index
+
+    report = verify_index(settings.index.index_dir)
+    for problem in report.problems:
+        print(f"quotebot: verify: {problem}", file=sys.stderr)
+    if report.problems:
+        print(f"index at {settings.index.index_dir} is damaged: {len(report.problems)} problem(s); "
+              f"run `quotebot index build` to rebuild it", file=sys.stderr)
+        return ExitCode.FAILED
+    print(f"index OK: {report.summary}")
+    return ExitCode.OK
+
+
+def _builder(settings: Settings):
+    from index.embedding import Embedder
+    from index.index import IndexBuilder
+
+    embedder = Embedder(model=settings.index.model, batch_size=settings.index.batch_size)
+    return IndexBuilder(embedder, settings.index.chunk_tokens, settings.index.chunk_overlap)
+
+
+def _load_or_fail(paths: list[Path], strict: bool, reporter):
+    from index.loaders import load_articles
+
+    report = load_articles(paths, strict=strict, on_skip=reporter.skipped)
     if not report.articles:
         raise UserError(f"no articles found in {', '.join(map(str, paths))}", ExitCode.BAD_INPUT)
-    embedder = Embedder(model=settings.index.model, batch_size=settings.index.batch_size)
-    builder = IndexBuilder(embedder, settings.index.chunk_tokens, settings.index.chunk_overlap)
-    manifest = builder.build(report.articles, settings.index.index_dir, on_progress=reporter.progress)
-    reporter.finished(manifest, settings.index.index_dir, skipped=len(report.skipped), duplicates=report.duplicates)
-    return ExitCode.OK
+    return report
 
 
 def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:

@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from index.index import BuildProgress
+from index.index import BuildProgress, IndexChange
 from index.loaders import SkippedInput
-from index.manifest import Manifest
 
 # On a terminal the progress line is redrawn at most this often; elsewhere a line is printed
 # at most this often, so logs stay short.
@@ -43,12 +42,14 @@ class BuildReporter:
         else:
             print(line, file=self.stream, flush=True)
 
-    def finished(self, manifest: Manifest, index_dir: Path, *, skipped: int, duplicates: int) -> None:
+    def finished(self, change: IndexChange, index_dir: Path, *, skipped: int, duplicates: int) -> None:
         self._clear_line()
-        counts = manifest.counts
+        counts = change.manifest.counts
+        rate = f", {change.embedded_chunks / change.seconds:,.0f} chunks/s" if change.embedded_chunks and change.seconds else ""
         print(
-            f"indexed {counts.articles:,} articles ({counts.chunks:,} chunks, {counts.sentences:,} sentences) "
-            f"in {manifest.build_seconds:.1f} s into {index_dir}; "
+            f"index {index_dir}: {counts.articles:,} articles ({counts.chunks:,} chunks, {counts.sentences:,} sentences) "
+            f"in {change.seconds:.1f} s{rate}; {len(change.added):,} new, {len(change.updated):,} changed, "
+            f"{len(change.removed):,} removed, {change.unchanged:,} unchanged (not re-embedded); "
             f"{skipped} skipped, {duplicates} duplicates dropped",
             file=self.stream,
         )

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from index import storage
 from index.chunking import chunk_article
 from index.embedding import Embedder
+from index.lock import IndexLock
 from index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest
 from index.models import Article, Chunk, Span
 from index.onnx_encoder import encoder_dir, export_query_encoder
 from index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex, VectorStore
 from index.text import tokenize
+from index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
 
 
 class IndexMismatchError(Exception):
@@ -34,28 +37,24 @@ class BuildProgress:
     seconds: float
 
 
-@dataclass(frozen=True)
-class _ChunkedCorpus:
-    articles: list[Article]
-    chunks: list[Chunk]
-    sentences: dict[str, list[Span]]
-
-
 class QuoteIndex:
     """A loaded index: articles with their verbatim text, chunks, sentences and both stores.
 
-    Chunk ``i`` is id ``i`` in the vector and keyword stores. Sentences are numbered per
-    article in text order; ``sentence_row`` maps them to rows of ``sentence_vectors``.
+    ``chunks`` maps each chunk's stable int64 id (its id in the vector and keyword
+    stores) to the chunk; ids are never reused, so they survive index updates. Sentences
+    are numbered per article in text order; ``sentence_row`` maps them to rows of
+    ``sentence_vectors``.
     """
 
     def __init__(
         self,
         manifest: Manifest,
         articles: list[Article],
-        chunks: list[Chunk],
+        chunks: dict[int, Chunk],
         vectors: VectorStore,
         keywords: KeywordIndex,
         sentence_vectors: np.ndarray,
+        generation: str = "",
     ) -> None:
         self.manifest = manifest
         self.articles = {article.id: article for article in articles}
@@ -63,35 +62,96 @@ class QuoteIndex:
         self.vectors = vectors
         self.keywords = keywords
         self.sentence_vectors = sentence_vectors
-        self._sentences = _sentences_by_article(chunks)
+        self.generation = generation
+        self._sentences = _sentences_by_article(chunks.values())
         self._sentence_base = _running_offsets(articles, self._sentences)
 
     def sentences_of(self, article_id: str) -> list[Span]:
-        return self._sentences[article_id]
+        return self._sentences.get(article_id, [])
 
     def sentence_row(self, article_id: str, sentence: int) -> int:
         return self._sentence_base[article_id] + sentence
 
+    def chunk_ids_of(self, article_id: str) -> list[int]:
+        return [chunk_id for chunk_id, chunk in self.chunks.items() if chunk.article_id == article_id]
+
     @classmethod
     def load(
-        cls, index_dir: Path, *, model: str | None = None, chunking: ChunkingSettings | None = None
+        cls,
+        index_dir: Path,
+        *,
+        model: str | None = None,
+        chunking: ChunkingSettings | None = None,
+        mmap: bool = True,
     ) -> QuoteIndex:
-        """Load the live generation; refuse one built with another model or chunking."""
-        generation = storage.current_generation(index_dir)
+        """Load the live generation; refuse one built with another model or chunking.
+
+        ``mmap`` maps the vectors instead of reading them (a server's choice); a writer
+        loads with ``mmap=False`` to get a copy it may change. A generation replaced and
+        deleted by a writer while being read is simply read again from the new pointer.
+        """
+        for attempt in range(LOAD_ATTEMPTS):
+            generation = storage.current_generation(index_dir)
+            try:
+                return cls._load_generation(generation, index_dir, model, chunking, mmap)
+            except CorruptIndexError:
+                replaced = storage.current_generation(index_dir) != generation
+                if not replaced or attempt == LOAD_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_generation(
+        cls,
+        generation: Path,
+        index_dir: Path,
+        model: str | None,
+        chunking: ChunkingSettings | None,
+        mmap: bool,
+    ) -> QuoteIndex:
         manifest = _read_manifest(generation)
         _check_compatible(manifest, index_dir, model, chunking)
         _check_file_sizes(generation, manifest)
         articles = [Article.model_validate(record) for record in _read_jsonl(generation / storage.ARTICLES_FILE)]
-        chunks = [_chunk_from_record(record) for record in _read_jsonl(generation / storage.CHUNKS_FILE)]
-        vectors = FaissVectorStore.load(generation / storage.CHUNK_VECTORS_FILE)
+        chunks = _chunks_from_records(_read_jsonl(generation / storage.CHUNKS_FILE), generation)
+        vectors = FaissVectorStore.load(generation / storage.CHUNK_VECTORS_FILE, mmap=mmap)
         keywords = KeywordIndex.load(generation / storage.KEYWORD_DIR)
-        sentence_vectors = _load_array(generation / storage.SENTENCE_VECTORS_FILE)
+        sentence_vectors = _load_array(generation / storage.SENTENCE_VECTORS_FILE, mmap)
         _check_counts(manifest, articles, chunks, vectors, sentence_vectors, generation)
-        return cls(manifest, articles, chunks, vectors, keywords, sentence_vectors)
+        return cls(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation.name)
+
+
+# A reader retries when a writer replaced the generation it was reading (the writer
+# deletes the old one once the new one is live).
+LOAD_ATTEMPTS = 3
+
+
+class IndexChange(BaseModel):
+    """What one build, add or remove did to the index."""
+
+    model_config = ConfigDict(frozen=True)
+
+    manifest: Manifest
+    added: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    unchanged: int = 0
+    embedded_chunks: int = 0
+    seconds: float = 0.0
+
+
+class UnknownArticleError(Exception):
+    """``index remove`` was given an id the index does not hold."""
 
 
 class IndexBuilder:
-    """Chunks, embeds and stores articles as a new generation of ``index_dir``."""
+    """Chunks, embeds and stores articles as a new generation of ``index_dir``.
+
+    Every change writes a whole new generation and publishes it atomically, under the
+    index's writer lock. Articles whose title and text are unchanged keep their chunks,
+    chunk ids and vectors from the live generation: only new or changed articles are
+    embedded.
+    """
 
     def __init__(
         self, embedder: Embedder, chunk_tokens: int, chunk_overlap: int, export_query_encoder: bool = True
@@ -105,14 +165,64 @@ class IndexBuilder:
         articles: Sequence[Article],
         index_dir: Path,
         on_progress: Callable[[BuildProgress], None] | None = None,
-    ) -> Manifest:
-        """Write a complete index, then publish it atomically; on any failure the old one stays."""
+    ) -> IndexChange:
+        """Make the index hold exactly ``articles``, re-embedding only what changed."""
+        with IndexLock(index_dir, "index build"):
+            previous = self._previous(index_dir, required=False)
+            return self._write(list(articles), previous, index_dir, on_progress)
+
+    def add(
+        self,
+        articles: Sequence[Article],
+        index_dir: Path,
+        on_progress: Callable[[BuildProgress], None] | None = None,
+    ) -> IndexChange:
+        """Add ``articles`` to the live index; one with an id already there replaces it."""
+        with IndexLock(index_dir, "index add"):
+            previous = self._previous(index_dir, required=True)
+            assert previous is not None
+            incoming = {article.id: article for article in articles}
+            target = [incoming.pop(article.id, article) for article in previous.articles.values()]
+            target.extend(incoming.values())
+            return self._write(target, previous, index_dir, on_progress)
+
+    def remove(self, article_ids: Sequence[str], index_dir: Path) -> IndexChange:
+        """Drop the named articles; every id must be in the index, or nothing changes."""
+        with IndexLock(index_dir, "index remove"):
+            previous = self._previous(index_dir, required=True)
+            assert previous is not None
+            unknown = [article_id for article_id in article_ids if article_id not in previous.articles]
+            if unknown:
+                raise UnknownArticleError(
+                    f"not in the index at {index_dir}: {', '.join(unknown)} (see `quotebot index list`)"
+                )
+            dropped = set(article_ids)
+            target = [article for article in previous.articles.values() if article.id not in dropped]
+            return self._write(target, previous, index_dir, None)
+
+    def _previous(self, index_dir: Path, *, required: bool) -> QuoteIndex | None:
+        """The live index to update, as a private copy; None when a build starts afresh."""
+        try:
+            return QuoteIndex.load(index_dir, model=self.embedder.model, chunking=self.chunking, mmap=False)
+        except (storage.IndexMissingError, IndexMismatchError, CorruptIndexError):
+            # A build replaces a missing, outdated or damaged index; add and remove need one.
+            if required:
+                raise
+            return None
+
+    def _write(
+        self,
+        target: list[Article],
+        previous: QuoteIndex | None,
+        index_dir: Path,
+        on_progress: Callable[[BuildProgress], None] | None,
+    ) -> IndexChange:
         started = time.perf_counter()
+        plan = _plan(target, previous, self.chunking)
+        embedded = self._embed(plan.to_embed, started, on_progress)
         generation = storage.new_generation(index_dir)
         try:
-            corpus = self._chunk(articles)
-            chunk_vectors, sentence_vectors = self._embed(corpus, started, on_progress)
-            manifest = self._write(generation, corpus, chunk_vectors, sentence_vectors, started)
+            manifest = self._write_generation(generation, plan, embedded, previous, started)
             if self.export_query_encoder:
                 # Made once per index folder; the torch model is loaded now anyway.
                 export_query_encoder(self.embedder.model, encoder_dir(index_dir, self.embedder.model))
@@ -120,99 +230,83 @@ class IndexBuilder:
         except BaseException:
             storage.discard(generation)
             raise
-        return manifest
-
-    def _chunk(self, articles: Sequence[Article]) -> _ChunkedCorpus:
-        chunks: list[Chunk] = []
-        sentences: dict[str, list[Span]] = {}
-        for article in articles:
-            article_sentences, article_chunks = chunk_article(
-                article.id,
-                article.text,
-                chunk_tokens=self.chunking.chunk_tokens,
-                chunk_overlap=self.chunking.chunk_overlap,
-            )
-            sentences[article.id] = article_sentences
-            chunks.extend(article_chunks)
-        return _ChunkedCorpus(list(articles), chunks, sentences)
+        return IndexChange(
+            manifest=manifest,
+            added=plan.added,
+            updated=plan.updated,
+            removed=plan.removed,
+            unchanged=len(target) - len(plan.to_embed),
+            embedded_chunks=sum(len(item.chunks) for item in plan.to_embed),
+            seconds=manifest.build_seconds,
+        )
 
     def _embed(
         self,
-        corpus: _ChunkedCorpus,
+        to_embed: list[ChunkedArticle],
         started: float,
         on_progress: Callable[[BuildProgress], None] | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Chunk and sentence vectors, embedded article by article so progress is honest."""
-        texts: list[str] = []
-        is_chunk: list[bool] = []
-        articles_done: list[int] = []
-        chunks_of: dict[str, list[Chunk]] = {}
-        for chunk in corpus.chunks:
-            chunks_of.setdefault(chunk.article_id, []).append(chunk)
-        for number, article in enumerate(corpus.articles, 1):
-            for chunk in chunks_of.get(article.id, []):
-                texts.append(embedding_text(article, Span(start=chunk.start, end=chunk.end)))
-                is_chunk.append(True)
-            for span in corpus.sentences[article.id]:
-                texts.append(embedding_text(article, span))
-                is_chunk.append(False)
-            articles_done.extend([number] * (len(texts) - len(articles_done)))
-        vectors = self._embed_in_batches(texts, is_chunk, articles_done, len(corpus.articles), started, on_progress)
-        chunk_rows = np.asarray(is_chunk, dtype=bool)
-        # corpus.chunks and the sentence rows are both article by article, as embedded.
-        return vectors[chunk_rows], vectors[~chunk_rows]
+    ) -> dict[str, ArticleVectors]:
+        if not to_embed:
+            return {}
 
-    def _embed_in_batches(
-        self,
-        texts: list[str],
-        is_chunk: list[bool],
-        articles_done: list[int],
-        articles_total: int,
-        started: float,
-        on_progress: Callable[[BuildProgress], None] | None,
-    ) -> np.ndarray:
-        step = max(self.embedder.batch_size * 8, 256)
-        parts = []
-        chunks_done = 0
-        for begin in range(0, len(texts), step):
-            parts.append(self.embedder.embed(texts[begin : begin + step]))
-            end = min(begin + step, len(texts))
-            chunks_done += sum(is_chunk[begin:end])
+        def report(articles_done: int, chunks_done: int) -> None:
             if on_progress:
                 seconds = time.perf_counter() - started
-                on_progress(BuildProgress(articles_done[end - 1], articles_total, chunks_done, seconds))
-        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dimension), dtype=np.float32)
+                on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, seconds))
 
-    def _write(
+        vectors = embed_articles(self.embedder, to_embed, report)
+        return {item.article.id: item_vectors for item, item_vectors in zip(to_embed, vectors)}
+
+    def _write_generation(
         self,
         generation: Path,
-        corpus: _ChunkedCorpus,
-        chunk_vectors: np.ndarray,
-        sentence_vectors: np.ndarray,
+        plan: _Plan,
+        embedded: dict[str, ArticleVectors],
+        previous: QuoteIndex | None,
         started: float,
     ) -> Manifest:
-        _write_jsonl(generation / storage.ARTICLES_FILE, (a.model_dump(exclude={"content_hash"}) for a in corpus.articles))
-        _write_jsonl(generation / storage.CHUNKS_FILE, (_chunk_to_record(c) for c in corpus.chunks))
-        vectors = FaissVectorStore(self.embedder.dimension)
-        vectors.add(np.arange(len(corpus.chunks), dtype=np.int64), chunk_vectors)
+        dimension = self.embedder.dimension
+        vectors = previous.vectors if previous is not None else FaissVectorStore(dimension)
+        if plan.dropped_chunk_ids:
+            vectors.remove(np.asarray(plan.dropped_chunk_ids, dtype=np.int64))
+        new_ids, new_vectors, sentence_parts = [], [], []
+        for article, chunk_ids in zip(plan.articles, plan.chunk_ids):
+            fresh = embedded.get(article.id)
+            if fresh is not None:
+                new_ids.extend(chunk_ids)
+                new_vectors.append(fresh.chunks)
+                sentence_parts.append(fresh.sentences)
+            else:
+                assert previous is not None  # reused articles come from the previous index
+                base = previous.sentence_row(article.id, 0)
+                sentence_parts.append(previous.sentence_vectors[base : base + len(previous.sentences_of(article.id))])
+        if new_ids:
+            vectors.add(np.asarray(new_ids, dtype=np.int64), np.concatenate(new_vectors))
         vectors.save(generation / storage.CHUNK_VECTORS_FILE)
-        by_id = {article.id: article for article in corpus.articles}
+        sentence_vectors = (
+            np.concatenate(sentence_parts).astype(np.float16) if sentence_parts else np.zeros((0, dimension), np.float16)
+        )
+        # float16 halves the file; cosine ranking of sentences is unaffected at this precision.
+        np.save(generation / storage.SENTENCE_VECTORS_FILE, sentence_vectors)
+        all_chunks = [(chunk_id, chunk) for chunks, ids in zip(plan.chunks, plan.chunk_ids) for chunk_id, chunk in zip(ids, chunks)]
+        _write_jsonl(generation / storage.ARTICLES_FILE, (a.model_dump(exclude={"content_hash"}) for a in plan.articles))
+        _write_jsonl(generation / storage.CHUNKS_FILE, (_chunk_to_record(i, c) for i, c in all_chunks))
+        by_id = {article.id: article for article in plan.articles}
         # BM25 sees the title too, as the embeddings do: questions name the story's subject.
         keywords = KeywordIndex.build(
-            [tokenize(embedding_text(by_id[c.article_id], Span(start=c.start, end=c.end))) for c in corpus.chunks]
+            np.asarray([chunk_id for chunk_id, _ in all_chunks], dtype=np.int64),
+            [tokenize(embedding_text(by_id[c.article_id], Span(start=c.start, end=c.end))) for _, c in all_chunks],
         )
         keywords.save(generation / storage.KEYWORD_DIR)
-        # float16 halves the file; cosine ranking of sentences is unaffected at this precision.
-        np.save(generation / storage.SENTENCE_VECTORS_FILE, sentence_vectors.astype(np.float16))
         manifest = Manifest(
             format_version=FORMAT_VERSION,
             model=self.embedder.model,
-            dimension=self.embedder.dimension,
+            dimension=dimension,
             chunking=self.chunking,
-            counts=Counts(
-                articles=len(corpus.articles), chunks=len(corpus.chunks), sentences=len(sentence_vectors)
-            ),
-            article_hashes={a.id: a.content_hash for a in corpus.articles},
+            counts=Counts(articles=len(plan.articles), chunks=len(all_chunks), sentences=len(sentence_vectors)),
+            next_chunk_id=plan.next_chunk_id,
+            vector_index=vectors.kind,
+            article_hashes={a.id: article_fingerprint(a) for a in plan.articles},
             file_sizes=_file_sizes(generation),
             built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
@@ -221,18 +315,72 @@ class IndexBuilder:
         return manifest
 
 
-def embedding_text(article: Article, span: Span) -> str:
-    """What is embedded for a chunk or sentence: the slice, with the article title as context.
-
-    The title tells the model what "he" or "the minister" in a bare sentence is about; on
-    the seed article it lifts the sentence that answers above look-alikes that only share
-    a name.
-    """
-    text = span.slice(article.text)
-    return f"{article.title}. {text}" if article.title else text
+def article_fingerprint(article: Article) -> str:
+    """What decides whether an article must be embedded again: its title and its text."""
+    return hashlib.sha256(f"{article.title}\x00{article.text}".encode("utf-8")).hexdigest()
 
 
-def _sentences_by_article(chunks: list[Chunk]) -> dict[str, list[Span]]:
+@dataclass
+class _Plan:
+    """The next generation's articles in order, each with its chunks and their ids."""
+
+    articles: list[Article]
+    chunks: list[list[Chunk]]
+    chunk_ids: list[list[int]]
+    to_embed: list[ChunkedArticle]
+    dropped_chunk_ids: list[int]
+    next_chunk_id: int
+    added: list[str]
+    updated: list[str]
+    removed: list[str]
+
+
+def _plan(target: list[Article], previous: QuoteIndex | None, chunking: ChunkingSettings) -> _Plan:
+    """Which articles keep their chunks and vectors, which are chunked and embedded anew."""
+    old_hashes = previous.manifest.article_hashes if previous is not None else {}
+    old_chunk_ids = _chunk_ids_by_article(previous)
+    next_id = previous.manifest.next_chunk_id if previous is not None else 0
+    plan = _Plan([], [], [], [], [], next_id, [], [], [])
+    for article in target:
+        old_hash = old_hashes.get(article.id)
+        if old_hash is not None and old_hash == article_fingerprint(article):
+            assert previous is not None
+            ids = old_chunk_ids.get(article.id, [])
+            plan.articles.append(article)
+            plan.chunks.append([previous.chunks[i] for i in ids])
+            plan.chunk_ids.append(ids)
+            continue
+        if old_hash is not None:
+            plan.updated.append(article.id)
+            plan.dropped_chunk_ids.extend(old_chunk_ids.get(article.id, []))
+        else:
+            plan.added.append(article.id)
+        sentences, chunks = chunk_article(
+            article.id, article.text, chunk_tokens=chunking.chunk_tokens, chunk_overlap=chunking.chunk_overlap
+        )
+        ids = list(range(plan.next_chunk_id, plan.next_chunk_id + len(chunks)))
+        plan.next_chunk_id += len(chunks)
+        plan.articles.append(article)
+        plan.chunks.append(chunks)
+        plan.chunk_ids.append(ids)
+        plan.to_embed.append(ChunkedArticle(article, sentences, chunks))
+    kept = {article.id for article in target}
+    for article_id in old_hashes:
+        if article_id not in kept:
+            plan.removed.append(article_id)
+            plan.dropped_chunk_ids.extend(old_chunk_ids.get(article_id, []))
+    return plan
+
+
+def _chunk_ids_by_article(index: QuoteIndex | None) -> dict[str, list[int]]:
+    ids: dict[str, list[int]] = {}
+    if index is not None:
+        for chunk_id, chunk in index.chunks.items():
+            ids.setdefault(chunk.article_id, []).append(chunk_id)
+    return ids
+
+
+def _sentences_by_article(chunks: Iterable[Chunk]) -> dict[str, list[Span]]:
     sentences: dict[str, list[Span]] = {}
     for chunk in chunks:
         known = sentences.setdefault(chunk.article_id, [])
@@ -250,8 +398,9 @@ def _running_offsets(articles: list[Article], sentences: dict[str, list[Span]]) 
     return offsets
 
 
-def _chunk_to_record(chunk: Chunk) -> dict:
+def _chunk_to_record(chunk_id: int, chunk: Chunk) -> dict:
     return {
+        "id": chunk_id,
         "article_id": chunk.article_id,
         "ordinal": chunk.ordinal,
         "start": chunk.start,
@@ -259,6 +408,22 @@ def _chunk_to_record(chunk: Chunk) -> dict:
         "first_sentence": chunk.first_sentence,
         "sentences": [[s.start, s.end] for s in chunk.sentences],
     }
+
+
+def _chunks_from_records(records: list[dict], generation: Path) -> dict[int, Chunk]:
+    chunks: dict[int, Chunk] = {}
+    for number, record in enumerate(records, 1):
+        try:
+            chunk_id = int(record["id"])
+            chunk = _chunk_from_record(record)
+        except (KeyError, TypeError, ValueError, ValidationError):
+            raise CorruptIndexError(
+                f"{generation / storage.CHUNKS_FILE}:{number}: damaged chunk record: run `quotebot index build`"
+            ) from None
+        if chunk_id in chunks:
+            raise CorruptIndexError(f"{generation / storage.CHUNKS_FILE}:{number}: chunk id {chunk_id} appears twice")
+        chunks[chunk_id] = chunk
+    return chunks
 
 
 def _chunk_from_record(record: dict) -> Chunk:
@@ -293,9 +458,9 @@ def _read_jsonl(path: Path) -> list[dict]:
     return records
 
 
-def _load_array(path: Path) -> np.ndarray:
+def _load_array(path: Path, mmap: bool) -> np.ndarray:
     try:
-        return np.load(path)
+        return np.load(path, mmap_mode="r" if mmap else None)
     except (OSError, ValueError) as error:
         raise CorruptIndexError(f"{path}: unreadable vectors ({error}): run `quotebot index build`") from None
 
@@ -359,7 +524,7 @@ def _check_file_sizes(generation: Path, manifest: Manifest) -> None:
 def _check_counts(
     manifest: Manifest,
     articles: list[Article],
-    chunks: list[Chunk],
+    chunks: dict[int, Chunk],
     vectors: VectorStore,
     sentence_vectors: np.ndarray,
     generation: Path,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 3  # 2: irregular verbs in BM25 tokens; 3: titles in BM25
+# 2: irregular verbs in BM25 tokens; 3: titles in BM25; 4: stable chunk ids, BM25 id map
+FORMAT_VERSION = 4
 
 
 class ChunkingSettings(BaseModel):
@@ -30,7 +31,9 @@ class Manifest(BaseModel):
     dimension: int
     chunking: ChunkingSettings
     counts: Counts
-    article_hashes: dict[str, str] = Field(description="article id -> sha256 of its text")
+    next_chunk_id: int = Field(ge=0, description="the id the next new chunk gets: ids are never reused")
+    vector_index: str = Field(description="the kind of FAISS index: flat or hnsw")
+    article_hashes: dict[str, str] = Field(description="article id -> sha256 of its title and text")
     file_sizes: dict[str, int] = Field(description="file name -> bytes, to catch truncated files")
     built_at: str
     build_seconds: float

@@ -40,6 +40,14 @@ def current_generation(index_dir: Path) -> Path:
     return generation
 
 
+def current_name(index_dir: Path) -> str | None:
+    """The name ``CURRENT`` holds, or None: cheap enough to read before every question."""
+    try:
+        return (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def new_generation(index_dir: Path) -> Path:
     """A fresh, empty generation folder to write a build into."""
     index_dir.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,7 @@ class FaissVectorStore:
 
     def __init__(self, dimension: int, index: faiss.Index | None = None) -> None:
         self.dimension = dimension
+        self.kind = "flat"
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
 
     def __len__(self) -> int:
@@ -78,7 +79,7 @@ class FaissVectorStore:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: Path) -> FaissVectorStore:
+    def load(cls, path: Path, mmap: bool = False) -> FaissVectorStore:
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as error:

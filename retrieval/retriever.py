@@ -14,6 +14,7 @@ articles the README reports (25-48); see bench/results/ for what each term gaine
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Sequence
@@ -115,6 +116,12 @@ class Retriever:
 
     def warm_up(self) -> None:
         self.embedder.warm_up()
+
+    def over(self, index: QuoteIndex) -> Retriever:
+        """The same retriever over another index (a newly published generation)."""
+        other = copy.copy(self)
+        other.index = index
+        return other
 
     def answer(self, question: str, *, context: str = "", prefer_articles: Sequence[str] = ()) -> Answer:
         """Answer ``question``; ``context`` (earlier turns' subject) and ``prefer_articles`` steer follow-ups."""
