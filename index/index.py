@@ -219,13 +219,15 @@ class IndexBuilder:
     ) -> IndexChange:
         started = time.perf_counter()
         plan = _plan(target, previous, self.chunking)
+        if previous is not None and _same_articles(target, previous):
+            # Nothing to write: a new generation would only make every running bot reload.
+            self._export(index_dir)
+            return IndexChange(manifest=previous.manifest, unchanged=len(target))
         embedded = self._embed(plan.to_embed, started, on_progress)
         generation = storage.new_generation(index_dir)
         try:
             manifest = self._write_generation(generation, plan, embedded, previous, started)
-            if self.export_query_encoder:
-                # Made once per index folder; the torch model is loaded now anyway.
-                export_query_encoder(self.embedder.model, encoder_dir(index_dir, self.embedder.model))
+            self._export(index_dir)
             storage.publish(generation)
         except BaseException:
             storage.discard(generation)
@@ -239,6 +241,11 @@ class IndexBuilder:
             embedded_chunks=sum(len(item.chunks) for item in plan.to_embed),
             seconds=manifest.build_seconds,
         )
+
+    def _export(self, index_dir: Path) -> None:
+        if self.export_query_encoder:
+            # Made once per index folder, while the model is at hand; later calls find it there.
+            export_query_encoder(self.embedder.model, encoder_dir(index_dir, self.embedder.model))
 
     def _embed(
         self,
@@ -370,6 +377,13 @@ def _plan(target: list[Article], previous: QuoteIndex | None, chunking: Chunking
             plan.removed.append(article_id)
             plan.dropped_chunk_ids.extend(old_chunk_ids.get(article_id, []))
     return plan
+
+
+def _same_articles(target: list[Article], previous: QuoteIndex) -> bool:
+    """The same articles in the same order with the same fields (dates and urls included)."""
+    return len(target) == len(previous.articles) and all(
+        article == old for article, old in zip(target, previous.articles.values())
+    )
 
 
 def _chunk_ids_by_article(index: QuoteIndex | None) -> dict[str, list[int]]:

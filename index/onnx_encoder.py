@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from index.embedding import TextEncoder, resolve_model_path
+from index.embedding import DocumentEncoder, Embedder, TextEncoder, TokenVectors, length_order, resolve_model_path
 
 ONNX_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -151,18 +151,23 @@ def _export_float(model: Any, path: Path, torch: Any) -> None:
 
 
 class OnnxQueryEncoder:
-    """Embeds questions like ``Embedder`` (mean pooling, L2-normalised), with onnxruntime."""
+    """Embeds questions like ``Embedder`` (mean pooling, L2-normalised), with onnxruntime.
 
-    def __init__(self, path: Path, model: str, batch_size: int = 32) -> None:
+    ``threads`` is onnxruntime's intra-op thread count; 0 lets it use every core.
+    """
+
+    def __init__(self, path: Path, model: str, batch_size: int = 32, threads: int = 1, onnx_file: str = ONNX_FILE) -> None:
         self.path = path
         self.model = model
         self.batch_size = batch_size
+        self.threads = threads
+        self.onnx_file = onnx_file
         self._session: Any = None
         self._tokenizer: Any = None
 
     @classmethod
-    def available(cls, path: Path) -> bool:
-        return (path / INFO_FILE).is_file() and (path / ONNX_FILE).is_file()
+    def available(cls, path: Path, onnx_file: str = ONNX_FILE) -> bool:
+        return (path / INFO_FILE).is_file() and (path / onnx_file).is_file()
 
     @property
     def dimension(self) -> int:
@@ -176,12 +181,12 @@ class OnnxQueryEncoder:
         from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
-        # One thread: a single short question gains nothing from two, and the bot may run
-        # several answers at once.
-        options.intra_op_num_threads = 1
+        # One thread for questions: a single short question gains nothing from two, and the
+        # bot may run several answers at once.
+        options.intra_op_num_threads = self.threads
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(
-            str(self.path / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+            str(self.path / self.onnx_file), options, providers=["CPUExecutionProvider"]
         )
         tokenizer = Tokenizer.from_file(str(self.path / TOKENIZER_FILE))
         tokenizer.enable_truncation(MAX_TOKENS)
@@ -194,13 +199,48 @@ class OnnxQueryEncoder:
         return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        hidden, mask, _ = self._run(texts)
+        summed = (hidden * mask[..., None]).sum(axis=1)
+        vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors.astype(np.float32)
+
+    def _run(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         hidden = self._session.run(
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )[0]
-        summed = (hidden * mask[..., None]).sum(axis=1)
-        vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return vectors.astype(np.float32)
+        return hidden, mask, encodings
+
+
+class OnnxDocumentEncoder(OnnxQueryEncoder):
+    """Embeds articles for an index build (``index.vectorize``) with onnxruntime: every core,
+    batches of similar lengths, and the token embeddings late chunking pools."""
+
+    def __init__(self, path: Path, model: str, batch_size: int = 64, onnx_file: str = ONNX_FILE) -> None:
+        super().__init__(path, model, batch_size=batch_size, threads=0, onnx_file=onnx_file)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.warm_up()
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = length_order(texts)
+        for begin in range(0, len(order), self.batch_size):
+            positions = order[begin : begin + self.batch_size]
+            vectors[positions] = self._embed_batch([texts[i] for i in positions])
+        return vectors
+
+    def embed_tokens(self, texts: list[str]) -> list[TokenVectors]:
+        self.warm_up()
+        result: list[TokenVectors | None] = [None] * len(texts)
+        order = length_order(texts)
+        for begin in range(0, len(order), self.batch_size):
+            positions = order[begin : begin + self.batch_size]
+            hidden, mask, encodings = self._run([texts[i] for i in positions])
+            for row, (position, encoding) in enumerate(zip(positions, encodings)):
+                length = int(mask[row].sum())
+                offsets = np.asarray(encoding.offsets[:length], dtype=np.int64).reshape(-1, 2)
+                special = np.asarray(encoding.special_tokens_mask[:length], dtype=bool)
+                result[position] = TokenVectors(hidden[row, :length].astype(np.float32), offsets, special)
+        return [item for item in result if item is not None]

@@ -67,6 +67,11 @@ class FaissVectorStore:
     def ids(self) -> np.ndarray:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``ids`` (IndexIDMap2 keeps the id -> row map to find them)."""
+        rows = [self._index.reconstruct(int(i)) for i in ids]
+        return np.vstack(rows) if rows else np.zeros((0, self.dimension), dtype=np.float32)
+
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)

@@ -10,7 +10,7 @@ import pytest
 
 from index import storage
 from index.embedding import Embedder
-from index.index import IndexBuilder, IndexMismatchError, QuoteIndex, read_manifest
+from index.index import IndexBuilder, IndexMismatchError, QuoteIndex, article_fingerprint, read_manifest
 from index.manifest import ChunkingSettings
 from index.models import Article
 from index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex, VectorStore
@@ -101,10 +101,10 @@ class TestFaissVectorStore(VectorStoreContract):
 
 def test_keyword_index_ranks_by_bm25() -> None:
     texts = ["the storm closed ports", "rates held by the bank", "a storm and a storm again"]
-    keywords = KeywordIndex.build([tokenize(t) for t in texts])
+    keywords = KeywordIndex.build(np.array([10, 11, 12]), [tokenize(t) for t in texts])
     ids, scores = keywords.search(tokenize("storm"), 10)
-    assert set(ids.tolist()) == {0, 2}
-    assert ids[0] == 2  # two mentions beat one
+    assert set(ids.tolist()) == {10, 12}  # chunk ids, not bm25s rows
+    assert ids[0] == 12  # two mentions beat one
     assert keywords.search(tokenize("volcano"), 10)[0].size == 0
     idf = keywords.idf(["storm", "bank", "volcano"])
     assert idf[1] > idf[0] > 0 and idf[2] == 0
@@ -121,7 +121,7 @@ def test_build_and_load_keep_text_and_offsets(built: Path) -> None:
     index = QuoteIndex.load(built)
     assert index.manifest.counts.articles == 2
     assert index.articles["storm.txt"].text == ARTICLES[1].text
-    for chunk in index.chunks:
+    for chunk in index.chunks.values():
         text = index.articles[chunk.article_id].text
         assert text[chunk.start : chunk.end].startswith(chunk.sentences[0].slice(text))
     sentences = index.sentences_of("rates.txt")
@@ -133,7 +133,8 @@ def test_manifest_records_what_the_index_was_built_with(built: Path) -> None:
     manifest = read_manifest(built)
     assert manifest.model == "all-MiniLM-L6-v2" and manifest.dimension == 384
     assert manifest.chunking == ChunkingSettings(chunk_tokens=20, chunk_overlap=1)
-    assert manifest.article_hashes == {a.id: a.content_hash for a in ARTICLES}
+    assert manifest.article_hashes == {a.id: article_fingerprint(a) for a in ARTICLES}
+    assert manifest.next_chunk_id == manifest.counts.chunks and manifest.vector_index == "flat"
 
 
 def test_mismatched_settings_are_refused_with_what_to_run(built: Path) -> None:
@@ -204,11 +205,11 @@ def _copy_index(source: Path, tmp_path: Path) -> Path:
 
 
 def test_stored_vectors_belong_to_their_chunks_and_sentences(built: Path, embedder: Embedder) -> None:
-    from index.index import embedding_text
+    from index.vectorize import embedding_text
     from index.models import Span
 
     index = QuoteIndex.load(built)
-    for chunk_id, chunk in enumerate(index.chunks):
+    for chunk_id, chunk in index.chunks.items():
         article = index.articles[chunk.article_id]
         vector = embedder.embed([embedding_text(article, Span(start=chunk.start, end=chunk.end))])[0]
         assert index.vectors.search(vector, 1)[0][0] == chunk_id
