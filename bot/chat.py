@@ -99,13 +99,10 @@ class QuoteBot:
 
     def sources(self) -> list[ArticleSummary]:
         """The indexed articles, in index order."""
-        index = self._current_retriever().index
-        counts: dict[str, int] = {}
-        for chunk in index.chunks.values():
-            counts[chunk.article_id] = counts.get(chunk.article_id, 0) + 1
+        articles = self._current_retriever().index.articles
         return [
-            ArticleSummary(article.id, article.title, article.date, counts.get(article.id, 0))
-            for article in index.articles.values()
+            ArticleSummary(record["id"], record["title"], record.get("date"), int(chunks))
+            for record, chunks in zip(articles.records, articles.rows["chunks"])
         ]
 
     def _current_retriever(self) -> Retriever:

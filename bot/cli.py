@@ -204,17 +204,12 @@ def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
     from index.index import QuoteIndex
 
-    index = QuoteIndex.load(settings.index.index_dir)
-    chunk_counts: dict[str, int] = {}
-    for chunk in index.chunks.values():
-        chunk_counts[chunk.article_id] = chunk_counts.get(chunk.article_id, 0) + 1
-    for article in index.articles.values():
-        chunks = chunk_counts.get(article.id, 0)
+    articles = QuoteIndex.load(settings.index.index_dir).articles
+    for record, chunks in zip(articles.records, articles.rows["chunks"].tolist()):
         if args.json:
-            record = {"id": article.id, "title": article.title, "date": article.date, "url": article.url, "chunks": chunks}
-            print(json.dumps(record, ensure_ascii=False))
+            print(json.dumps({**record, "chunks": chunks}, ensure_ascii=False))
         else:
-            print(f"{article.id}\t{chunks} chunks\t{article.date or '-'}\t{article.title}")
+            print(f"{record['id']}\t{chunks} chunks\t{record.get('date') or '-'}\t{record['title']}")
     return ExitCode.OK
 
 

@@ -1,32 +1,37 @@
-"""Building, persisting and loading the index: articles -> chunks -> vectors -> stores."""
+"""Building, updating and loading the index: articles -> chunks -> vectors -> stores."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from index import storage
+from index import files, storage
 from index.chunking import chunk_article
 from index.embedding import Embedder
+from index.files import IndexMismatchError
 from index.lock import IndexLock
 from index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest
-from index.models import Article, Chunk, Span
+from index.models import Article, Span
 from index.onnx_encoder import encoder_dir, export_query_encoder
 from index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex, VectorStore
+from index.tables import ARTICLE_ROW, CHUNK_ROW, ArticleTable, ChunkTable, article_record, chunk_rows, sentence_rows, write_records
 from index.text import tokenize
 from index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
 
+__all__ = ["BuildProgress", "IndexBuilder", "IndexChange", "IndexMismatchError", "QuoteIndex", "read_manifest"]
 
-class IndexMismatchError(Exception):
-    """The index on disk was built with other settings than the configured ones."""
+# A reader retries when a writer replaced the generation it was reading (the writer
+# deletes the old one once the new one is live).
+LOAD_ATTEMPTS = 3
+# What stands in the token file for a chunk without a single BM25 token.
+NO_TOKENS = "\x00"
 
 
 @dataclass(frozen=True)
@@ -49,31 +54,40 @@ class QuoteIndex:
     def __init__(
         self,
         manifest: Manifest,
-        articles: list[Article],
-        chunks: dict[int, Chunk],
+        articles: ArticleTable,
+        chunks: ChunkTable,
         vectors: VectorStore,
         keywords: KeywordIndex,
         sentence_vectors: np.ndarray,
-        generation: str = "",
+        path: Path,
     ) -> None:
         self.manifest = manifest
-        self.articles = {article.id: article for article in articles}
+        self.articles = articles
         self.chunks = chunks
         self.vectors = vectors
         self.keywords = keywords
         self.sentence_vectors = sentence_vectors
-        self.generation = generation
-        self._sentences = _sentences_by_article(chunks.values())
-        self._sentence_base = _running_offsets(articles, self._sentences)
+        self.path = path  # the generation folder it was loaded from
+
+    @property
+    def generation(self) -> str:
+        return self.path.name
 
     def sentences_of(self, article_id: str) -> list[Span]:
-        return self._sentences.get(article_id, [])
+        rows = self._sentence_slice(self.articles.position(article_id))
+        return [Span(start=int(start), end=int(end)) for start, end in self.chunks.sentences[rows]]
 
     def sentence_row(self, article_id: str, sentence: int) -> int:
-        return self._sentence_base[article_id] + sentence
+        return int(self.articles.sentence_base[self.articles.position(article_id)]) + sentence
 
     def chunk_ids_of(self, article_id: str) -> list[int]:
-        return [chunk_id for chunk_id, chunk in self.chunks.items() if chunk.article_id == article_id]
+        position = self.articles.position(article_id)
+        start, end = self.articles.chunk_base[position], self.articles.chunk_base[position + 1]
+        return self.chunks.ids[start:end].tolist()
+
+    def _sentence_slice(self, position: int) -> slice:
+        base = self.articles.sentence_base
+        return slice(int(base[position]), int(base[position + 1]))
 
     @classmethod
     def load(
@@ -86,44 +100,43 @@ class QuoteIndex:
     ) -> QuoteIndex:
         """Load the live generation; refuse one built with another model or chunking.
 
-        ``mmap`` maps the vectors instead of reading them (a server's choice); a writer
-        loads with ``mmap=False`` to get a copy it may change. A generation replaced and
-        deleted by a writer while being read is simply read again from the new pointer.
+        ``mmap`` maps the arrays and vectors instead of reading them (a server's choice);
+        a writer loads with ``mmap=False`` to get a copy it may change. A generation
+        replaced and deleted by a writer while being read is read again from the new pointer.
         """
         for attempt in range(LOAD_ATTEMPTS):
             generation = storage.current_generation(index_dir)
             try:
                 return cls._load_generation(generation, index_dir, model, chunking, mmap)
             except CorruptIndexError:
-                replaced = storage.current_generation(index_dir) != generation
+                replaced = storage.current_name(index_dir) != generation.name
                 if not replaced or attempt == LOAD_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
     @classmethod
     def _load_generation(
-        cls,
-        generation: Path,
-        index_dir: Path,
-        model: str | None,
-        chunking: ChunkingSettings | None,
-        mmap: bool,
+        cls, generation: Path, index_dir: Path, model: str | None, chunking: ChunkingSettings | None, mmap: bool
     ) -> QuoteIndex:
-        manifest = _read_manifest(generation)
-        _check_compatible(manifest, index_dir, model, chunking)
-        _check_file_sizes(generation, manifest)
-        articles = [Article.model_validate(record) for record in _read_jsonl(generation / storage.ARTICLES_FILE)]
-        chunks = _chunks_from_records(_read_jsonl(generation / storage.CHUNKS_FILE), generation)
+        manifest = files.read_manifest(generation)
+        files.check_compatible(manifest, index_dir, model, chunking)
+        files.check_file_sizes(generation, manifest)
+        articles, chunks = files.read_tables(generation, mmap)
         vectors = FaissVectorStore.load(generation / storage.CHUNK_VECTORS_FILE, mmap=mmap)
         keywords = KeywordIndex.load(generation / storage.KEYWORD_DIR)
-        sentence_vectors = _load_array(generation / storage.SENTENCE_VECTORS_FILE, mmap)
-        _check_counts(manifest, articles, chunks, vectors, sentence_vectors, generation)
-        return cls(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation.name)
+        sentence_vectors = files.load_array(generation / storage.SENTENCE_VECTORS_FILE, mmap)
+        _check_counts(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
+        return cls(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
 
 
-# A reader retries when a writer replaced the generation it was reading (the writer
-# deletes the old one once the new one is live).
-LOAD_ATTEMPTS = 3
+def read_manifest(index_dir: Path) -> Manifest:
+    """The manifest of the live index, without loading the rest."""
+    return files.read_manifest(storage.current_generation(index_dir))
+
+
+def article_fingerprint(article: Article) -> str:
+    """What decides whether an article must be embedded again: its title and its text."""
+    return hashlib.sha256(f"{article.title}\x00{article.text}".encode("utf-8")).hexdigest()
 
 
 class IndexChange(BaseModel):
@@ -149,8 +162,8 @@ class IndexBuilder:
 
     Every change writes a whole new generation and publishes it atomically, under the
     index's writer lock. Articles whose title and text are unchanged keep their chunks,
-    chunk ids and vectors from the live generation: only new or changed articles are
-    embedded.
+    chunk ids, vectors and tokens from the live generation: only new or changed articles
+    are chunked and embedded.
     """
 
     def __init__(
@@ -161,10 +174,7 @@ class IndexBuilder:
         self.export_query_encoder = export_query_encoder
 
     def build(
-        self,
-        articles: Sequence[Article],
-        index_dir: Path,
-        on_progress: Callable[[BuildProgress], None] | None = None,
+        self, articles: Sequence[Article], index_dir: Path, on_progress: Callable[[BuildProgress], None] | None = None
     ) -> IndexChange:
         """Make the index hold exactly ``articles``, re-embedding only what changed."""
         with IndexLock(index_dir, "index build"):
@@ -172,17 +182,17 @@ class IndexBuilder:
             return self._write(list(articles), previous, index_dir, on_progress)
 
     def add(
-        self,
-        articles: Sequence[Article],
-        index_dir: Path,
-        on_progress: Callable[[BuildProgress], None] | None = None,
+        self, articles: Sequence[Article], index_dir: Path, on_progress: Callable[[BuildProgress], None] | None = None
     ) -> IndexChange:
         """Add ``articles`` to the live index; one with an id already there replaces it."""
         with IndexLock(index_dir, "index add"):
             previous = self._previous(index_dir, required=True)
             assert previous is not None
             incoming = {article.id: article for article in articles}
-            target = [incoming.pop(article.id, article) for article in previous.articles.values()]
+            target: list[Article | int] = [
+                incoming.pop(article_id) if article_id in incoming else position
+                for position, article_id in enumerate(previous.articles)
+            ]
             target.extend(incoming.values())
             return self._write(target, previous, index_dir, on_progress)
 
@@ -193,11 +203,11 @@ class IndexBuilder:
             assert previous is not None
             unknown = [article_id for article_id in article_ids if article_id not in previous.articles]
             if unknown:
-                raise UnknownArticleError(
-                    f"not in the index at {index_dir}: {', '.join(unknown)} (see `quotebot index list`)"
-                )
+                raise UnknownArticleError(f"not in the index at {index_dir}: {', '.join(unknown)} (see `quotebot index list`)")
             dropped = set(article_ids)
-            target = [article for article in previous.articles.values() if article.id not in dropped]
+            target: list[Article | int] = [
+                position for position, article_id in enumerate(previous.articles) if article_id not in dropped
+            ]
             return self._write(target, previous, index_dir, None)
 
     def _previous(self, index_dir: Path, *, required: bool) -> QuoteIndex | None:
@@ -212,21 +222,21 @@ class IndexBuilder:
 
     def _write(
         self,
-        target: list[Article],
+        target: Sequence[Article | int],
         previous: QuoteIndex | None,
         index_dir: Path,
         on_progress: Callable[[BuildProgress], None] | None,
     ) -> IndexChange:
+        """``target``: the next generation's articles in order; an int is a previous article kept as it is."""
         started = time.perf_counter()
         plan = _plan(target, previous, self.chunking)
-        if previous is not None and _same_articles(target, previous):
-            # Nothing to write: a new generation would only make every running bot reload.
-            self._export(index_dir)
+        if previous is not None and plan.unchanged_from(previous):
+            self._export(index_dir)  # nothing to write: a new generation would only make bots reload
             return IndexChange(manifest=previous.manifest, unchanged=len(target))
         embedded = self._embed(plan.to_embed, started, on_progress)
         generation = storage.new_generation(index_dir)
         try:
-            manifest = self._write_generation(generation, plan, embedded, previous, started)
+            manifest = _GenerationWriter(generation, self, plan, embedded, previous).write(started)
             self._export(index_dir)
             storage.publish(generation)
         except BaseException:
@@ -248,305 +258,234 @@ class IndexBuilder:
             export_query_encoder(self.embedder.model, encoder_dir(index_dir, self.embedder.model))
 
     def _embed(
-        self,
-        to_embed: list[ChunkedArticle],
-        started: float,
-        on_progress: Callable[[BuildProgress], None] | None,
+        self, to_embed: list[ChunkedArticle], started: float, on_progress: Callable[[BuildProgress], None] | None
     ) -> dict[str, ArticleVectors]:
         if not to_embed:
             return {}
 
         def report(articles_done: int, chunks_done: int) -> None:
             if on_progress:
-                seconds = time.perf_counter() - started
-                on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, seconds))
+                on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, time.perf_counter() - started))
 
         vectors = embed_articles(self.embedder, to_embed, report)
         return {item.article.id: item_vectors for item, item_vectors in zip(to_embed, vectors)}
 
-    def _write_generation(
-        self,
-        generation: Path,
-        plan: _Plan,
-        embedded: dict[str, ArticleVectors],
-        previous: QuoteIndex | None,
-        started: float,
-    ) -> Manifest:
-        dimension = self.embedder.dimension
-        vectors = previous.vectors if previous is not None else FaissVectorStore(dimension)
-        if plan.dropped_chunk_ids:
-            vectors.remove(np.asarray(plan.dropped_chunk_ids, dtype=np.int64))
-        new_ids, new_vectors, sentence_parts = [], [], []
-        for article, chunk_ids in zip(plan.articles, plan.chunk_ids):
-            fresh = embedded.get(article.id)
-            if fresh is not None:
-                new_ids.extend(chunk_ids)
-                new_vectors.append(fresh.chunks)
-                sentence_parts.append(fresh.sentences)
-            else:
-                assert previous is not None  # reused articles come from the previous index
-                base = previous.sentence_row(article.id, 0)
-                sentence_parts.append(previous.sentence_vectors[base : base + len(previous.sentences_of(article.id))])
-        if new_ids:
-            vectors.add(np.asarray(new_ids, dtype=np.int64), np.concatenate(new_vectors))
-        vectors.save(generation / storage.CHUNK_VECTORS_FILE)
-        sentence_vectors = (
-            np.concatenate(sentence_parts).astype(np.float16) if sentence_parts else np.zeros((0, dimension), np.float16)
-        )
-        # float16 halves the file; cosine ranking of sentences is unaffected at this precision.
-        np.save(generation / storage.SENTENCE_VECTORS_FILE, sentence_vectors)
-        all_chunks = [(chunk_id, chunk) for chunks, ids in zip(plan.chunks, plan.chunk_ids) for chunk_id, chunk in zip(ids, chunks)]
-        _write_jsonl(generation / storage.ARTICLES_FILE, (a.model_dump(exclude={"content_hash"}) for a in plan.articles))
-        _write_jsonl(generation / storage.CHUNKS_FILE, (_chunk_to_record(i, c) for i, c in all_chunks))
-        by_id = {article.id: article for article in plan.articles}
-        # BM25 sees the title too, as the embeddings do: questions name the story's subject.
-        keywords = KeywordIndex.build(
-            np.asarray([chunk_id for chunk_id, _ in all_chunks], dtype=np.int64),
-            [tokenize(embedding_text(by_id[c.article_id], Span(start=c.start, end=c.end))) for _, c in all_chunks],
-        )
-        keywords.save(generation / storage.KEYWORD_DIR)
-        manifest = Manifest(
-            format_version=FORMAT_VERSION,
-            model=self.embedder.model,
-            dimension=dimension,
-            chunking=self.chunking,
-            counts=Counts(articles=len(plan.articles), chunks=len(all_chunks), sentences=len(sentence_vectors)),
-            next_chunk_id=plan.next_chunk_id,
-            vector_index=vectors.kind,
-            article_hashes={a.id: article_fingerprint(a) for a in plan.articles},
-            file_sizes=_file_sizes(generation),
-            built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            build_seconds=round(time.perf_counter() - started, 3),
-        )
-        (generation / storage.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
-        return manifest
-
-
-def article_fingerprint(article: Article) -> str:
-    """What decides whether an article must be embedded again: its title and its text."""
-    return hashlib.sha256(f"{article.title}\x00{article.text}".encode("utf-8")).hexdigest()
-
 
 @dataclass
 class _Plan:
-    """The next generation's articles in order, each with its chunks and their ids."""
+    """The next generation, article by article: each either kept from the previous
+    generation (its position there) or new (chunked, with fresh chunk ids)."""
 
-    articles: list[Article]
-    chunks: list[list[Chunk]]
-    chunk_ids: list[list[int]]
-    to_embed: list[ChunkedArticle]
-    dropped_chunk_ids: list[int]
-    next_chunk_id: int
-    added: list[str]
-    updated: list[str]
-    removed: list[str]
+    entries: list[int | ChunkedArticle] = field(default_factory=list)
+    new_ids: dict[str, list[int]] = field(default_factory=dict)
+    to_embed: list[ChunkedArticle] = field(default_factory=list)
+    dropped_chunk_ids: list[int] = field(default_factory=list)
+    next_chunk_id: int = 0
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def unchanged_from(self, previous: QuoteIndex) -> bool:
+        return not self.to_embed and not self.removed and self.entries == list(range(len(previous.articles)))
 
 
-def _plan(target: list[Article], previous: QuoteIndex | None, chunking: ChunkingSettings) -> _Plan:
+def _plan(target: Sequence[Article | int], previous: QuoteIndex | None, chunking: ChunkingSettings) -> _Plan:
     """Which articles keep their chunks and vectors, which are chunked and embedded anew."""
-    old_hashes = previous.manifest.article_hashes if previous is not None else {}
-    old_chunk_ids = _chunk_ids_by_article(previous)
-    next_id = previous.manifest.next_chunk_id if previous is not None else 0
-    plan = _Plan([], [], [], [], [], next_id, [], [], [])
-    for article in target:
-        old_hash = old_hashes.get(article.id)
-        if old_hash is not None and old_hash == article_fingerprint(article):
+    plan = _Plan(next_chunk_id=previous.manifest.next_chunk_id if previous is not None else 0)
+    hashes = previous.manifest.article_hashes if previous is not None else {}
+    kept: set[str] = set()
+    for item in target:
+        if isinstance(item, int):  # kept by position (add, remove)
             assert previous is not None
-            ids = old_chunk_ids.get(article.id, [])
-            plan.articles.append(article)
-            plan.chunks.append([previous.chunks[i] for i in ids])
-            plan.chunk_ids.append(ids)
+            plan.entries.append(item)
+            kept.add(previous.articles.records[item]["id"])
             continue
-        if old_hash is not None:
-            plan.updated.append(article.id)
-            plan.dropped_chunk_ids.extend(old_chunk_ids.get(article.id, []))
-        else:
-            plan.added.append(article.id)
-        sentences, chunks = chunk_article(
-            article.id, article.text, chunk_tokens=chunking.chunk_tokens, chunk_overlap=chunking.chunk_overlap
-        )
-        ids = list(range(plan.next_chunk_id, plan.next_chunk_id + len(chunks)))
-        plan.next_chunk_id += len(chunks)
-        plan.articles.append(article)
-        plan.chunks.append(chunks)
-        plan.chunk_ids.append(ids)
-        plan.to_embed.append(ChunkedArticle(article, sentences, chunks))
-    kept = {article.id for article in target}
-    for article_id in old_hashes:
+        kept.add(item.id)
+        old_hash = hashes.get(item.id)
+        if old_hash is not None and old_hash == article_fingerprint(item):
+            assert previous is not None
+            position = previous.articles.position(item.id)
+            if previous.articles.records[position] == article_record(item):
+                plan.entries.append(position)
+                continue
+            # Only its date, url or metadata changed: indexed again like a changed article
+            # (rare, and one path for every change is worth an embedding).
+        _plan_new(plan, item, previous if old_hash is not None else None, chunking)
+    for article_id in hashes:
         if article_id not in kept:
+            assert previous is not None
             plan.removed.append(article_id)
-            plan.dropped_chunk_ids.extend(old_chunk_ids.get(article_id, []))
+            plan.dropped_chunk_ids.extend(previous.chunk_ids_of(article_id))
     return plan
 
 
-def _same_articles(target: list[Article], previous: QuoteIndex) -> bool:
-    """The same articles in the same order with the same fields (dates and urls included)."""
-    return len(target) == len(previous.articles) and all(
-        article == old for article, old in zip(target, previous.articles.values())
+def _plan_new(plan: _Plan, article: Article, replaced: QuoteIndex | None, chunking: ChunkingSettings) -> None:
+    if replaced is not None:
+        plan.updated.append(article.id)
+        plan.dropped_chunk_ids.extend(replaced.chunk_ids_of(article.id))
+    else:
+        plan.added.append(article.id)
+    sentences, chunks = chunk_article(
+        article.id, article.text, chunk_tokens=chunking.chunk_tokens, chunk_overlap=chunking.chunk_overlap
     )
+    plan.new_ids[article.id] = list(range(plan.next_chunk_id, plan.next_chunk_id + len(chunks)))
+    plan.next_chunk_id += len(chunks)
+    item = ChunkedArticle(article, sentences, chunks)
+    plan.entries.append(item)
+    plan.to_embed.append(item)
 
 
-def _chunk_ids_by_article(index: QuoteIndex | None) -> dict[str, list[int]]:
-    ids: dict[str, list[int]] = {}
-    if index is not None:
-        for chunk_id, chunk in index.chunks.items():
-            ids.setdefault(chunk.article_id, []).append(chunk_id)
-    return ids
+class _GenerationWriter:
+    """Writes one generation: kept articles are copied as row slices, new ones appended."""
 
+    def __init__(
+        self,
+        generation: Path,
+        builder: IndexBuilder,
+        plan: _Plan,
+        embedded: dict[str, ArticleVectors],
+        previous: QuoteIndex | None,
+    ) -> None:
+        self.generation = generation
+        self.builder = builder
+        self.plan = plan
+        self.embedded = embedded
+        self.previous = previous
+        self.previous_tokens = _read_tokens(previous) if previous is not None else []
 
-def _sentences_by_article(chunks: Iterable[Chunk]) -> dict[str, list[Span]]:
-    sentences: dict[str, list[Span]] = {}
-    for chunk in chunks:
-        known = sentences.setdefault(chunk.article_id, [])
-        for offset, span in enumerate(chunk.sentences):
-            if chunk.first_sentence + offset >= len(known):
-                known.append(span)
-    return sentences
-
-
-def _running_offsets(articles: list[Article], sentences: dict[str, list[Span]]) -> dict[str, int]:
-    offsets, total = {}, 0
-    for article in articles:
-        offsets[article.id] = total
-        total += len(sentences.get(article.id, ()))
-    return offsets
-
-
-def _chunk_to_record(chunk_id: int, chunk: Chunk) -> dict:
-    return {
-        "id": chunk_id,
-        "article_id": chunk.article_id,
-        "ordinal": chunk.ordinal,
-        "start": chunk.start,
-        "end": chunk.end,
-        "first_sentence": chunk.first_sentence,
-        "sentences": [[s.start, s.end] for s in chunk.sentences],
-    }
-
-
-def _chunks_from_records(records: list[dict], generation: Path) -> dict[int, Chunk]:
-    chunks: dict[int, Chunk] = {}
-    for number, record in enumerate(records, 1):
-        try:
-            chunk_id = int(record["id"])
-            chunk = _chunk_from_record(record)
-        except (KeyError, TypeError, ValueError, ValidationError):
-            raise CorruptIndexError(
-                f"{generation / storage.CHUNKS_FILE}:{number}: damaged chunk record: run `quotebot index build`"
-            ) from None
-        if chunk_id in chunks:
-            raise CorruptIndexError(f"{generation / storage.CHUNKS_FILE}:{number}: chunk id {chunk_id} appears twice")
-        chunks[chunk_id] = chunk
-    return chunks
-
-
-def _chunk_from_record(record: dict) -> Chunk:
-    spans = tuple(Span(start=s, end=e) for s, e in record["sentences"])
-    return Chunk(
-        article_id=record["article_id"],
-        ordinal=record["ordinal"],
-        start=record["start"],
-        end=record["end"],
-        first_sentence=record["first_sentence"],
-        sentences=spans,
-    )
-
-
-def _write_jsonl(path: Path, records) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False))
-            handle.write("\n")
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    records = []
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                records.append(json.loads(line))
-    except FileNotFoundError:
-        raise CorruptIndexError(f"{path}: missing index file: run `quotebot index build`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CorruptIndexError(f"{path}:{number}: damaged index file: run `quotebot index build`") from None
-    return records
-
-
-def _load_array(path: Path, mmap: bool) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r" if mmap else None)
-    except (OSError, ValueError) as error:
-        raise CorruptIndexError(f"{path}: unreadable vectors ({error}): run `quotebot index build`") from None
-
-
-def read_manifest(index_dir: Path) -> Manifest:
-    """The manifest of the live index, without loading the rest."""
-    return _read_manifest(storage.current_generation(index_dir))
-
-
-def _read_manifest(generation: Path) -> Manifest:
-    path = generation / storage.MANIFEST_FILE
-    try:
-        raw = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise CorruptIndexError(f"{path}: missing manifest: run `quotebot index build`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CorruptIndexError(f"{path}: damaged manifest: run `quotebot index build`") from None
-    version = raw.get("format_version") if isinstance(raw, dict) else None
-    if version != FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"index format {version} at {generation.parent}, this quotebot reads format {FORMAT_VERSION}: "
-            f"run `quotebot index build` to rebuild it"
+    def write(self, started: float) -> Manifest:
+        records, article_rows, chunk_parts, sentence_parts, vector_parts, token_lines = [], [], [], [], [], []
+        text_offset = 0
+        with open(self.generation / storage.ARTICLE_TEXTS_FILE, "wb") as texts:
+            for position, entry in enumerate(self.plan.entries):
+                record, text, chunks, sentences, vectors, tokens = self._article_rows(entry, position)
+                texts.write(text)
+                records.append(record)
+                article_rows.append((text_offset, text_offset + len(text), len(chunks), len(sentences)))
+                text_offset += len(text)
+                chunk_parts.append(chunks)
+                sentence_parts.append(sentences)
+                vector_parts.append(vectors)
+                token_lines.extend(tokens)
+        chunks = np.concatenate(chunk_parts) if chunk_parts else np.zeros(0, CHUNK_ROW)
+        sentence_vectors = (
+            np.concatenate(vector_parts) if vector_parts else np.zeros((0, self.builder.embedder.dimension))
+        ).astype(np.float16)  # half the file; cosine ranking of sentences is unaffected at this precision
+        write_records(self.generation / storage.ARTICLES_FILE, records)
+        np.save(self.generation / storage.ARTICLE_ROWS_FILE, np.array(article_rows, dtype=ARTICLE_ROW))
+        np.save(self.generation / storage.CHUNKS_FILE, chunks)
+        np.save(
+            self.generation / storage.SENTENCES_FILE,
+            np.concatenate(sentence_parts) if sentence_parts else np.zeros((0, 2), np.int32),
         )
-    try:
-        return Manifest.model_validate(raw)
-    except ValidationError:
-        raise CorruptIndexError(f"{path}: damaged manifest: run `quotebot index build`") from None
+        np.save(self.generation / storage.SENTENCE_VECTORS_FILE, sentence_vectors)
+        vectors = self._write_vectors()
+        self._write_keywords(chunks["id"], token_lines)
+        return self._write_manifest([r["id"] for r in records], len(chunks), len(sentence_vectors), vectors, started)
 
-
-def _check_compatible(
-    manifest: Manifest, index_dir: Path, model: str | None, chunking: ChunkingSettings | None
-) -> None:
-    rebuild = f"run `quotebot index build` to rebuild {index_dir}"
-    if model is not None and manifest.model != model:
-        raise IndexMismatchError(f"index was built with model '{manifest.model}', config says '{model}': {rebuild}")
-    if chunking is not None and manifest.chunking != chunking:
-        built = manifest.chunking
-        raise IndexMismatchError(
-            f"index was built with chunk_tokens={built.chunk_tokens}, chunk_overlap={built.chunk_overlap}; "
-            f"config says chunk_tokens={chunking.chunk_tokens}, chunk_overlap={chunking.chunk_overlap}: {rebuild}"
+    def _article_rows(self, entry: int | ChunkedArticle, position: int):
+        """One article's record, text, chunk rows, sentence rows, sentence vectors and token lines."""
+        if isinstance(entry, int):
+            previous = self.previous
+            assert previous is not None
+            chunk_start, chunk_end = previous.articles.chunk_base[entry], previous.articles.chunk_base[entry + 1]
+            chunks = np.array(previous.chunks.rows[chunk_start:chunk_end])
+            chunks["article"] = position
+            rows = previous._sentence_slice(entry)
+            return (
+                previous.articles.records[entry],
+                previous.articles.text_bytes(entry),
+                chunks,
+                np.asarray(previous.chunks.sentences[rows], dtype=np.int32),
+                np.asarray(previous.sentence_vectors[rows]),
+                self.previous_tokens[chunk_start:chunk_end],
+            )
+        article = entry.article
+        vectors = self.embedded[article.id]
+        tokens = [
+            " ".join(tokenize(embedding_text(article, Span(start=c.start, end=c.end)))) or NO_TOKENS
+            for c in entry.chunks
+        ]
+        return (
+            article_record(article),
+            article.text.encode("utf-8"),
+            chunk_rows(entry.chunks, self.plan.new_ids[article.id], position),
+            sentence_rows(entry.sentences),
+            vectors.sentences,
+            tokens,
         )
 
+    def _write_vectors(self) -> VectorStore:
+        dimension = self.builder.embedder.dimension
+        vectors = self.previous.vectors if self.previous is not None else FaissVectorStore(dimension)
+        if self.plan.dropped_chunk_ids:
+            vectors.remove(np.asarray(self.plan.dropped_chunk_ids, dtype=np.int64))
+        new = [item for item in self.plan.to_embed if item.chunks]
+        if new:
+            ids = np.concatenate([np.asarray(self.plan.new_ids[item.article.id], dtype=np.int64) for item in new])
+            vectors.add(ids, np.concatenate([self.embedded[item.article.id].chunks for item in new]))
+        vectors.save(self.generation / storage.CHUNK_VECTORS_FILE)
+        return vectors
 
-def _file_sizes(generation: Path) -> dict[str, int]:
-    return {
-        str(path.relative_to(generation)): path.stat().st_size
-        for path in sorted(generation.rglob("*"))
-        if path.is_file() and path.name != storage.MANIFEST_FILE
-    }
+    def _write_keywords(self, ids: np.ndarray, token_lines: list[str]) -> None:
+        # BM25 sees the title too, as the embeddings do: questions name the story's subject.
+        with open(self.generation / storage.CHUNK_TOKENS_FILE, "w", encoding="utf-8") as handle:
+            for line in token_lines:
+                handle.write(line + "\n")
+        token_lists = [[] if line == NO_TOKENS else line.split(" ") for line in token_lines]
+        KeywordIndex.build(ids, token_lists).save(self.generation / storage.KEYWORD_DIR)
+
+    def _write_manifest(
+        self, article_ids: list[str], chunks: int, sentences: int, vectors: VectorStore, started: float
+    ) -> Manifest:
+        hashes = dict(self.previous.manifest.article_hashes) if self.previous is not None else {}
+        for article_id in self.plan.removed:
+            hashes.pop(article_id, None)
+        for item in self.plan.to_embed:
+            hashes[item.article.id] = article_fingerprint(item.article)
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            model=self.builder.embedder.model,
+            dimension=self.builder.embedder.dimension,
+            chunking=self.builder.chunking,
+            counts=Counts(articles=len(article_ids), chunks=chunks, sentences=sentences),
+            next_chunk_id=self.plan.next_chunk_id,
+            vector_index=getattr(vectors, "kind", "flat"),
+            article_hashes={article_id: hashes[article_id] for article_id in article_ids},
+            file_sizes=files.file_sizes(self.generation),
+            built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            build_seconds=round(time.perf_counter() - started, 3),
+        )
+        (self.generation / storage.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+        return manifest
 
 
-def _check_file_sizes(generation: Path, manifest: Manifest) -> None:
-    for name, size in manifest.file_sizes.items():
-        path = generation / name
-        actual = path.stat().st_size if path.is_file() else None
-        if actual != size:
-            found = "missing" if actual is None else f"{actual} bytes, manifest says {size}"
-            raise CorruptIndexError(f"{path}: damaged index file ({found}): run `quotebot index build`")
+def _read_tokens(index: QuoteIndex) -> list[str]:
+    """The previous generation's BM25 tokens, a line per chunk: kept chunks are not tokenized again."""
+    path = index.path / storage.CHUNK_TOKENS_FILE
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")[:-1]
+    except (OSError, UnicodeDecodeError) as error:
+        raise CorruptIndexError(f"{path}: unreadable ({error}): run `quotebot index build`") from None
+    if len(lines) != len(index.chunks):
+        raise CorruptIndexError(f"{path}: {len(lines)} lines for {len(index.chunks)} chunks: run `quotebot index build`")
+    return lines
 
 
 def _check_counts(
     manifest: Manifest,
-    articles: list[Article],
-    chunks: dict[int, Chunk],
+    articles: ArticleTable,
+    chunks: ChunkTable,
     vectors: VectorStore,
+    keywords: KeywordIndex,
     sentence_vectors: np.ndarray,
     generation: Path,
 ) -> None:
     counts = manifest.counts
     found = Counts(articles=len(articles), chunks=len(chunks), sentences=len(sentence_vectors))
-    if found != counts or len(vectors) != counts.chunks:
+    if found != counts or len(vectors) != counts.chunks or len(keywords) != counts.chunks or len(chunks.sentences) != counts.sentences:
         raise CorruptIndexError(
-            f"{generation}: index files disagree with the manifest ({found}, {len(vectors)} vectors; "
-            f"manifest: {counts}): run `quotebot index build`"
+            f"{generation}: index files disagree with the manifest ({found}, {len(vectors)} vectors, "
+            f"{len(keywords)} BM25 rows, {len(chunks.sentences)} sentence spans; manifest: {counts}): "
+            f"run `quotebot index build`"
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# 2: irregular verbs in BM25 tokens; 3: titles in BM25; 4: stable chunk ids, BM25 id map
-FORMAT_VERSION = 4
+# 2: irregular verbs in BM25 tokens; 3: titles in BM25; 4: stable chunk ids, BM25 id map;
+# 5: articles, chunks and sentences as arrays (index/tables.py), BM25 tokens kept for updates
+FORMAT_VERSION = 5
 
 
 class ChunkingSettings(BaseModel):

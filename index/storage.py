@@ -17,11 +17,15 @@ from pathlib import Path
 CURRENT_FILE = "CURRENT"
 GENERATION_PREFIX = "gen-"
 MANIFEST_FILE = "manifest.json"
-ARTICLES_FILE = "articles.jsonl"
-CHUNKS_FILE = "chunks.jsonl"
+ARTICLES_FILE = "articles.jsonl"  # one record per article: id, title, date, url, source, metadata
+ARTICLE_ROWS_FILE = "articles.npy"  # per article: text byte range, chunk and sentence counts
+ARTICLE_TEXTS_FILE = "article_texts.bin"  # every article's text, UTF-8, verbatim, back to back
+CHUNKS_FILE = "chunks.npy"  # per chunk: id, article, offsets, sentences
+SENTENCES_FILE = "sentences.npy"  # per sentence: start and end offsets
 CHUNK_VECTORS_FILE = "chunk_vectors.faiss"
 SENTENCE_VECTORS_FILE = "sentence_vectors.npy"
 KEYWORD_DIR = "bm25"
+CHUNK_TOKENS_FILE = "chunk_tokens.txt"  # each chunk's BM25 tokens, a line each, for updates
 
 
 class IndexMissingError(Exception):

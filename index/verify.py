@@ -1,7 +1,7 @@
 """`quotebot index verify`: every check of the live generation, each problem said exactly.
 
 Loading stops at the first problem; verify goes on, so one run lists everything that is
-wrong: file sizes, counts, ids across the three stores, and content hashes.
+wrong: file sizes, counts, ids across the stores, spans, vectors and content hashes.
 """
 
 from __future__ import annotations
@@ -11,19 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from index import storage
-from index.index import (
-    IndexMismatchError,
-    _chunks_from_records,
-    _load_array,
-    _read_jsonl,
-    _read_manifest,
-    _sentences_by_article,
-    article_fingerprint,
-)
+from index import files, storage
+from index.files import IndexMismatchError
+from index.index import article_fingerprint
 from index.manifest import Manifest
-from index.models import Article, Chunk
 from index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex
+from index.tables import ArticleTable, ChunkTable
 
 # A stored unit vector may drift this far from length 1 (float16 rounding) and be sound.
 NORM_TOLERANCE = 0.01
@@ -41,20 +34,18 @@ def verify_index(index_dir: Path) -> VerifyReport:
     report = VerifyReport()
     try:
         generation = storage.current_generation(index_dir)
-        manifest = _read_manifest(generation)
+        manifest = files.read_manifest(generation)
     except (storage.IndexMissingError, CorruptIndexError, IndexMismatchError) as error:
         report.problems.append(str(error))
         return report
-    _check_sizes(generation, manifest, report)
-    articles = _attempt(report, lambda: [Article.model_validate(r) for r in _read_jsonl(generation / storage.ARTICLES_FILE)])
-    chunks = _attempt(report, lambda: _chunks_from_records(_read_jsonl(generation / storage.CHUNKS_FILE), generation))
-    if articles is not None:
+    report.problems.extend(files.size_problems(generation, manifest))
+    tables = _attempt(report, lambda: files.read_tables(generation, mmap_mode=True))
+    if tables is not None:
+        articles, chunks = tables
         _check_articles(generation, manifest, articles, report)
-    if chunks is not None:
-        _check_chunk_ids(generation, manifest, chunks, report)
-        if articles is not None:
-            _check_chunk_spans(generation, articles, chunks, report)
-            _check_sentences(generation, manifest, articles, chunks, report)
+        _check_chunks(generation, manifest, articles, chunks, report)
+        _check_stores(generation, chunks, report)
+        _check_sentence_vectors(generation, manifest, chunks, report)
     if not report.problems:
         counts = manifest.counts
         report.summary = (
@@ -72,38 +63,52 @@ def _attempt(report: VerifyReport, read):
         return None
 
 
-def _check_sizes(generation: Path, manifest: Manifest, report: VerifyReport) -> None:
-    for name, size in manifest.file_sizes.items():
-        path = generation / name
-        actual = path.stat().st_size if path.is_file() else None
-        if actual is None:
-            report.problems.append(f"{path}: missing")
-        elif actual != size:
-            report.problems.append(f"{path}: {actual} bytes, the manifest says {size} (truncated or overwritten)")
-
-
-def _check_articles(generation: Path, manifest: Manifest, articles: list[Article], report: VerifyReport) -> None:
-    where = generation / storage.ARTICLES_FILE
+def _check_articles(generation: Path, manifest: Manifest, articles: ArticleTable, report: VerifyReport) -> None:
+    where = generation / storage.ARTICLE_TEXTS_FILE
     if len(articles) != manifest.counts.articles:
-        report.problems.append(f"{where}: {len(articles)} articles, the manifest says {manifest.counts.articles}")
-    for article in articles:
-        expected = manifest.article_hashes.get(article.id)
+        report.problems.append(f"{generation / storage.ARTICLES_FILE}: {len(articles)} articles, "
+                               f"the manifest says {manifest.counts.articles}")
+    for position, article_id in enumerate(articles):
+        expected = manifest.article_hashes.get(article_id)
+        try:
+            article = articles.at(position)
+        except (UnicodeDecodeError, ValueError):
+            report.problems.append(f"{where}: the text of article '{article_id}' is not valid UTF-8")
+            continue
         if expected is None:
-            report.problems.append(f"{where}: article '{article.id}' is not in the manifest")
+            report.problems.append(f"{generation / storage.ARTICLES_FILE}: article '{article_id}' is not in the manifest")
         elif expected != article_fingerprint(article):
-            report.problems.append(f"{where}: article '{article.id}' does not match its hash (text or title changed)")
-    missing = set(manifest.article_hashes) - {article.id for article in articles}
+            report.problems.append(f"{where}: article '{article_id}' does not match its hash (text or title changed)")
+    missing = set(manifest.article_hashes) - set(articles)
     if missing:
-        report.problems.append(f"{where}: the manifest lists articles that are missing: {_some(missing)}")
+        report.problems.append(f"{generation / storage.ARTICLES_FILE}: the manifest lists articles that are missing: {_some(missing)}")
 
 
-def _check_chunk_ids(generation: Path, manifest: Manifest, chunks: dict[int, Chunk], report: VerifyReport) -> None:
-    expected = np.fromiter(chunks.keys(), dtype=np.int64, count=len(chunks))
-    if len(chunks) != manifest.counts.chunks:
-        report.problems.append(f"{generation / storage.CHUNKS_FILE}: {len(chunks)} chunks, the manifest says {manifest.counts.chunks}")
-    if len(expected) and expected.max() >= manifest.next_chunk_id:
-        report.problems.append(f"{generation / storage.CHUNKS_FILE}: chunk ids reach {expected.max()}, "
-                               f"at or past the manifest's next_chunk_id {manifest.next_chunk_id}")
+def _check_chunks(
+    generation: Path, manifest: Manifest, articles: ArticleTable, chunks: ChunkTable, report: VerifyReport
+) -> None:
+    where = generation / storage.CHUNKS_FILE
+    rows = chunks.rows
+    if len(rows) != manifest.counts.chunks or len(rows) != articles.chunk_base[-1]:
+        report.problems.append(f"{where}: {len(rows)} chunks, the manifest says {manifest.counts.chunks}, "
+                               f"the articles {articles.chunk_base[-1]}")
+        return
+    if len(np.unique(rows["id"])) != len(rows):
+        report.problems.append(f"{where}: some chunk ids appear twice")
+    if len(rows) and int(rows["id"].max()) >= manifest.next_chunk_id:
+        report.problems.append(f"{where}: chunk ids reach {rows['id'].max()}, at or past next_chunk_id {manifest.next_chunk_id}")
+    owners = np.repeat(np.arange(len(articles)), articles.rows["chunks"])
+    if not np.array_equal(rows["article"], owners):
+        report.problems.append(f"{where}: chunks are not grouped by their articles")
+        return
+    lengths = articles.rows["text_end"] - articles.rows["text_start"]  # bytes >= characters
+    bad = np.flatnonzero((rows["start"] < 0) | (rows["end"] <= rows["start"]) | (rows["end"] > lengths[rows["article"]]))
+    if len(bad):
+        report.problems.append(f"{where}: {len(bad)} chunk(s) reach outside their article's text: ids {_some(rows['id'][bad].tolist())}")
+
+
+def _check_stores(generation: Path, chunks: ChunkTable, report: VerifyReport) -> None:
+    expected = chunks.ids
     path = generation / storage.CHUNK_VECTORS_FILE
     vectors = _attempt(report, lambda: FaissVectorStore.load(path, mmap=True))
     if vectors is not None:
@@ -114,6 +119,13 @@ def _check_chunk_ids(generation: Path, manifest: Manifest, chunks: dict[int, Chu
         _compare_ids(path, "BM25 index", keywords.ids, expected, report)
         if len(keywords.ids) == len(expected) and not np.array_equal(keywords.ids, expected):
             report.problems.append(f"{path}: BM25 rows are not in chunk order")
+    path = generation / storage.CHUNK_TOKENS_FILE
+    try:
+        lines = path.read_bytes().count(b"\n")
+    except OSError:
+        lines = None
+    if lines != len(expected):
+        report.problems.append(f"{path}: {lines} token lines for {len(expected)} chunks")
 
 
 def _compare_ids(path: Path, store: str, found: np.ndarray, expected: np.ndarray, report: VerifyReport) -> None:
@@ -127,28 +139,13 @@ def _compare_ids(path: Path, store: str, found: np.ndarray, expected: np.ndarray
         report.problems.append(f"{path}: the {store} holds {len(extra)} id(s) of no chunk: {_some(extra)}")
 
 
-def _check_chunk_spans(generation: Path, articles: list[Article], chunks: dict[int, Chunk], report: VerifyReport) -> None:
-    lengths = {article.id: len(article.text) for article in articles}
-    where = generation / storage.CHUNKS_FILE
-    for chunk_id, chunk in chunks.items():
-        length = lengths.get(chunk.article_id)
-        if length is None:
-            report.problems.append(f"{where}: chunk {chunk_id} belongs to unknown article '{chunk.article_id}'")
-        elif not (0 <= chunk.start < chunk.end <= length) or any(s.end > length for s in chunk.sentences):
-            report.problems.append(f"{where}: chunk {chunk_id} of '{chunk.article_id}' reaches past the article's text")
-
-
-def _check_sentences(
-    generation: Path, manifest: Manifest, articles: list[Article], chunks: dict[int, Chunk], report: VerifyReport
-) -> None:
+def _check_sentence_vectors(generation: Path, manifest: Manifest, chunks: ChunkTable, report: VerifyReport) -> None:
     path = generation / storage.SENTENCE_VECTORS_FILE
-    vectors = _attempt(report, lambda: _load_array(path, True))
+    vectors = _attempt(report, lambda: files.load_array(path, True))
     if vectors is None:
         return
-    sentences = _sentences_by_article(chunks.values())
-    expected = sum(len(sentences.get(article.id, ())) for article in articles)
-    if len(vectors) != expected or len(vectors) != manifest.counts.sentences:
-        report.problems.append(f"{path}: {len(vectors)} sentence vectors for {expected} sentences "
+    if len(vectors) != len(chunks.sentences) or len(vectors) != manifest.counts.sentences:
+        report.problems.append(f"{path}: {len(vectors)} sentence vectors for {len(chunks.sentences)} sentences "
                                f"(manifest: {manifest.counts.sentences})")
     if vectors.ndim != 2 or vectors.shape[1] != manifest.dimension:
         report.problems.append(f"{path}: vectors of shape {vectors.shape}, the model gives {manifest.dimension}")

@@ -56,6 +56,10 @@ class CountingEmbedder(Embedder):
         self.texts.extend(texts)
         return super().embed(texts)
 
+    def embed_tokens(self, texts: list[str]):
+        self.texts.extend(texts)
+        return super().embed_tokens(texts)
+
 
 def builder(embedder: Embedder) -> IndexBuilder:
     return IndexBuilder(embedder, chunk_tokens=20, chunk_overlap=1, export_query_encoder=False)
@@ -212,8 +216,8 @@ def test_verify_names_each_problem_of_a_damaged_index(base: Path) -> None:
     store.save(generation / storage.CHUNK_VECTORS_FILE)
     manifest["file_sizes"][storage.CHUNK_VECTORS_FILE] = (generation / storage.CHUNK_VECTORS_FILE).stat().st_size
     # 2. an article's text edited in place (same length, so only its hash tells)
-    articles = (generation / storage.ARTICLES_FILE).read_text(encoding="utf-8")
-    (generation / storage.ARTICLES_FILE).write_text(articles.replace("14 sailors", "41 sailors"), encoding="utf-8")
+    texts = generation / storage.ARTICLE_TEXTS_FILE
+    texts.write_bytes(texts.read_bytes().replace(b"14 sailors", b"41 sailors"))
     manifest_path.write_text(json.dumps(manifest))
     # 3. truncated sentence vectors
     sentences = generation / storage.SENTENCE_VECTORS_FILE
