@@ -1,0 +1,423 @@
+"""Index lifecycle and serving at scale: real news corpora and a synthetic 1M-chunk index.
+
+    .venv/bin/python bench/index_scale.py corpus ../shared/data/news/bbc.jsonl [--json OUT]
+    .venv/bin/python bench/index_scale.py synthetic ../shared/data/news/bbc.jsonl --chunks 1000000 [--json OUT]
+
+``corpus`` runs the real commands a user runs, each in a fresh process, and reports:
+indexing chunks/s of `quotebot index build` beside the raw encoder's chunks/s measured in
+this run on the same kind of text, cold `quotebot ask` wall time, warm p50/p95 per
+question, peak RSS of the serving process, index size on disk, and the wall time of
+`quotebot index add` of one article.
+
+``synthetic`` builds a quotebot index of ``--chunks`` chunks through the real writer: the
+corpus's articles are copied under new ids until the chunk count is reached, and each
+copy's vectors are the original article's real vectors plus gaussian noise, renormalised,
+so nearest neighbours are as crowded as in real data (embedding a million chunks would
+take this machine a day; the writer, the stores and the serving path are all real). It
+reports the same serving figures plus ANN recall@10 against exact search.
+
+Data paths are arguments: the data is never copied into the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+QUOTEBOT = [sys.executable, "-m", "bot.cli"]
+COLD_RUNS = 3
+ADD_RUNS = 3
+RECALL_QUERIES = 200
+
+
+# -- measuring a command ------------------------------------------------------------------
+
+
+def run_measured(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess | None]:
+    """(wall seconds, peak RSS in MB) of a command run in a fresh process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    out, err = process.communicate()
+    wall = time.perf_counter() - started
+    # communicate() reaped the child; its rusage is the max over reaped children so far, so
+    # each measured command runs under a fresh `measure` helper instead (see `_rss_of`).
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}): {err.strip()[-500:]}")
+    return wall, 0.0, subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def measured(command: list[str]) -> dict:
+    """Run ``command`` under the `measure` sub-command: wall time and the child's own peak RSS."""
+    _, _, done = run_measured([sys.executable, __file__, "measure", "--", *command])
+    assert done is not None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _measure(command: list[str]) -> None:
+    import resource
+
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if done.returncode != 0:
+        print(done.stderr, file=sys.stderr)
+        raise SystemExit(done.returncode)
+    print(json.dumps({"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "stdout": done.stdout[-2000:], "stderr": done.stderr[-2000:]}))
+
+
+# -- serving -----------------------------------------------------------------------------
+
+
+def _serve(index_dir: Path, questions_file: Path) -> None:
+    """In a fresh process: load the bot as `quotebot chat` does and time each question."""
+    import numpy as np
+
+    from bot.chat import QuoteBot
+    from bot.settings import load_settings
+
+    settings = load_settings(ROOT / "config.yaml")
+    settings = settings.model_copy(update={"index": settings.index.model_copy(update={"index_dir": index_dir})})
+    started = time.perf_counter()
+    bot = QuoteBot.from_settings(settings)
+    bot.warm_up()
+    load_s = time.perf_counter() - started
+    questions = [line for line in questions_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    bot.ask(questions[0], conversation="warm-up")
+    times, answered = [], 0
+    for number, question in enumerate(questions):
+        started = time.perf_counter()
+        answer = bot.ask(question, conversation=str(number))
+        times.append((time.perf_counter() - started) * 1000)
+        answered += answer.answered
+    print(json.dumps({
+        "load_s": load_s,
+        "p50_ms": float(np.percentile(times, 50)),
+        "p95_ms": float(np.percentile(times, 95)),
+        "questions": len(times),
+        "answered": answered,
+    }))
+
+
+def serving_figures(index_dir: Path, questions: list[str], scratch: Path) -> dict:
+    questions_file = scratch / "questions.txt"
+    questions_file.write_text("\n".join(questions) + "\n", encoding="utf-8")
+    serve = measured([sys.executable, __file__, "serve", str(index_dir), str(questions_file)])
+    warm = json.loads(serve["stdout"].strip().splitlines()[-1])
+    cold = [measured([*QUOTEBOT, "ask", questions[i], "--index-dir", str(index_dir)]) for i in range(COLD_RUNS)]
+    return {
+        "cold_ask_s": statistics.median(run["wall_s"] for run in cold),
+        "cold_ask_rss_mb": max(run["peak_rss_mb"] for run in cold),
+        "warm_p50_ms": warm["p50_ms"],
+        "warm_p95_ms": warm["p95_ms"],
+        "warm_questions": warm["questions"],
+        "answered": warm["answered"],
+        "serve_load_s": warm["load_s"],
+        "serve_peak_rss_mb": serve["peak_rss_mb"],
+        "index_mb": index_size_mb(index_dir),
+    }
+
+
+def index_size_mb(index_dir: Path) -> dict:
+    from index import storage
+
+    generation = storage.current_generation(index_dir)
+    live = sum(path.stat().st_size for path in generation.rglob("*") if path.is_file())
+    everything = sum(path.stat().st_size for path in index_dir.rglob("*") if path.is_file())
+    return {"generation": round(live / 1e6, 1), "with_encoders": round(everything / 1e6, 1)}
+
+
+def questions_from(articles: list[dict], count: int) -> list[str]:
+    """Headline questions, one per article, spread over the corpus (deterministic)."""
+    step = max(1, len(articles) // count)
+    return [f"What happened: {a['title'].strip()}?" for a in articles[::step][:count] if a.get("title")]
+
+
+# -- real corpus -------------------------------------------------------------------------
+
+
+def raw_encoder_rate(path: Path, sample_chunks: int, index_dir: Path) -> dict:
+    """Chunks/s of the document encoder alone on the corpus's first chunks ("title. chunk")."""
+    from bot.settings import load_settings
+    from index.chunking import chunk_article
+    from index.loaders import load_articles
+    from index.models import Span
+    from index.vectorize import embedding_text
+
+    settings = load_settings(ROOT / "config.yaml").index
+    encoder = _document_encoder(settings, index_dir)
+    texts: list[str] = []
+    for article in load_articles([path]).articles:
+        _, chunks = chunk_article(article.id, article.text, chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap)
+        texts.extend(embedding_text(article, Span(start=c.start, end=c.end)) for c in chunks)
+        if len(texts) >= sample_chunks:
+            break
+    texts = texts[:sample_chunks]
+    encoder.warm_up()
+    encoder.embed(texts[:64])
+    started = time.perf_counter()
+    encoder.embed(texts)
+    seconds = time.perf_counter() - started
+    return {"raw_chunks_per_s": len(texts) / seconds, "raw_sample_chunks": len(texts), "encoder": type(encoder).__name__}
+
+
+def _document_encoder(settings, index_dir: Path):
+    """The encoder `quotebot index build/add` uses on this index folder."""
+    try:
+        from index.onnx_encoder import document_encoder_for
+    except ImportError:
+        document_encoder_for = None
+    if document_encoder_for is not None:
+        return document_encoder_for(index_dir, settings.model, settings.batch_size)
+    from index.embedding import Embedder
+
+    return Embedder(model=settings.model, batch_size=settings.batch_size)
+
+
+def corpus(args: argparse.Namespace) -> dict:
+    from index.index import read_manifest
+
+    articles = [json.loads(line) for line in args.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    scratch = Path(tempfile.mkdtemp(prefix="quotebot-scale-", dir=args.work))
+    try:
+        path = args.path
+        if args.limit:
+            articles = articles[: args.limit]
+            path = scratch / f"first-{args.limit}.jsonl"
+            path.write_text("".join(json.dumps(a) + "\n" for a in articles), encoding="utf-8")
+        index_dir = scratch / "index"
+        build = measured([*QUOTEBOT, "index", "build", str(path), "--index-dir", str(index_dir)])
+        manifest = read_manifest(index_dir)
+        figures = {
+            "corpus": args.path.name,
+            "articles": manifest.counts.articles,
+            "chunks": manifest.counts.chunks,
+            "sentences": manifest.counts.sentences,
+            "vector_index": manifest.vector_index,
+            "build_wall_s": build["wall_s"],
+            "build_peak_rss_mb": build["peak_rss_mb"],
+            "build_chunks_per_s": manifest.counts.chunks / build["wall_s"],
+            "build_summary": build["stderr"].strip().splitlines()[-1],
+        }
+        figures.update(raw_encoder_rate(path, args.raw_sample, index_dir))
+        figures["build_vs_raw"] = figures["build_chunks_per_s"] / figures["raw_chunks_per_s"]
+        figures.update(serving_figures(index_dir, questions_from(articles, args.questions), scratch))
+        figures.update(add_one_article(index_dir, articles, scratch))
+        return figures
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def add_one_article(index_dir: Path, articles: list[dict], scratch: Path) -> dict:
+    """Wall time of `quotebot index add` of one new article, on a fresh copy each run."""
+    source = dict(articles[len(articles) // 2])
+    source["id"] = f"bench-new-{source.get('id')}"
+    source["text"] = source["text"] + "\n\nThis paragraph was added for the benchmark."
+    new = scratch / "new.jsonl"
+    new.write_text(json.dumps(source) + "\n", encoding="utf-8")
+    runs = []
+    for number in range(ADD_RUNS):
+        copy = scratch / f"add-{number}"
+        shutil.copytree(index_dir, copy)
+        runs.append(measured([*QUOTEBOT, "index", "add", str(new), "--index-dir", str(copy)]))
+        shutil.rmtree(copy)
+    return {
+        "add_one_article_s": statistics.median(run["wall_s"] for run in runs),
+        "add_peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+    }
+
+
+# -- synthetic ---------------------------------------------------------------------------
+
+
+def synthetic(args: argparse.Namespace) -> dict:
+    import numpy as np
+
+    import index.index as index_module
+    from bot.settings import load_settings
+    from index.index import IndexBuilder, QuoteIndex
+    from index.loaders import load_articles
+    from index.vectorize import ArticleVectors, embed_articles
+
+    settings = load_settings(ROOT / "config.yaml").index
+    base = load_articles([args.path]).articles
+    scratch = Path(tempfile.mkdtemp(prefix="quotebot-synthetic-", dir=args.work))
+    try:
+        # 1. Real vectors of the base corpus, through a real build.
+        base_dir = scratch / "base"
+        encoder = _document_encoder(settings, base_dir)
+        started = time.perf_counter()
+        IndexBuilder(encoder, settings.chunk_tokens, settings.chunk_overlap).build(base, base_dir)
+        base_build_s = time.perf_counter() - started
+        real = QuoteIndex.load(base_dir, mmap=False)
+        real_vectors = {}
+        for article_id in real.articles:
+            ids = real.chunk_ids_of(article_id)
+            rows = real._sentence_slice(real.articles.position(article_id))
+            real_vectors[article_id] = ArticleVectors(
+                chunks=real.vectors.vectors(np.asarray(ids)), sentences=np.asarray(real.sentence_vectors[rows], dtype=np.float32)
+            )
+        copies = -(-args.chunks // real.manifest.counts.chunks)
+        rng = np.random.default_rng(0)
+
+        def noisy(vectors: np.ndarray) -> np.ndarray:
+            moved = vectors + rng.normal(scale=args.noise, size=vectors.shape).astype(np.float32)
+            return moved / np.linalg.norm(moved, axis=1, keepdims=True)
+
+        def replay(_encoder, items, on_batch=None):
+            out = []
+            for item in items:
+                original = real_vectors[item.article.id.split("~", 1)[0]]
+                out.append(ArticleVectors(chunks=noisy(original.chunks), sentences=noisy(original.sentences)))
+            if on_batch:
+                on_batch(len(items), sum(len(item.chunks) for item in items))
+            return out
+
+        # 2. The big index through the real writer, with replayed noisy vectors.
+        articles = [
+            article.model_copy(update={"id": f"{article.id}~{copy}", "title": f"{article.title} ({copy})"})
+            for copy in range(copies)
+            for article in base
+        ]
+        big_dir = scratch / "big"
+        index_module.embed_articles = replay
+        try:
+            started = time.perf_counter()
+            change = IndexBuilder(encoder, settings.chunk_tokens, settings.chunk_overlap).build(articles, big_dir)
+            write_s = time.perf_counter() - started
+        finally:
+            index_module.embed_articles = embed_articles
+        shutil.copytree(base_dir / "query_encoder", big_dir / "query_encoder", dirs_exist_ok=True) if (base_dir / "query_encoder").exists() else None
+        raw = json.loads(json.dumps([a.model_dump(include={"title"}) for a in base]))
+        figures = {
+            "corpus": f"synthetic from {args.path.name} ({copies} noisy copies, noise {args.noise})",
+            "articles": change.manifest.counts.articles,
+            "chunks": change.manifest.counts.chunks,
+            "sentences": change.manifest.counts.sentences,
+            "vector_index": change.manifest.vector_index,
+            "base_build_s": base_build_s,
+            "write_s": write_s,
+        }
+        figures.update(serving_figures(big_dir, questions_from(raw, args.questions), scratch))
+        figures.update(ann_recall(big_dir, real, rng, args.noise))
+        return figures
+    finally:
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            print(f"kept {scratch}", file=sys.stderr)
+
+
+def ann_recall(index_dir: Path, real, rng, noise: float) -> dict:
+    """recall@10 of the index's vector store against exact inner product over the same vectors."""
+    import numpy as np
+
+    from index.index import QuoteIndex
+
+    index = QuoteIndex.load(index_dir)
+    ids = index.chunks.ids
+    picks = rng.choice(len(real.chunks), size=RECALL_QUERIES, replace=False)
+    base_ids = real.chunks.ids[picks]
+    queries = real.vectors.vectors(np.asarray(base_ids))
+    queries = queries + rng.normal(scale=noise, size=queries.shape).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    exact_scores = np.full((len(queries), 10), -np.inf, dtype=np.float32)
+    exact_ids = np.zeros((len(queries), 10), dtype=np.int64)
+    for begin in range(0, len(ids), 100_000):
+        block_ids = ids[begin : begin + 100_000]
+        block = index.vectors.vectors(block_ids)
+        scores = queries @ block.T
+        merged_scores = np.concatenate([exact_scores, scores], axis=1)
+        merged_ids = np.concatenate([exact_ids, np.broadcast_to(block_ids, scores.shape)], axis=1)
+        top = np.argsort(-merged_scores, axis=1)[:, :10]
+        exact_scores = np.take_along_axis(merged_scores, top, axis=1)
+        exact_ids = np.take_along_axis(merged_ids, top, axis=1)
+    hits = 0
+    for query, truth in zip(queries, exact_ids):
+        found, _ = index.vectors.search(query, 10)
+        hits += len(set(found.tolist()) & set(truth.tolist()))
+    return {"ann_recall_at_10": hits / (10 * len(queries))}
+
+
+# -- output ------------------------------------------------------------------------------
+
+ROWS = [
+    ("articles", "articles", "{:,}"),
+    ("chunks", "chunks", "{:,}"),
+    ("vector index", "vector_index", "{}"),
+    ("index build, wall", "build_wall_s", "{:.1f} s"),
+    ("indexing rate (whole build)", "build_chunks_per_s", "{:.1f} chunks/s"),
+    ("raw encoder rate, same text", "raw_chunks_per_s", "{:.1f} chunks/s"),
+    ("build / raw encoder", "build_vs_raw", "{:.0%}"),
+    ("synthetic write (no embedding)", "write_s", "{:.1f} s"),
+    ("cold `quotebot ask`, wall", "cold_ask_s", "{:.2f} s"),
+    ("warm p50 per question", "warm_p50_ms", "{:.1f} ms"),
+    ("warm p95 per question", "warm_p95_ms", "{:.1f} ms"),
+    ("peak RSS serving", "serve_peak_rss_mb", "{:,.0f} MB"),
+    ("peak RSS index build", "build_peak_rss_mb", "{:,.0f} MB"),
+    ("index on disk (live generation)", "index_mb", "{}"),
+    ("`quotebot index add` one article", "add_one_article_s", "{:.2f} s"),
+    ("ANN recall@10 vs exact", "ann_recall_at_10", "{:.3f}"),
+]
+
+
+def print_table(figures: dict) -> None:
+    print(f"\n{figures['corpus']}")
+    for label, key, form in ROWS:
+        if key in figures:
+            value = figures[key]
+            value = value["generation"] if isinstance(value, dict) else value
+            print(f"  {label:<36} {form.format(value) if not isinstance(value, dict) else value}" + (" MB" if key == "index_mb" else ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    real = commands.add_parser("corpus", help="a real corpus, end to end")
+    real.add_argument("path", type=Path)
+    real.add_argument("--raw-sample", type=int, default=2000, help="chunks the raw encoder rate is measured on")
+    real.add_argument("--questions", type=int, default=200)
+    real.add_argument("--limit", type=int, default=0, help="only the first N articles (a quick run)")
+    synth = commands.add_parser("synthetic", help="a synthetic index of --chunks chunks from a real corpus")
+    synth.add_argument("path", type=Path)
+    synth.add_argument("--chunks", type=int, default=1_000_000)
+    synth.add_argument("--noise", type=float, default=0.03, help="gaussian noise per dimension before renormalising")
+    synth.add_argument("--questions", type=int, default=200)
+    synth.add_argument("--keep", action="store_true", help="keep the built indexes")
+    for sub in (real, synth):
+        sub.add_argument("--json", type=Path, help="also write the figures here")
+        sub.add_argument("--work", type=Path, default=None, help="scratch folder (default: the system's)")
+    serve = commands.add_parser("serve")
+    serve.add_argument("index_dir", type=Path)
+    serve.add_argument("questions", type=Path)
+    measure = commands.add_parser("measure")
+    measure.add_argument("rest", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+
+    if args.command == "serve":
+        return _serve(args.index_dir, args.questions)
+    if args.command == "measure":
+        return _measure([part for part in args.rest if part != "--"])
+    if not args.path.is_file():
+        raise SystemExit(f"{args.path}: no such file (the data lives in ../shared/data; see its README)")
+    figures = corpus(args) if args.command == "corpus" else synthetic(args)
+    print_table(figures)
+    print(json.dumps(figures, default=str))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()
