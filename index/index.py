@@ -123,7 +123,7 @@ class QuoteIndex:
         files.check_file_sizes(generation, manifest)
         articles, chunks = files.read_tables(generation, mmap)
         vectors = FaissVectorStore.load(generation / storage.CHUNK_VECTORS_FILE, mmap=mmap)
-        keywords = KeywordIndex.load(generation / storage.KEYWORD_DIR)
+        keywords = KeywordIndex.load(generation / storage.KEYWORD_DIR, mmap=mmap)
         sentence_vectors = files.load_array(generation / storage.SENTENCE_VECTORS_FILE, mmap)
         _check_counts(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
         return cls(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
