@@ -13,6 +13,22 @@ from index.loaders import SkippedInput
 # at most this often, so logs stay short.
 TERMINAL_REFRESH_SECONDS = 0.1
 LOG_LINE_SECONDS = 5.0
+BAR_WIDTH = 24
+
+
+def progress_line(status: BuildProgress, *, bar: bool) -> str:
+    """``indexing [#####.....]  52% 1,160/2,225 articles, 6,480 chunks, 212 chunks/s, 0:31 left``."""
+    rate = status.chunks_done / status.seconds if status.seconds > 0 else 0.0
+    share = status.articles_done / status.articles_total if status.articles_total else 1.0
+    counts = f"{status.articles_done:,}/{status.articles_total:,} articles, {status.chunks_done:,} chunks, {rate:,.0f} chunks/s"
+    if not bar:
+        return f"indexing: {counts}"
+    filled = round(share * BAR_WIDTH)
+    left = ""
+    if 0 < share < 1 and status.seconds > 0:
+        remaining = int(status.seconds * (1 - share) / share)
+        left = f", {remaining // 60}:{remaining % 60:02d} left"
+    return f"indexing [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {share:4.0%} {counts}{left}"
 
 
 class BuildReporter:
@@ -31,11 +47,7 @@ class BuildReporter:
         if now - self._last < interval:
             return
         self._last = now
-        rate = status.chunks_done / status.seconds if status.seconds > 0 else 0.0
-        line = (
-            f"indexing: {status.articles_done:,}/{status.articles_total:,} articles, "
-            f"{status.chunks_done:,} chunks, {rate:,.0f} chunks/s"
-        )
+        line = progress_line(status, bar=self.on_terminal)
         if self.on_terminal:
             self.stream.write(f"\r\033[K{line}")
             self.stream.flush()
