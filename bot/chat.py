@@ -72,6 +72,7 @@ class QuoteBot:
             chunking=ChunkingSettings(
                 chunk_tokens=index_settings.chunk_tokens, chunk_overlap=index_settings.chunk_overlap
             ),
+            hnsw_ef_search=index_settings.hnsw_ef_search,
         )
         new_torch_model = partial(Embedder, model=index_settings.model, batch_size=index_settings.batch_size)
         encoder = embedder or query_encoder_for(index_dir, index_settings.model, torch_model or new_torch_model)

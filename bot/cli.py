@@ -231,8 +231,11 @@ def _builder(settings: Settings):
     from index.embedding import Embedder
     from index.index import IndexBuilder
 
-    embedder = Embedder(model=settings.index.model, batch_size=settings.index.batch_size)
-    return IndexBuilder(embedder, settings.index.chunk_tokens, settings.index.chunk_overlap)
+    index = settings.index
+    embedder = Embedder(model=index.model, batch_size=index.batch_size)
+    return IndexBuilder(
+        embedder, index.chunk_tokens, index.chunk_overlap, vector_index=index.vector_index, hnsw_m=index.hnsw_m
+    )
 
 
 def _load_or_fail(paths: list[Path], strict: bool, reporter):

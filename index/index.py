@@ -20,7 +20,15 @@ from index.lock import IndexLock
 from index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest
 from index.models import Article, Span
 from index.onnx_encoder import encoder_dir, export_query_encoder
-from index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex, VectorStore
+from index.stores import (
+    DEFAULT_HNSW_M,
+    CorruptIndexError,
+    FaissVectorStore,
+    KeywordIndex,
+    VectorStore,
+    choose_vector_index,
+    new_vector_store,
+)
 from index.tables import ARTICLE_ROW, CHUNK_ROW, ArticleTable, ChunkTable, article_record, chunk_rows, sentence_rows, write_records
 from index.text import tokenize
 from index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
@@ -97,6 +105,7 @@ class QuoteIndex:
         model: str | None = None,
         chunking: ChunkingSettings | None = None,
         mmap: bool = True,
+        hnsw_ef_search: int | None = None,
     ) -> QuoteIndex:
         """Load the live generation; refuse one built with another model or chunking.
 
@@ -107,7 +116,7 @@ class QuoteIndex:
         for attempt in range(LOAD_ATTEMPTS):
             generation = storage.current_generation(index_dir)
             try:
-                return cls._load_generation(generation, index_dir, model, chunking, mmap)
+                return cls._load_generation(generation, index_dir, model, chunking, mmap, hnsw_ef_search)
             except CorruptIndexError:
                 replaced = storage.current_name(index_dir) != generation.name
                 if not replaced or attempt == LOAD_ATTEMPTS - 1:
@@ -116,13 +125,19 @@ class QuoteIndex:
 
     @classmethod
     def _load_generation(
-        cls, generation: Path, index_dir: Path, model: str | None, chunking: ChunkingSettings | None, mmap: bool
+        cls,
+        generation: Path,
+        index_dir: Path,
+        model: str | None,
+        chunking: ChunkingSettings | None,
+        mmap: bool,
+        hnsw_ef_search: int | None,
     ) -> QuoteIndex:
         manifest = files.read_manifest(generation)
         files.check_compatible(manifest, index_dir, model, chunking)
         files.check_file_sizes(generation, manifest)
         articles, chunks = files.read_tables(generation, mmap)
-        vectors = FaissVectorStore.load(generation / storage.CHUNK_VECTORS_FILE, mmap=mmap)
+        vectors = FaissVectorStore.load(generation / storage.CHUNK_VECTORS_FILE, mmap=mmap, hnsw_ef_search=hnsw_ef_search)
         keywords = KeywordIndex.load(generation / storage.KEYWORD_DIR, mmap=mmap)
         sentence_vectors = files.load_array(generation / storage.SENTENCE_VECTORS_FILE, mmap)
         _check_counts(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
@@ -167,11 +182,19 @@ class IndexBuilder:
     """
 
     def __init__(
-        self, embedder: Embedder, chunk_tokens: int, chunk_overlap: int, export_query_encoder: bool = True
+        self,
+        embedder: Embedder,
+        chunk_tokens: int,
+        chunk_overlap: int,
+        export_query_encoder: bool = True,
+        vector_index: str = "auto",
+        hnsw_m: int = DEFAULT_HNSW_M,
     ) -> None:
         self.embedder = embedder
         self.chunking = ChunkingSettings(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
         self.export_query_encoder = export_query_encoder
+        self.vector_index = vector_index  # auto: flat while small, HNSW from HNSW_MIN_CHUNKS on
+        self.hnsw_m = hnsw_m
 
     def build(
         self, articles: Sequence[Article], index_dir: Path, on_progress: Callable[[BuildProgress], None] | None = None
@@ -379,7 +402,7 @@ class _GenerationWriter:
             np.concatenate(sentence_parts) if sentence_parts else np.zeros((0, 2), np.int32),
         )
         np.save(self.generation / storage.SENTENCE_VECTORS_FILE, sentence_vectors)
-        vectors = self._write_vectors()
+        vectors = self._write_vectors(len(chunks))
         self._write_keywords(chunks["id"], token_lines)
         return self._write_manifest([r["id"] for r in records], len(chunks), len(sentence_vectors), vectors, started)
 
@@ -415,11 +438,22 @@ class _GenerationWriter:
             tokens,
         )
 
-    def _write_vectors(self) -> VectorStore:
-        dimension = self.builder.embedder.dimension
-        vectors = self.previous.vectors if self.previous is not None else FaissVectorStore(dimension)
-        if self.plan.dropped_chunk_ids:
-            vectors.remove(np.asarray(self.plan.dropped_chunk_ids, dtype=np.int64))
+    def _write_vectors(self, total_chunks: int) -> VectorStore:
+        """The previous store, changed in place when it is still the right kind; else a new
+        one of the kind the index's size calls for, holding the kept vectors and the new."""
+        builder = self.builder
+        kind = choose_vector_index(builder.vector_index, total_chunks)
+        previous = self.previous.vectors if self.previous is not None else None
+        if previous is not None and previous.kind == kind:
+            vectors = previous
+            if self.plan.dropped_chunk_ids:
+                vectors.remove(np.asarray(self.plan.dropped_chunk_ids, dtype=np.int64))
+        else:
+            vectors = new_vector_store(kind, builder.embedder.dimension, total_chunks, hnsw_m=builder.hnsw_m)
+            if previous is not None:
+                kept = np.setdiff1d(previous.ids(), np.asarray(self.plan.dropped_chunk_ids, dtype=np.int64))
+                if len(kept):
+                    vectors.add(kept, previous.vectors(kept))
         new = [item for item in self.plan.to_embed if item.chunks]
         if new:
             ids = np.concatenate([np.asarray(self.plan.new_ids[item.article.id], dtype=np.int64) for item in new])

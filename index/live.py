@@ -21,10 +21,18 @@ log = logging.getLogger("quotebot.index")
 
 
 class LiveIndex:
-    def __init__(self, index_dir: Path, *, model: str | None = None, chunking: ChunkingSettings | None = None) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        *,
+        model: str | None = None,
+        chunking: ChunkingSettings | None = None,
+        hnsw_ef_search: int | None = None,
+    ) -> None:
         self.index_dir = index_dir
         self.model = model
         self.chunking = chunking
+        self.hnsw_ef_search = hnsw_ef_search
         self.index = self._load()
         self._unloadable: str | None = None
         self._loading = threading.Lock()
@@ -46,4 +54,6 @@ class LiveIndex:
         return self.index
 
     def _load(self) -> QuoteIndex:
-        return QuoteIndex.load(self.index_dir, model=self.model, chunking=self.chunking)
+        return QuoteIndex.load(
+            self.index_dir, model=self.model, chunking=self.chunking, hnsw_ef_search=self.hnsw_ef_search
+        )

@@ -317,3 +317,17 @@ def test_kill_9_at_any_moment_of_an_add_leaves_old_or_new_content(tmp_path: Path
         with IndexLock(target, "test"):  # the lock died with the writer
             pass
     assert "old" in outcomes  # at least one kill landed before the publish
+
+
+def test_the_vector_index_kind_is_chosen_recorded_and_kept_through_updates(base: Path, embedder: Embedder) -> None:
+    assert QuoteIndex.load(base).manifest.vector_index == "flat"  # auto, and small
+    hnsw = IndexBuilder(embedder, 20, 1, export_query_encoder=False, vector_index="hnsw", hnsw_m=8)
+    hnsw.add([VOLCANO], base)  # the configured kind changed: the kept vectors move into a new graph
+    index = QuoteIndex.load(base)
+    assert index.manifest.vector_index == "hnsw" and index.vectors.kind == "hnsw"
+    assert_stores_agree(index)
+    hnsw.remove(["storm.txt"], base)  # HNSW cannot remove in place: the store rebuilds its graph
+    index = QuoteIndex.load(base)
+    assert list(index.articles) == ["rates.txt", "volcano.txt"] and verify_index(base).problems == []
+    vector = index.vectors.vectors(np.array(index.chunk_ids_of("volcano.txt")[:1]))[0]
+    assert index.vectors.search(vector, 1)[0][0] == index.chunk_ids_of("volcano.txt")[0]
