@@ -250,7 +250,7 @@ def synthetic(args: argparse.Namespace) -> dict:
     from index.vectorize import ArticleVectors, embed_articles
 
     settings = load_settings(ROOT / "config.yaml").index
-    base = load_articles([args.path]).articles
+    base = load_articles([args.path]).articles[: args.limit or None]
     scratch = Path(tempfile.mkdtemp(prefix="quotebot-synthetic-", dir=args.work))
     try:
         # 1. Real vectors of the base corpus, through a real build.
@@ -326,7 +326,7 @@ def ann_recall(index_dir: Path, real, rng, noise: float) -> dict:
 
     index = QuoteIndex.load(index_dir)
     ids = index.chunks.ids
-    picks = rng.choice(len(real.chunks), size=RECALL_QUERIES, replace=False)
+    picks = rng.choice(len(real.chunks), size=min(RECALL_QUERIES, len(real.chunks)), replace=False)
     base_ids = real.chunks.ids[picks]
     queries = real.vectors.vectors(np.asarray(base_ids))
     queries = queries + rng.normal(scale=noise, size=queries.shape).astype(np.float32)
@@ -394,6 +394,7 @@ def main() -> None:
     synth.add_argument("--noise", type=float, default=0.03, help="gaussian noise per dimension before renormalising")
     synth.add_argument("--questions", type=int, default=200)
     synth.add_argument("--keep", action="store_true", help="keep the built indexes")
+    synth.add_argument("--limit", type=int, default=0, help="only the first N articles as the base (a quick run)")
     for sub in (real, synth):
         sub.add_argument("--json", type=Path, help="also write the figures here")
         sub.add_argument("--work", type=Path, default=None, help="scratch folder (default: the system's)")
