@@ -7,6 +7,7 @@ section of YAML can be handed to the constructors as it is.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,3 +27,13 @@ class IndexSettings(BaseModel):
     chunk_tokens: int = Field(120, ge=8, le=256, description="Target chunk length in tokens.")
     chunk_overlap: int = Field(1, ge=0, le=8, description="Sentences shared by consecutive chunks.")
     batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
+    # The vector store (index.stores.new_vector_store); defaults = index.stores.DEFAULT_HNSW_*
+    # (not imported: that would load faiss just to read the settings).
+    vector_index: Literal["auto", "flat", "hnsw"] = Field(
+        "auto",
+        description="Vector index: exact flat search, approximate HNSW, or auto (flat below 100,000 chunks).",
+    )
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW links per chunk; takes effect when the graph is built.")
+    hnsw_ef_search: int = Field(
+        600, ge=1, le=4096, description="HNSW search breadth (recall vs time); takes effect on load, no rebuild."
+    )
