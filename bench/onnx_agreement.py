@@ -54,7 +54,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from index.chunking import chunk_article, split_sentences  # noqa: E402
 from index.embedding import PACKAGED_MODEL, Embedder  # noqa: E402
 from index.models import Article, Span  # noqa: E402
-from index.onnx_encoder import OnnxQueryEncoder, encoder_dir, export_query_encoder  # noqa: E402
+from index.onnx_encoder import OnnxQueryEncoder, encoder_dir, export_onnx_encoders  # noqa: E402
 from index.vectorize import embedding_text  # noqa: E402
 
 THRESHOLD = 0.99
@@ -381,7 +381,7 @@ def main() -> int:
         embedder = Embedder(PACKAGED_MODEL)
         embedder.warm_up()
         if args.encoder_dir is None:
-            path = export_query_encoder(PACKAGED_MODEL, encoder_dir(Path(scratch), PACKAGED_MODEL))
+            path = export_onnx_encoders(PACKAGED_MODEL, encoder_dir(Path(scratch), PACKAGED_MODEL))
             export_s = time.perf_counter() - started
         else:
             path, export_s = args.encoder_dir, None

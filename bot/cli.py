@@ -194,7 +194,7 @@ def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
 def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from bot.progress import BuildReporter
 
-    change = _builder(settings).remove(args.ids, settings.index.index_dir)
+    change = _builder(settings, embeds=False).remove(args.ids, settings.index.index_dir)
     BuildReporter(sys.stderr).finished(change, settings.index.index_dir, skipped=0, duplicates=0)
     return ExitCode.OK
 
@@ -227,12 +227,19 @@ def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
     return ExitCode.OK
 
 
-def _builder(settings: Settings):
+def _builder(settings: Settings, *, embeds: bool = True):
+    """The index writer; one that ``embeds`` gets the ONNX document encoder (made now if the
+    index folder has none), so `index add` never imports torch. `index remove` embeds
+    nothing: its torch ``Embedder`` is never loaded."""
     from index.embedding import Embedder
     from index.index import IndexBuilder
+    from index.onnx_encoder import document_encoder_for
 
     index = settings.index
-    embedder = Embedder(model=index.model, batch_size=index.batch_size)
+    if embeds:
+        embedder = document_encoder_for(index.index_dir, index.model, index.batch_size)
+    else:
+        embedder = Embedder(model=index.model, batch_size=index.batch_size)
     return IndexBuilder(
         embedder, index.chunk_tokens, index.chunk_overlap, vector_index=index.vector_index, hnsw_m=index.hnsw_m
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -57,20 +57,6 @@ class TextEncoder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
-class TokenVectors(NamedTuple):
-    """One text's contextual token embeddings (the model's last hidden state, before pooling).
-
-    Every token the model saw, in order, special tokens included: mean pooling over all of
-    them is the text's embedding. ``offsets`` are character ranges into the text
-    (``(0, 0)`` for special tokens); a text longer than the model's window is truncated,
-    so its last tokens may end well before the text does.
-    """
-
-    vectors: np.ndarray  # (tokens, dimension) float32
-    offsets: np.ndarray  # (tokens, 2) int
-    special: np.ndarray  # (tokens,) bool: [CLS], [SEP]
-
-
 class DocumentEncoder(Protocol):
     """What an index build embeds articles with: ``Embedder`` (torch) or the ONNX document encoder."""
 
@@ -81,8 +67,6 @@ class DocumentEncoder(Protocol):
     def dimension(self) -> int: ...
 
     def embed(self, texts: list[str]) -> np.ndarray: ...
-
-    def embed_tokens(self, texts: list[str]) -> list[TokenVectors]: ...
 
 
 def length_order(texts: list[str]) -> list[int]:
@@ -119,35 +103,6 @@ class Embedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
-
-    def embed_tokens(self, texts: list[str]) -> list[TokenVectors]:
-        """The token embeddings ``embed`` pools, per text, with their character offsets."""
-        import torch
-
-        model = self._loaded()
-        transformer = model[0].auto_model
-        result: list[TokenVectors | None] = [None] * len(texts)
-        order = length_order(texts)
-        for begin in range(0, len(order), self.batch_size):
-            positions = order[begin : begin + self.batch_size]
-            batch = model.tokenizer(
-                [texts[i] for i in positions],
-                padding=True,
-                truncation=True,
-                max_length=model.max_seq_length,
-                return_offsets_mapping=True,
-                return_special_tokens_mask=True,
-                return_tensors="pt",
-            )
-            inputs = {name: batch[name] for name in ("input_ids", "attention_mask", "token_type_ids") if name in batch}
-            with torch.inference_mode():
-                hidden = transformer(**inputs).last_hidden_state.float().numpy()
-            lengths = batch["attention_mask"].sum(dim=1).tolist()
-            offsets = batch["offset_mapping"].numpy()
-            special = batch["special_tokens_mask"].numpy().astype(bool)
-            for row, (position, length) in enumerate(zip(positions, lengths)):
-                result[position] = TokenVectors(hidden[row, :length], offsets[row, :length], special[row, :length])
-        return [item for item in result if item is not None]
 
     def _loaded(self) -> SentenceTransformer:
         self.warm_up()

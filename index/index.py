@@ -14,12 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from index import files, storage
 from index.chunking import chunk_article
-from index.embedding import Embedder
+from index.embedding import DocumentEncoder
 from index.files import IndexMismatchError
 from index.lock import IndexLock
 from index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest
 from index.models import Article, Span
-from index.onnx_encoder import encoder_dir, export_query_encoder
+from index.onnx_encoder import encoder_dir, export_onnx_encoders
 from index.stores import (
     DEFAULT_HNSW_M,
     CorruptIndexError,
@@ -183,16 +183,16 @@ class IndexBuilder:
 
     def __init__(
         self,
-        embedder: Embedder,
+        embedder: DocumentEncoder,
         chunk_tokens: int,
         chunk_overlap: int,
-        export_query_encoder: bool = True,
+        export_onnx: bool = True,
         vector_index: str = "auto",
         hnsw_m: int = DEFAULT_HNSW_M,
     ) -> None:
         self.embedder = embedder
         self.chunking = ChunkingSettings(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
-        self.export_query_encoder = export_query_encoder
+        self.export_onnx = export_onnx
         self.vector_index = vector_index  # auto: flat while small, HNSW from HNSW_MIN_CHUNKS on
         self.hnsw_m = hnsw_m
 
@@ -276,9 +276,9 @@ class IndexBuilder:
         )
 
     def _export(self, index_dir: Path) -> None:
-        if self.export_query_encoder:
+        if self.export_onnx:
             # Made once per index folder, while the model is at hand; later calls find it there.
-            export_query_encoder(self.embedder.model, encoder_dir(index_dir, self.embedder.model))
+            export_onnx_encoders(self.embedder.model, encoder_dir(index_dir, self.embedder.model))
 
     def _embed(
         self, to_embed: list[ChunkedArticle], started: float, on_progress: Callable[[BuildProgress], None] | None

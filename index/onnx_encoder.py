@@ -1,11 +1,18 @@
-"""The fast query path: MiniLM exported to ONNX (int8) and run without importing torch.
+"""MiniLM exported to ONNX and run without importing torch: questions and documents.
 
 Importing torch and sentence-transformers costs 4-8 s; onnxruntime and tokenizers load in
-about 0.2 s, so `quotebot ask` answers in well under a second. The export is made from
-the packaged model, offline, when an index is built, and kept beside the index.
+about 0.2 s, so `quotebot ask` answers in well under a second and `quotebot index add`
+embeds a new article in about as long. The export is made from the packaged model,
+offline, the first time an index folder is built, and kept beside the index:
 
-Quantisation is dynamic int8 with ``per_channel=True``: with the default settings the
-vectors drift (cosine as low as 0.92 against torch); per channel they agree to 0.99.
+- ``model.int8.onnx`` embeds questions: dynamic int8 with ``per_channel=True`` (with the
+  default settings the vectors drift, cosine as low as 0.92 against torch; per channel
+  they agree to 0.99, bench/results/onnx-agreement.md).
+- ``model.onnx`` (float32) embeds articles. Dynamic int8 quantises each batch's
+  activations with that batch's own range, so an article's vectors would depend on what
+  it was batched with (cosine down to 0.96 measured): an ``index add`` would not give the
+  vectors a full build gives. Float32 gives torch's vectors (cosine > 0.9999) whatever
+  the batch.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from index.embedding import DocumentEncoder, Embedder, TextEncoder, TokenVectors, length_order, resolve_model_path
+from index.embedding import DocumentEncoder, Embedder, TextEncoder, length_order, resolve_model_path
 
 ONNX_FILE = "model.int8.onnx"
+DOCUMENT_ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 INFO_FILE = "encoder.json"
 SHARED_EXPORTS = "query-encoders"  # under a cache root: one export per model, linked into each index
@@ -39,9 +47,10 @@ def encoder_dir(index_dir: Path, model: str) -> Path:
     return index_dir / "query_encoder" / safe
 
 
-def export_query_encoder(model: str, target: Path) -> Path:
-    """Export ``model`` to int8 ONNX in ``target`` (atomically); a no-op when it is there."""
-    if (target / INFO_FILE).is_file():
+def export_onnx_encoders(model: str, target: Path) -> Path:
+    """Export ``model`` to ONNX in ``target``: the int8 question encoder and the float32
+    document encoder (atomically); a no-op when both are there."""
+    if OnnxQueryEncoder.available(target) and OnnxDocumentEncoder.available(target):
         return target
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -55,19 +64,31 @@ def export_query_encoder(model: str, target: Path) -> Path:
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     try:
-        float_model = staging / "model.float.onnx"
+        float_model = staging / DOCUMENT_ONNX_FILE
         with _quiet():
             _export_float(AutoModel.from_pretrained(str(source)).eval(), float_model, torch)
             quantize_dynamic(str(float_model), str(staging / ONNX_FILE), weight_type=QuantType.QInt8, per_channel=True)
-        float_model.unlink()
         shutil.copy(source / TOKENIZER_FILE, staging / TOKENIZER_FILE)
-        info = {"model": model, "source": str(source), "quantization": "dynamic int8, per channel"}
+        info = {"model": model, "source": str(source), "questions": f"{ONNX_FILE}: dynamic int8, per channel",
+                "documents": f"{DOCUMENT_ONNX_FILE}: float32"}
         (staging / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
-        os.replace(staging, target) if not target.exists() else shutil.rmtree(staging)
+        _replace_dir(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Move ``staging`` to ``target``; an older export there (one without the document
+    encoder) is moved aside first and deleted after, so readers see one or the other."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    retired = target.parent / f".{target.name}.old.{uuid.uuid4().hex[:8]}"
+    os.replace(target, retired)
+    os.replace(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def query_encoder_for(index_dir: Path, model: str, torch_model: Callable[[], TextEncoder]) -> TextEncoder:
@@ -77,6 +98,22 @@ def query_encoder_for(index_dir: Path, model: str, torch_model: Callable[[], Tex
     if OnnxQueryEncoder.available(exported):
         return OnnxQueryEncoder(exported, model)
     return torch_model()
+
+
+def document_encoder_for(index_dir: Path, model: str, batch_size: int, *, export: bool = True) -> DocumentEncoder:
+    """What ``quotebot index build`` and ``index add`` embed articles with: the index's
+    float32 ONNX export, run by onnxruntime without importing torch.
+
+    With ``export`` the export is made now if the index folder has none yet (the only time
+    torch is loaded). Without it, a folder without the export gets the torch ``Embedder``;
+    both give the same vectors (cosine > 0.9999), so they can share an index.
+    """
+    exported = encoder_dir(index_dir, model)
+    if export:
+        export_onnx_encoders(model, exported)
+    if OnnxDocumentEncoder.available(exported):
+        return OnnxDocumentEncoder(exported, model, batch_size=batch_size)
+    return Embedder(model=model, batch_size=batch_size)
 
 
 def link_query_encoder(index_dir: Path, model: str, shared_root: Path) -> None:
@@ -89,7 +126,7 @@ def link_query_encoder(index_dir: Path, model: str, shared_root: Path) -> None:
     target = encoder_dir(index_dir, model)
     if OnnxQueryEncoder.available(target):
         return
-    shared = export_query_encoder(model, encoder_dir(shared_root / SHARED_EXPORTS, model))  # no-op once made
+    shared = export_onnx_encoders(model, encoder_dir(shared_root / SHARED_EXPORTS, model))  # no-op once made
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}"
     staging.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -199,28 +236,33 @@ class OnnxQueryEncoder:
         return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        hidden, mask, _ = self._run(texts)
+        hidden, mask = self._run(texts)
         summed = (hidden * mask[..., None]).sum(axis=1)
         vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors.astype(np.float32)
 
-    def _run(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    def _run(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The last hidden state of a batch and its attention mask (0 on padding)."""
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         hidden = self._session.run(
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )[0]
-        return hidden, mask, encodings
+        return hidden, mask
 
 
 class OnnxDocumentEncoder(OnnxQueryEncoder):
-    """Embeds articles for an index build (``index.vectorize``) with onnxruntime: every core,
-    batches of similar lengths, and the token embeddings late chunking pools."""
+    """Embeds articles for an index build (``index.vectorize``) with the float32 export:
+    every core, batches of similar lengths (little padding)."""
 
-    def __init__(self, path: Path, model: str, batch_size: int = 64, onnx_file: str = ONNX_FILE) -> None:
+    def __init__(self, path: Path, model: str, batch_size: int = 64, onnx_file: str = DOCUMENT_ONNX_FILE) -> None:
         super().__init__(path, model, batch_size=batch_size, threads=0, onnx_file=onnx_file)
+
+    @classmethod
+    def available(cls, path: Path, onnx_file: str = DOCUMENT_ONNX_FILE) -> bool:
+        return super().available(path, onnx_file)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         self.warm_up()
@@ -230,17 +272,3 @@ class OnnxDocumentEncoder(OnnxQueryEncoder):
             positions = order[begin : begin + self.batch_size]
             vectors[positions] = self._embed_batch([texts[i] for i in positions])
         return vectors
-
-    def embed_tokens(self, texts: list[str]) -> list[TokenVectors]:
-        self.warm_up()
-        result: list[TokenVectors | None] = [None] * len(texts)
-        order = length_order(texts)
-        for begin in range(0, len(order), self.batch_size):
-            positions = order[begin : begin + self.batch_size]
-            hidden, mask, encodings = self._run([texts[i] for i in positions])
-            for row, (position, encoding) in enumerate(zip(positions, encodings)):
-                length = int(mask[row].sum())
-                offsets = np.asarray(encoding.offsets[:length], dtype=np.int64).reshape(-1, 2)
-                special = np.asarray(encoding.special_tokens_mask[:length], dtype=bool)
-                result[position] = TokenVectors(hidden[row, :length].astype(np.float32), offsets, special)
-        return [item for item in result if item is not None]

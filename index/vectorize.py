@@ -1,26 +1,25 @@
 """Chunks -> vectors: the embedding step of an index build, article by article.
 
-Late chunking: the model reads each chunk ("title. chunk text") once. The chunk's vector is
-the mean of all its token embeddings, exactly what embedding the chunk text alone gives; a
-sentence's vector is the mean of the token embeddings inside the sentence's characters,
-so it is read in the context of its chunk and its title, and costs no pass of its own.
-A sentence in the overlap of two chunks gets the mean of its two readings; one that no
-chunk holds whole within the model's window (a very long chunk is truncated) is embedded
-alone, as "title. sentence".
+Every chunk and every sentence is embedded as a text of its own, "title. text": a chunk
+vector finds the passage, a sentence vector ranks the sentences that answer. Both are what
+the model gives for exactly that text, so a build, an ``index add`` and an incremental
+rebuild produce the same vectors for the same article, and the vectors of an unchanged
+article are carried over from the previous generation as they are.
 
-An article is embedded as a whole, so a build, an ``index add`` and an incremental
-rebuild all produce the same vectors for the same article, and the vectors of an
-unchanged article can be carried over from the previous generation unchanged.
+Two cheaper designs were measured and dropped because they lost answers on the seed
+fixtures: late chunking (sentence vectors pooled from each chunk's token embeddings) and
+chunk vectors pooled from the sentences' token embeddings. Embedding sentences costs
+about three times the chunks' model time; bench/results/index-scale.md has the figures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from index.embedding import DocumentEncoder, TokenVectors
+from index.embedding import DocumentEncoder
 from index.models import Article, Chunk, Span
 
 
@@ -41,12 +40,17 @@ class ArticleVectors:
     sentences: np.ndarray
 
 
+# Names how vectors are made from an article; caches of built indexes key on it, so one
+# built by an earlier recipe is never mistaken for a current one.
+EMBEDDING_RECIPE = "chunks and sentences embedded alone, as 'title. text'"
+
 # Called after each batch with (articles finished, chunks finished) so far.
 BatchCallback = Callable[[int, int], None]
 
 
 def embedding_text(article: Article, span: Span) -> str:
-    """What is embedded for a chunk or sentence: the slice, with the article title as context.
+    """What is embedded for a chunk or a sentence (and indexed by BM25 for a chunk): the
+    slice, with the article title as context.
 
     The title tells the model what "he" or "the minister" in a bare sentence is about; on
     the seed article it lifts the sentence that answers above look-alikes that only share
@@ -56,88 +60,30 @@ def embedding_text(article: Article, span: Span) -> str:
     return f"{article.title}. {text}" if article.title else text
 
 
-def _title_prefix(article: Article) -> int:
-    """Characters ``embedding_text`` puts before the slice."""
-    return len(article.title) + 2 if article.title else 0
-
-
 def embed_articles(
     embedder: DocumentEncoder, articles: Sequence[ChunkedArticle], on_batch: BatchCallback | None = None
 ) -> list[ArticleVectors]:
     """The chunk and sentence vectors of each article, in the order given."""
-    pooled = [_Pooled.empty(item, embedder.dimension) for item in articles]
-    jobs = [(position, ordinal) for position, item in enumerate(articles) for ordinal in range(len(item.chunks))]
+    texts: list[str] = []
+    ends: list[int] = []  # where each article's texts end in ``texts``
+    for item in articles:
+        texts.extend(embedding_text(item.article, Span(start=c.start, end=c.end)) for c in item.chunks)
+        texts.extend(embedding_text(item.article, span) for span in item.sentences)
+        ends.append(len(texts))
+    chunk_ends = np.cumsum([len(item.chunks) for item in articles])
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     # Several model batches per call keeps the encoder's length sorting useful while the
-    # progress line still moves and the token embeddings in memory stay bounded.
-    step = max(embedder.batch_size * 4, 128)
-    finished, chunks_done = 0, 0
-    for begin in range(0, len(jobs), step):
-        part = jobs[begin : begin + step]
-        texts = [embedding_text(articles[p].article, _chunk_span(articles[p].chunks[o])) for p, o in part]
-        for (position, ordinal), tokens in zip(part, embedder.embed_tokens(texts)):
-            pooled[position].add_chunk(articles[position], ordinal, tokens)
-        chunks_done += len(part)
-        # Articles before the next job's are complete; the last batch completes them all.
-        done_until = jobs[begin + step][0] if begin + step < len(jobs) else len(articles)
-        _finish(embedder, articles[finished:done_until], pooled[finished:done_until])
-        finished = done_until
+    # progress line still moves.
+    step = max(embedder.batch_size * 8, 256)
+    for begin in range(0, len(texts), step):
+        end = min(begin + step, len(texts))
+        vectors[begin:end] = embedder.embed(texts[begin:end])
         if on_batch:
-            on_batch(finished, chunks_done)
-    _finish(embedder, articles[finished:], pooled[finished:])  # articles without chunks
-    return [ArticleVectors(chunks=item.chunks, sentences=item.sentences) for item in pooled]
-
-
-def _chunk_span(chunk: Chunk) -> Span:
-    return Span(start=chunk.start, end=chunk.end)
-
-
-@dataclass
-class _Pooled:
-    """One article's vectors as its chunks are read: sentence sums until ``_finish``."""
-
-    chunks: np.ndarray
-    sentences: np.ndarray
-    readings: np.ndarray = field(repr=False)  # how many chunks read each sentence whole
-
-    @classmethod
-    def empty(cls, item: ChunkedArticle, dimension: int) -> _Pooled:
-        return cls(
-            chunks=np.zeros((len(item.chunks), dimension), dtype=np.float32),
-            sentences=np.zeros((len(item.sentences), dimension), dtype=np.float32),
-            readings=np.zeros(len(item.sentences), dtype=np.int32),
-        )
-
-    def add_chunk(self, item: ChunkedArticle, ordinal: int, tokens: TokenVectors) -> None:
-        chunk = item.chunks[ordinal]
-        self.chunks[ordinal] = _unit(tokens.vectors.mean(axis=0))
-        words = ~tokens.special
-        starts, ends = tokens.offsets[words, 0], tokens.offsets[words, 1]
-        vectors = tokens.vectors[words]
-        # Characters the model read: the window may have cut the text short.
-        read_until = int(ends[-1]) if len(ends) else 0
-        shift = _title_prefix(item.article) - chunk.start
-        for offset, span in enumerate(chunk.sentences):
-            start, end = span.start + shift, span.end + shift
-            if end > read_until:
-                break  # this sentence and the ones after it were truncated away
-            first, last = np.searchsorted(starts, start), np.searchsorted(ends, end, side="right")
-            if last > first:
-                number = chunk.first_sentence + offset
-                self.sentences[number] += _unit(vectors[first:last].mean(axis=0))
-                self.readings[number] += 1
-
-
-def _finish(embedder: DocumentEncoder, items: Sequence[ChunkedArticle], pooled: Sequence[_Pooled]) -> None:
-    """Normalise the sentence vectors; embed alone the sentences no chunk read whole."""
-    alone = [(p, n) for p, item in enumerate(pooled) for n in np.flatnonzero(item.readings == 0).tolist()]
-    if alone:
-        texts = [embedding_text(items[p].article, items[p].sentences[n]) for p, n in alone]
-        for (p, n), vector in zip(alone, embedder.embed(texts)):
-            pooled[p].sentences[n] = vector
-            pooled[p].readings[n] = 1
-    for item in pooled:
-        item.sentences /= np.maximum(np.linalg.norm(item.sentences, axis=1, keepdims=True), 1e-12)
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+            finished = int(np.searchsorted(ends, end, side="right"))  # articles with every text done
+            on_batch(finished, int(chunk_ends[finished - 1]) if finished else 0)
+    result, start = [], 0
+    for item, end in zip(articles, ends):
+        split = start + len(item.chunks)
+        result.append(ArticleVectors(chunks=vectors[start:split], sentences=vectors[split:end]))
+        start = end
+    return result

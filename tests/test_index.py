@@ -113,7 +113,7 @@ def test_keyword_index_ranks_by_bm25() -> None:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     index_dir = tmp_path_factory.mktemp("index")
-    IndexBuilder(embedder, chunk_tokens=20, chunk_overlap=1, export_query_encoder=False).build(ARTICLES, index_dir)
+    IndexBuilder(embedder, chunk_tokens=20, chunk_overlap=1, export_onnx=False).build(ARTICLES, index_dir)
     return index_dir
 
 

@@ -62,7 +62,7 @@ class CountingEmbedder(Embedder):
 
 
 def builder(embedder: Embedder) -> IndexBuilder:
-    return IndexBuilder(embedder, chunk_tokens=20, chunk_overlap=1, export_query_encoder=False)
+    return IndexBuilder(embedder, chunk_tokens=20, chunk_overlap=1, export_onnx=False)
 
 
 @pytest.fixture
@@ -321,7 +321,7 @@ def test_kill_9_at_any_moment_of_an_add_leaves_old_or_new_content(tmp_path: Path
 
 def test_the_vector_index_kind_is_chosen_recorded_and_kept_through_updates(base: Path, embedder: Embedder) -> None:
     assert QuoteIndex.load(base).manifest.vector_index == "flat"  # auto, and small
-    hnsw = IndexBuilder(embedder, 20, 1, export_query_encoder=False, vector_index="hnsw", hnsw_m=8)
+    hnsw = IndexBuilder(embedder, 20, 1, export_onnx=False, vector_index="hnsw", hnsw_m=8)
     hnsw.add([VOLCANO], base)  # the configured kind changed: the kept vectors move into a new graph
     index = QuoteIndex.load(base)
     assert index.manifest.vector_index == "hnsw" and index.vectors.kind == "hnsw"

@@ -41,3 +41,87 @@ def test_onnx_bot_answers_like_the_torch_bot(seed_index_dir: Path) -> None:
     answer = bot.ask("What did Herzog ask Lavrov?")
     assert "blind eye" in answer.quotes[0].text
     assert not bot.ask("What is the capital of Australia?").answered
+
+
+# -- documents ---------------------------------------------------------------------------------
+
+
+def _seed_items(seed_texts: dict[str, str]):
+    from index.chunking import chunk_article
+    from index.loaders import load_articles
+    from index.vectorize import ChunkedArticle
+
+    items = []
+    for article in load_articles([Path(__file__).resolve().parent.parent / "seeds"]).articles:
+        sentences, chunks = chunk_article(article.id, article.text, chunk_tokens=120, chunk_overlap=1)
+        items.append(ChunkedArticle(article, sentences, chunks))
+    return items
+
+
+def test_onnx_document_vectors_agree_with_torch(seed_index_dir: Path, embedder: Embedder, seed_texts: dict[str, str]) -> None:
+    from index.onnx_encoder import OnnxDocumentEncoder
+    from index.vectorize import embed_articles
+
+    items = _seed_items(seed_texts)
+    encoder = OnnxDocumentEncoder(encoder_dir(seed_index_dir, "all-MiniLM-L6-v2"), "all-MiniLM-L6-v2", batch_size=4)
+    fast, reference = embed_articles(encoder, items)[0], embed_articles(embedder, items)[0]
+    for ours, theirs in ((fast.chunks, reference.chunks), (fast.sentences, reference.sentences)):
+        cosine = (ours * theirs).sum(axis=1)
+        assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-4)
+        assert cosine.min() >= 0.9999, cosine  # float32: torch's vectors, not an approximation
+    # What a text is batched with does not change its vector (int8 would: per-batch ranges).
+    texts = [f"{items[0].article.title}. {span.slice(items[0].article.text)}" for span in items[0].sentences]
+    alone = np.concatenate([encoder.embed([text]) for text in texts])
+    assert np.allclose(alone, encoder.embed(texts), atol=1e-5)
+
+
+def test_document_encoder_for_uses_the_export_or_makes_it(seed_index_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    import index.onnx_encoder as onnx_encoder
+    from index.onnx_encoder import OnnxDocumentEncoder, document_encoder_for
+
+    model = "all-MiniLM-L6-v2"
+    chosen = document_encoder_for(seed_index_dir, model, 16)
+    assert isinstance(chosen, OnnxDocumentEncoder) and chosen.batch_size == 16 and chosen.model == model
+    bare = tmp_path / "index"
+    assert isinstance(document_encoder_for(bare, model, 16, export=False), Embedder)  # no export: torch
+
+    made: list[Path] = []
+
+    def export(name: str, target: Path) -> Path:  # the real export takes seconds: copy the seed index's
+        if not OnnxDocumentEncoder.available(target):
+            made.append(target)
+            shutil.copytree(encoder_dir(seed_index_dir, name), target)
+        return target
+
+    monkeypatch.setattr(onnx_encoder, "export_onnx_encoders", export)
+    assert isinstance(document_encoder_for(bare, model, 16), OnnxDocumentEncoder)
+    assert made == [encoder_dir(bare, model)]
+    document_encoder_for(bare, model, 16)
+    assert len(made) == 1  # made once per index
+
+
+def test_index_add_with_the_export_never_imports_torch(seed_index_dir: Path, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    copy = tmp_path / "index"
+    shutil.copytree(seed_index_dir, copy)
+    script = """
+import sys
+from pathlib import Path
+from index.index import IndexBuilder, QuoteIndex
+from index.models import Article
+from index.onnx_encoder import OnnxDocumentEncoder, document_encoder_for
+encoder = document_encoder_for(Path(sys.argv[1]), "all-MiniLM-L6-v2", 64)
+assert isinstance(encoder, OnnxDocumentEncoder), encoder
+text = "The Kelso harbour bridge reopened on Monday. Mayor Ines Duarte cut the ribbon."
+IndexBuilder(encoder, 120, 1).add([Article(id="bridge.txt", title="Bridge reopens", text=text)], Path(sys.argv[1]))
+assert "bridge.txt" in QuoteIndex.load(Path(sys.argv[1])).articles
+assert "torch" not in sys.modules and "sentence_transformers" not in sys.modules, "torch was imported"
+"""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script, str(copy)], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -30,6 +30,7 @@ from index.manifest import FORMAT_VERSION
 from index.models import Article
 from index.onnx_encoder import link_query_encoder
 from index.settings import IndexSettings
+from index.vectorize import EMBEDDING_RECIPE
 
 CACHE_FOLDER = "regress-cache"
 KEY_FILE = "corpus.json"  # what the key was made of, for people looking into the cache
@@ -48,6 +49,7 @@ def corpus_key(articles: Sequence[Article], index_settings: IndexSettings) -> st
     digest = hashlib.sha256()
     built_with = {
         "format": FORMAT_VERSION,
+        "embedding": EMBEDDING_RECIPE,
         "model": index_settings.model,
         "chunk_tokens": index_settings.chunk_tokens,
         "chunk_overlap": index_settings.chunk_overlap,
@@ -86,7 +88,7 @@ def cached_index(
     staging = cache_root / f".building-{key[:8]}-{uuid.uuid4().hex[:8]}"
     try:
         builder = IndexBuilder(
-            embedder, index_settings.chunk_tokens, index_settings.chunk_overlap, export_query_encoder=False
+            embedder, index_settings.chunk_tokens, index_settings.chunk_overlap, export_onnx=False
         )
         builder.build(report.articles, staging)
         link_query_encoder(staging, index_settings.model, cache_root)

@@ -22,6 +22,7 @@ from index.models import Article
 from index.onnx_encoder import link_query_encoder
 from index.storage import IndexMissingError
 from index.stores import CorruptIndexError
+from index.vectorize import EMBEDDING_RECIPE
 from retrieval.evaluation.squad import CORPUS_VERSION, SquadSet
 
 # How a corpus file becomes articles, part of the cache key.
@@ -32,7 +33,7 @@ ARTICLE_FILE_CORPUS = "load_articles-v1"
 def cache_key(
     *, corpus_sha256: str, corpus_kind: str, model: str, chunking: ChunkingSettings
 ) -> str:
-    """sha256 of the corpus file hash, how it becomes articles, the model, chunking and index format."""
+    """sha256 of the corpus file hash, how it becomes articles, the model, chunking, index format and embedding recipe."""
     parts = {
         "corpus_sha256": corpus_sha256,
         "corpus_kind": corpus_kind,
@@ -40,6 +41,7 @@ def cache_key(
         "chunk_tokens": chunking.chunk_tokens,
         "chunk_overlap": chunking.chunk_overlap,
         "index_format": FORMAT_VERSION,
+        "embedding": EMBEDDING_RECIPE,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
 
@@ -85,7 +87,7 @@ def cached_index(
         corpus = articles()
         if on_build:
             on_build(len(corpus))
-        builder = IndexBuilder(embedder, chunking.chunk_tokens, chunking.chunk_overlap, export_query_encoder=False)
+        builder = IndexBuilder(embedder, chunking.chunk_tokens, chunking.chunk_overlap, export_onnx=False)
         builder.build(corpus, index_dir, on_progress=on_progress)
         index = QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking)
         built = True

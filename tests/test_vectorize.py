@@ -1,0 +1,63 @@
+"""The embedding step (index.vectorize) on the seed article with the packaged model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.chunking import chunk_article
+from index.embedding import Embedder
+from index.models import Article, Span
+from index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
+
+SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_8df2fe3ddce01457.txt"
+TITLE, _, TEXT = SEED.read_text(encoding="utf-8").partition("\n\n")
+
+
+def _chunked(article: Article) -> ChunkedArticle:
+    sentences, chunks = chunk_article(article.id, article.text, chunk_tokens=120, chunk_overlap=1)
+    return ChunkedArticle(article, sentences, chunks)
+
+
+@pytest.fixture(scope="module")
+def seed() -> ChunkedArticle:
+    return _chunked(Article(id="seed.txt", title=TITLE.strip(), text=TEXT))
+
+
+@pytest.fixture(scope="module")
+def seed_vectors(embedder: Embedder, seed: ChunkedArticle) -> ArticleVectors:
+    return embed_articles(embedder, [seed])[0]
+
+
+def test_each_chunk_and_sentence_is_its_text_embedded(embedder: Embedder, seed: ChunkedArticle, seed_vectors: ArticleVectors) -> None:
+    chunk_texts = [embedding_text(seed.article, Span(start=c.start, end=c.end)) for c in seed.chunks]
+    sentence_texts = [embedding_text(seed.article, span) for span in seed.sentences]
+    assert len(seed.chunks) > 2 and seed_vectors.chunks.shape == (len(seed.chunks), 384)
+    assert seed_vectors.sentences.shape == (len(seed.sentences), 384) and seed_vectors.sentences.dtype == np.float32
+    for vectors, texts in ((seed_vectors.chunks, chunk_texts), (seed_vectors.sentences, sentence_texts)):
+        cosine = (embedder.embed(texts) * vectors).sum(axis=1)
+        assert cosine.min() > 0.9999, cosine
+
+
+def test_the_title_is_context_of_every_text(seed: ChunkedArticle) -> None:
+    span = seed.sentences[3]
+    assert embedding_text(seed.article, span) == f"{seed.article.title}. {span.slice(seed.article.text)}"
+    untitled = Article(id="x.txt", title="", text=seed.article.text)
+    assert embedding_text(untitled, span) == span.slice(seed.article.text)
+
+
+def test_articles_keep_their_order_and_progress_is_reported(embedder: Embedder, seed: ChunkedArticle, seed_vectors: ArticleVectors) -> None:
+    other = _chunked(Article(id="other.txt", title="", text="A short article. It has two sentences."))
+    empty = ChunkedArticle(Article(id="empty.txt", title="Empty", text=" \n "), [], [])
+    calls: list[tuple[int, int]] = []
+    result = embed_articles(embedder, [other, empty, seed, other], lambda a, c: calls.append((a, c)))
+    assert [len(v.chunks) for v in result] == [1, 0, len(seed.chunks), 1]
+    assert [len(v.sentences) for v in result] == [2, 0, len(seed.sentences), 2]
+    assert np.allclose(result[0].sentences, result[3].sentences, atol=1e-6)
+    # Batched with other texts, the seed article gets the vectors it gets alone.
+    assert np.allclose(result[2].chunks, seed_vectors.chunks, atol=1e-5)
+    assert calls[-1] == (4, len(seed.chunks) + 2)
+    assert calls == sorted(calls)
+    assert embed_articles(embedder, []) == []
