@@ -178,17 +178,10 @@ class _FailingEmbedder(Embedder):
         self.fail_after = fail_after
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        self._count()
-        return super().embed(texts)
-
-    def embed_tokens(self, texts: list[str]):
-        self._count()
-        return super().embed_tokens(texts)
-
-    def _count(self) -> None:
         self.calls += 1
         if self.calls > self.fail_after:
             raise KeyboardInterrupt
+        return super().embed(texts)
 
 
 def test_interrupted_build_leaves_the_previous_index(built: Path, tmp_path: Path, embedder: Embedder) -> None:

@@ -56,10 +56,6 @@ class CountingEmbedder(Embedder):
         self.texts.extend(texts)
         return super().embed(texts)
 
-    def embed_tokens(self, texts: list[str]):
-        self.texts.extend(texts)
-        return super().embed_tokens(texts)
-
 
 def builder(embedder: Embedder) -> IndexBuilder:
     return IndexBuilder(embedder, chunk_tokens=20, chunk_overlap=1, export_onnx=False)
