@@ -15,7 +15,7 @@ nearest real chunk among the bases. A real corpus that large would have closer n
 than a few thousand real chunks do, so the figures err on the hard side for ANN recall.
 --noise fixes sigma instead (e.g. to see how recall depends on it).
 
-For each size and kind: build seconds (one thread unless --build-threads), file size,
+For each size and kind: build seconds (every core, as the store builds), file size,
 then, in a fresh process per case (so memory figures are honest): load seconds with
 mmap=True and mmap=False, warm single-query latency (k=50, as the bot asks; p50/p95 over
 --queries queries after one untimed pass), recall@10 against exact search, and peak RSS
@@ -252,17 +252,13 @@ def child(spec_text: str) -> None:
 
 
 def measure(kind: str, n: int, vectors: np.ndarray, queries_path: Path, truth: np.ndarray, args, work: Path, baseline: dict) -> dict:
-    import faiss
-
     from index.stores import FaissVectorStore
 
     params = {"hnsw_m": args.hnsw_m, "hnsw_ef_construction": args.hnsw_ef_construction} if kind == "hnsw" else {}
     store = FaissVectorStore(vectors.shape[1], kind=kind, **params)
-    faiss.omp_set_num_threads(args.build_threads)
     started = time.perf_counter()
-    store.add(np.arange(n, dtype=np.int64), vectors)
+    store.add(np.arange(n, dtype=np.int64), vectors)  # on every core: FaissVectorStore.add
     build_s = time.perf_counter() - started
-    faiss.omp_set_num_threads(1)
     path = work / f"{kind}-{n}.faiss"
     store.save(path)
     del store
@@ -338,7 +334,6 @@ def main() -> None:
     parser.add_argument("--hnsw-ef-construction", type=int, default=None)
     parser.add_argument("--ef-search", default=None, help="comma-separated efSearch values to measure (default: 100,200,<default>,600); "
                         "a search is at least k=50 wide whatever efSearch")
-    parser.add_argument("--build-threads", type=int, default=1, help="OpenMP threads while building (serving is always 1)")
     parser.add_argument("--cache", type=Path, default=None, help="where the embedded real chunks are cached (.npz)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder for index files (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=0)
@@ -400,7 +395,7 @@ def main() -> None:
                  "real_query_10th_cosine_median": target, "synthetic_query_10th_cosine_median_at_calibration": reached,
                  "synthetic_query_10th_cosine_median": {show_size(n): v for n, v in query_stats.items()}},
         "settings": {"search_k": SEARCH_K, "hnsw_m": args.hnsw_m, "hnsw_ef_construction": args.hnsw_ef_construction,
-                     "default_ef_search": DEFAULT_HNSW_EF_SEARCH, "build_threads": args.build_threads,
+                     "default_ef_search": DEFAULT_HNSW_EF_SEARCH, "build_threads": os.cpu_count(),
                      "baseline_peak_rss_mb": baseline["peak_rss_mb"], "hnsw_min_chunks": HNSW_MIN_CHUNKS},
         "flat_crossing": crossing,
         "rows": rows,

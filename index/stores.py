@@ -19,6 +19,9 @@ the process on ``add``, so ``add``/``remove`` raise ``ReadOnlyIndexError`` first
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
@@ -182,7 +185,8 @@ class FaissVectorStore:
         if len(ids) and ids.min() < 0:
             raise ValueError("vector ids must be >= 0 (negative ids mark removed rows)")
         if len(ids):
-            self._index.add_with_ids(vectors, ids)
+            with _build_threads():
+                self._index.add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> int:
         """Forget ``ids``; returns how many it held. Flat: removed in place.
@@ -223,7 +227,8 @@ class FaissVectorStore:
         storage = faiss.downcast_index(faiss.downcast_index(old.index).storage)
         for start in range(0, len(rows), REBUILD_BATCH):  # decoded a batch at a time: no second full copy
             batch = rows[start : start + REBUILD_BATCH]
-            self._index.add_with_ids(storage.reconstruct_batch(batch), live_ids[start : start + REBUILD_BATCH])
+            with _build_threads():
+                self._index.add_with_ids(storage.reconstruct_batch(batch), live_ids[start : start + REBUILD_BATCH])
         del old
 
     # --- reads -----------------------------------------------------------------------------
@@ -437,6 +442,17 @@ class KeywordIndex:
         if bm25 is not None and int(bm25.scores["num_docs"]) != len(ids):
             raise CorruptIndexError(f"{path}: BM25 index holds {bm25.scores['num_docs']} chunks, its id map {len(ids)}")
         return cls(bm25, ids)
+
+
+@contextlib.contextmanager
+def _build_threads() -> Iterator[None]:
+    """Every core while vectors are added (an HNSW graph builds in parallel), then back to
+    the one thread a single query is fastest on."""
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(1)
 
 
 def _first_line(error: BaseException) -> str:

@@ -6,10 +6,11 @@ the model gives for exactly that text, so a build, an ``index add`` and an incre
 rebuild produce the same vectors for the same article, and the vectors of an unchanged
 article are carried over from the previous generation as they are.
 
-Two cheaper designs were measured and dropped because they lost answers on the seed
-fixtures: late chunking (sentence vectors pooled from each chunk's token embeddings) and
-chunk vectors pooled from the sentences' token embeddings. Embedding sentences costs
-about three times the chunks' model time; bench/results/index-scale.md has the figures.
+Late chunking (each chunk read once, sentence vectors pooled from its token embeddings)
+would halve the model's work but was dropped: it lost answers the seed fixtures expect
+("What did Herzog ask Lavrov?"). Embedding the sentences as well as the chunks about
+doubles the work, since a chunk's 3.4 sentences hold as many word pieces as the chunk
+(docs/scaling.md, section 2; bench/results/index-scale.md has the build rates).
 """
 
 from __future__ import annotations
