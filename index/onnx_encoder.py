@@ -222,11 +222,6 @@ class OnnxQueryEncoder:
         # bot may run several answers at once.
         options.intra_op_num_threads = self.threads
         options.log_severity_level = 3
-        # Every batch has its own shape; onnxruntime's memory arena keeps the largest blocks
-        # each shape asked for and grew past 2 GB over the BBC corpus. Plain allocation
-        # costs nothing measurable beside a batch's matrix products.
-        options.enable_cpu_mem_arena = False
-        options.enable_mem_pattern = False
         self._session = onnxruntime.InferenceSession(
             str(self.path / self.onnx_file), options, providers=["CPUExecutionProvider"]
         )
