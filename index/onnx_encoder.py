@@ -80,8 +80,8 @@ def export_onnx_encoders(model: str, target: Path) -> Path:
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
-    """Move ``staging`` to ``target``; an older export there (one without the document
-    encoder) is moved aside first and deleted after, so readers see one or the other."""
+    """Move ``staging`` to ``target``; whatever export is there (older or incomplete) is
+    moved aside first and deleted after, so readers see one whole export or the other."""
     if not target.exists():
         os.replace(staging, target)
         return
@@ -131,9 +131,7 @@ def link_query_encoder(index_dir: Path, model: str, shared_root: Path) -> None:
     staging.parent.mkdir(parents=True, exist_ok=True)
     try:
         shutil.copytree(shared, staging, copy_function=_link_or_copy)
-        if target.exists():
-            shutil.rmtree(target)  # incomplete: not ours to trust
-        os.replace(staging, target)
+        _replace_dir(staging, target)  # an incomplete export there is not ours to trust
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
