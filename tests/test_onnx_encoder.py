@@ -46,7 +46,7 @@ def test_onnx_bot_answers_like_the_torch_bot(seed_index_dir: Path) -> None:
 # -- documents ---------------------------------------------------------------------------------
 
 
-def _seed_items(seed_texts: dict[str, str]):
+def _seed_items():
     from index.chunking import chunk_article
     from index.loaders import load_articles
     from index.vectorize import ChunkedArticle
@@ -58,11 +58,11 @@ def _seed_items(seed_texts: dict[str, str]):
     return items
 
 
-def test_onnx_document_vectors_agree_with_torch(seed_index_dir: Path, embedder: Embedder, seed_texts: dict[str, str]) -> None:
+def test_onnx_document_vectors_agree_with_torch(seed_index_dir: Path, embedder: Embedder) -> None:
     from index.onnx_encoder import OnnxDocumentEncoder
-    from index.vectorize import embed_articles
+    from index.vectorize import embed_articles, embedding_text
 
-    items = _seed_items(seed_texts)
+    items = _seed_items()
     encoder = OnnxDocumentEncoder(encoder_dir(seed_index_dir, "all-MiniLM-L6-v2"), "all-MiniLM-L6-v2", batch_size=4)
     fast, reference = embed_articles(encoder, items)[0], embed_articles(embedder, items)[0]
     for ours, theirs in ((fast.chunks, reference.chunks), (fast.sentences, reference.sentences)):
@@ -70,7 +70,7 @@ def test_onnx_document_vectors_agree_with_torch(seed_index_dir: Path, embedder: 
         assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-4)
         assert cosine.min() >= 0.9999, cosine  # float32: torch's vectors, not an approximation
     # What a text is batched with does not change its vector (int8 would: per-batch ranges).
-    texts = [f"{items[0].article.title}. {span.slice(items[0].article.text)}" for span in items[0].sentences]
+    texts = [embedding_text(items[0].article, span) for span in items[0].sentences]
     alone = np.concatenate([encoder.embed([text]) for text in texts])
     assert np.allclose(alone, encoder.embed(texts), atol=1e-5)
 
