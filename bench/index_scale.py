@@ -44,23 +44,14 @@ RECALL_QUERIES = 200
 # -- measuring a command ------------------------------------------------------------------
 
 
-def run_measured(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess | None]:
-    """(wall seconds, peak RSS in MB) of a command run in a fresh process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
-    out, err = process.communicate()
-    wall = time.perf_counter() - started
-    # communicate() reaped the child; its rusage is the max over reaped children so far, so
-    # each measured command runs under a fresh `measure` helper instead (see `_rss_of`).
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}): {err.strip()[-500:]}")
-    return wall, 0.0, subprocess.CompletedProcess(command, process.returncode, out, err)
-
-
 def measured(command: list[str]) -> dict:
-    """Run ``command`` under the `measure` sub-command: wall time and the child's own peak RSS."""
-    _, _, done = run_measured([sys.executable, __file__, "measure", "--", *command])
-    assert done is not None
+    """Run ``command`` under the `measure` sub-command, a fresh process of its own: the peak
+    RSS of reaped children is a maximum over all of them, so only a parent that runs this
+    one command alone reports this command's own (see ``_measure``)."""
+    helper = [sys.executable, __file__, "measure", "--", *command]
+    done = subprocess.run(helper, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -321,7 +312,6 @@ def synthetic(args: argparse.Namespace) -> dict:
         finally:
             index_module.embed_articles = embed_articles
         shutil.copytree(base_dir / "query_encoder", big_dir / "query_encoder", dirs_exist_ok=True) if (base_dir / "query_encoder").exists() else None
-        raw = json.loads(json.dumps([a.model_dump(include={"title"}) for a in base]))
         figures = {
             "corpus": f"synthetic from {args.path.name} ({copies} noisy copies, noise {args.noise})",
             "articles": change.manifest.counts.articles,
@@ -331,7 +321,7 @@ def synthetic(args: argparse.Namespace) -> dict:
             "base_build_s": base_build_s,
             "write_s": write_s,
         }
-        figures.update(serving_figures(big_dir, questions_from(raw, args.questions), scratch))
+        figures.update(serving_figures(big_dir, questions_from([{"title": a.title} for a in base], args.questions), scratch))
         figures.update(ann_recall(big_dir, real, rng, args.noise))
         return figures
     finally:
