@@ -145,9 +145,14 @@ def _link_or_copy(source: str, target: str) -> None:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """The tracer's warnings and onnxruntime's pre-processing advice mean nothing to a user."""
+    """The tracer's warnings and onnxruntime's pre-processing advice mean nothing to a user.
+
+    The export also configures the root logger (a stderr handler appears during it); the
+    handlers are put back as they were, or every library's log lines would reach the user
+    of the build that follows (bm25s's "Building index from tokens").
+    """
     root = logging.getLogger()
-    level = root.level
+    level, handlers = root.level, root.handlers[:]
     root.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
@@ -155,6 +160,7 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         root.setLevel(level)
+        root.handlers[:] = handlers
 
 
 def _export_float(model: Any, path: Path, torch: Any) -> None:
