@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-QUOTEBOT = [sys.executable, "-m", "bot.cli"]
+QUOTEBOT = [sys.executable, "-m", "quotebot.bot.cli"]
 COLD_RUNS = 3
 ADD_RUNS = 3
 RECALL_QUERIES = 200
@@ -75,8 +75,8 @@ def _serve(index_dir: Path, questions_file: Path) -> None:
     """In a fresh process: load the bot as `quotebot chat` does and time each question."""
     import numpy as np
 
-    from bot.chat import QuoteBot
-    from bot.settings import load_settings
+    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot.settings import load_settings
 
     settings = load_settings(ROOT / "config.yaml")
     settings = settings.model_copy(update={"index": settings.index.model_copy(update={"index_dir": index_dir})})
@@ -121,7 +121,7 @@ def serving_figures(index_dir: Path, questions: list[str], scratch: Path) -> dic
 
 
 def index_size_mb(index_dir: Path) -> dict:
-    from index import storage
+    from quotebot.index import storage
 
     generation = storage.current_generation(index_dir)
     live = sum(path.stat().st_size for path in generation.rglob("*") if path.is_file())
@@ -142,11 +142,11 @@ def raw_encoder_rate(path: Path, sample_chunks: int, index_dir: Path) -> dict:
     """The document encoder alone on the corpus's first chunks and on their sentences,
     each as "title. text": chunks/s, sentences/s, and the rate a build that embeds both
     could reach if nothing but the model took time (the model-bound rate)."""
-    from bot.settings import load_settings
-    from index.chunking import chunk_article
-    from index.loaders import load_articles
-    from index.models import Span
-    from index.vectorize import embedding_text
+    from quotebot.bot.settings import load_settings
+    from quotebot.index.chunking import chunk_article
+    from quotebot.index.loaders import load_articles
+    from quotebot.index.models import Span
+    from quotebot.index.vectorize import embedding_text
 
     settings = load_settings(ROOT / "config.yaml").index
     encoder = _document_encoder(settings, index_dir)
@@ -180,18 +180,18 @@ def raw_encoder_rate(path: Path, sample_chunks: int, index_dir: Path) -> dict:
 def _document_encoder(settings, index_dir: Path):
     """The encoder `quotebot index build/add` uses on this index folder."""
     try:
-        from index.onnx_encoder import document_encoder_for
+        from quotebot.index.onnx_encoder import document_encoder_for
     except ImportError:
         document_encoder_for = None
     if document_encoder_for is not None:
         return document_encoder_for(index_dir, settings.model, settings.batch_size)
-    from index.embedding import Embedder
+    from quotebot.index.embedding import Embedder
 
     return Embedder(model=settings.model, batch_size=settings.batch_size)
 
 
 def corpus(args: argparse.Namespace) -> dict:
-    from index.index import read_manifest
+    from quotebot.index.index import read_manifest
 
     articles = [json.loads(line) for line in args.path.read_text(encoding="utf-8").splitlines() if line.strip()]
     scratch = Path(tempfile.mkdtemp(prefix="quotebot-scale-", dir=args.work))
@@ -256,11 +256,11 @@ def add_one_article(index_dir: Path, articles: list[dict], scratch: Path) -> dic
 def synthetic(args: argparse.Namespace) -> dict:
     import numpy as np
 
-    import index.index as index_module
-    from bot.settings import load_settings
-    from index.index import IndexBuilder, QuoteIndex
-    from index.loaders import load_articles
-    from index.vectorize import ArticleVectors, embed_articles
+    import quotebot.index.index as index_module
+    from quotebot.bot.settings import load_settings
+    from quotebot.index.index import IndexBuilder, QuoteIndex
+    from quotebot.index.loaders import load_articles
+    from quotebot.index.vectorize import ArticleVectors, embed_articles
 
     settings = load_settings(ROOT / "config.yaml").index
     base = load_articles([args.path]).articles[: args.limit or None]
@@ -335,7 +335,7 @@ def ann_recall(index_dir: Path, real, rng, noise: float) -> dict:
     """recall@10 of the index's vector store against exact inner product over the same vectors."""
     import numpy as np
 
-    from index.index import QuoteIndex
+    from quotebot.index.index import QuoteIndex
 
     index = QuoteIndex.load(index_dir)
     ids = index.chunks.ids

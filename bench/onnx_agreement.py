@@ -51,11 +51,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from index.chunking import chunk_article, split_sentences  # noqa: E402
-from index.embedding import PACKAGED_MODEL, Embedder  # noqa: E402
-from index.models import Article, Span  # noqa: E402
-from index.onnx_encoder import OnnxQueryEncoder, encoder_dir, export_onnx_encoders  # noqa: E402
-from index.vectorize import embedding_text  # noqa: E402
+from quotebot.index.chunking import chunk_article, split_sentences  # noqa: E402
+from quotebot.index.embedding import PACKAGED_MODEL, Embedder  # noqa: E402
+from quotebot.index.models import Article, Span  # noqa: E402
+from quotebot.index.onnx_encoder import OnnxQueryEncoder, encoder_dir, export_onnx_encoders  # noqa: E402
+from quotebot.index.vectorize import embedding_text  # noqa: E402
 
 THRESHOLD = 0.99
 ROUNDS = 4  # throughput slices, see throughput()
@@ -66,7 +66,7 @@ COLD_ONNX = r"""
 import json, sys, time
 started = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
-from index.onnx_encoder import OnnxQueryEncoder
+from quotebot.index.onnx_encoder import OnnxQueryEncoder
 imported = time.perf_counter()
 encoder = OnnxQueryEncoder(__import__("pathlib").Path(sys.argv[2]), "all-MiniLM-L6-v2")
 encoder.warm_up()
@@ -83,7 +83,7 @@ COLD_TORCH = r"""
 import json, sys, time
 started = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
-from index.embedding import Embedder
+from quotebot.index.embedding import Embedder
 embedder = Embedder("all-MiniLM-L6-v2")
 embedder.warm_up()
 loaded = time.perf_counter()

@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the fake server lives with the tests
 
-from bot.render import NOT_FOUND  # noqa: E402
-from bot.telegram.formatting import ERROR_MESSAGE  # noqa: E402
+from quotebot.bot.render import NOT_FOUND  # noqa: E402
+from quotebot.bot.telegram.formatting import ERROR_MESSAGE  # noqa: E402
 from tests.fake_bot_api import Call, FakeBotApi  # noqa: E402
 
 TOKEN = "123456:BENCH"
@@ -85,7 +85,7 @@ def start_bot(fake: FakeBotApi, args: argparse.Namespace, log: Path) -> subproce
     )
     if args.messages_per_second is not None:
         env["QUOTEBOT_TELEGRAM__MESSAGES_PER_SECOND"] = str(args.messages_per_second)
-    command = [sys.executable, "-m", "bot.cli", "telegram"]
+    command = [sys.executable, "-m", "quotebot.bot.cli", "telegram"]
     if args.config:
         command += ["--config", str(args.config)]
     if args.index_dir:

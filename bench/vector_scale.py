@@ -74,9 +74,9 @@ def real_vectors(articles: Path, base_chunks: int, query_chunks: int, cache: Pat
         print(f"real chunk vectors: {cache} (cached)", file=sys.stderr)
         return {name: data[name] for name in data.files}
 
-    from index.chunking import chunk_article
-    from index.embedding import Embedder
-    from index.loaders import load_articles
+    from quotebot.index.chunking import chunk_article
+    from quotebot.index.embedding import Embedder
+    from quotebot.index.loaders import load_articles
 
     loaded = load_articles([articles]).articles
     order = np.random.default_rng(seed).permutation(len(loaded))
@@ -217,7 +217,7 @@ def serve_in_child(path: Path | None, queries: Path, mmap: bool, ef_search: list
 def child(spec_text: str) -> None:
     """A fresh process that loads one store and answers queries: its figures are its own."""
     spec = json.loads(spec_text)
-    from index.stores import FaissVectorStore
+    from quotebot.index.stores import FaissVectorStore
 
     queries = np.load(spec["queries"])
     out: dict = {}
@@ -252,7 +252,7 @@ def child(spec_text: str) -> None:
 
 
 def measure(kind: str, n: int, vectors: np.ndarray, queries_path: Path, truth: np.ndarray, args, work: Path, baseline: dict) -> dict:
-    from index.stores import FaissVectorStore
+    from quotebot.index.stores import FaissVectorStore
 
     params = {"hnsw_m": args.hnsw_m, "hnsw_ef_construction": args.hnsw_ef_construction} if kind == "hnsw" else {}
     store = FaissVectorStore(vectors.shape[1], kind=kind, **params)
@@ -344,7 +344,7 @@ def main() -> None:
         child(args.child)
         return
 
-    from index.stores import DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M, HNSW_MIN_CHUNKS
+    from quotebot.index.stores import DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M, HNSW_MIN_CHUNKS
 
     if args.articles is None or not args.articles.is_file():
         print(f"skipped: no articles file ({args.articles}); pass --articles ../shared/data/news/bbc.jsonl", file=sys.stderr)

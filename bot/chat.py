@@ -12,14 +12,14 @@ from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.followup import context_for, leans_on_previous, subject_of
-from bot.settings import Settings
-from index.embedding import Embedder, TextEncoder
-from index.onnx_encoder import query_encoder_for
-from index.live import LiveIndex
-from index.manifest import ChunkingSettings
-from retrieval.models import Answer
-from retrieval.retriever import Retriever
+from quotebot.bot.followup import context_for, leans_on_previous, subject_of
+from quotebot.bot.settings import Settings
+from quotebot.index.embedding import Embedder, TextEncoder
+from quotebot.index.onnx_encoder import query_encoder_for
+from quotebot.index.live import LiveIndex
+from quotebot.index.manifest import ChunkingSettings
+from quotebot.retrieval.models import Answer
+from quotebot.retrieval.retriever import Retriever
 
 # Conversations kept in memory at once (one per Telegram chat); the oldest are forgotten.
 MAX_CONVERSATIONS = 10_000

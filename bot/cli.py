@@ -16,16 +16,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from bot.settings import Settings, SettingsError, load_settings
+from quotebot.bot.settings import Settings, SettingsError, load_settings
 
 
 # Commands that live beside their front end. Each module has ``register(commands, common)``,
 # which adds its subparser with a ``handler(args, settings) -> ExitCode``; it imports nothing
 # heavy at module level, so `quotebot --help` stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
-    "bot.eval_command",
-    "bot.telegram.command",
-    "bot.regress.command",
+    "quotebot.bot.eval_command",
+    "quotebot.bot.telegram.command",
+    "quotebot.bot.regress.command",
 )
 
 
@@ -140,12 +140,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _classify(error: Exception) -> tuple[ExitCode, str]:
-    from index.embedding import ModelNotFoundError
-    from index.index import IndexMismatchError, UnknownArticleError
-    from index.loaders import InputError
-    from index.lock import IndexLockedError
-    from index.storage import IndexMissingError
-    from index.stores import CorruptIndexError
+    from quotebot.index.embedding import ModelNotFoundError
+    from quotebot.index.index import IndexMismatchError, UnknownArticleError
+    from quotebot.index.loaders import InputError
+    from quotebot.index.lock import IndexLockedError
+    from quotebot.index.storage import IndexMissingError
+    from quotebot.index.stores import CorruptIndexError
 
     known: list[tuple[type[Exception], ExitCode]] = [
         (UserError, ExitCode.USAGE),
@@ -171,7 +171,7 @@ def _classify(error: Exception) -> tuple[ExitCode, str]:
 
 
 def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from bot.progress import BuildReporter
+    from quotebot.bot.progress import BuildReporter
 
     paths = args.paths or settings.index.corpus
     reporter = BuildReporter(sys.stderr)
@@ -182,7 +182,7 @@ def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from bot.progress import BuildReporter
+    from quotebot.bot.progress import BuildReporter
 
     reporter = BuildReporter(sys.stderr)
     articles = _load_or_fail(args.paths, args.strict, reporter)
@@ -192,7 +192,7 @@ def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from bot.progress import BuildReporter
+    from quotebot.bot.progress import BuildReporter
 
     change = _builder(settings, embeds=False).remove(args.ids, settings.index.index_dir)
     BuildReporter(sys.stderr).finished(change, settings.index.index_dir, skipped=0, duplicates=0)
@@ -202,7 +202,7 @@ def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
 def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
     import json
 
-    from index.index import QuoteIndex
+    from quotebot.index.index import QuoteIndex
 
     articles = QuoteIndex.load(settings.index.index_dir).articles
     for record, chunks in zip(articles.records, articles.rows["chunks"].tolist()):
@@ -214,7 +214,7 @@ def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from index.verify import verify_index
+    from quotebot.index.verify import verify_index
 
     report = verify_index(settings.index.index_dir)
     for problem in report.problems:
@@ -231,9 +231,9 @@ def _builder(settings: Settings, *, embeds: bool = True):
     """The index writer; one that ``embeds`` gets the ONNX document encoder (made now if the
     index folder has none), so `index add` never imports torch. `index remove` embeds
     nothing: its torch ``Embedder`` is never loaded."""
-    from index.embedding import Embedder
-    from index.index import IndexBuilder
-    from index.onnx_encoder import document_encoder_for
+    from quotebot.index.embedding import Embedder
+    from quotebot.index.index import IndexBuilder
+    from quotebot.index.onnx_encoder import document_encoder_for
 
     index = settings.index
     if embeds:
@@ -246,7 +246,7 @@ def _builder(settings: Settings, *, embeds: bool = True):
 
 
 def _load_or_fail(paths: list[Path], strict: bool, reporter):
-    from index.loaders import load_articles
+    from quotebot.index.loaders import load_articles
 
     report = load_articles(paths, strict=strict, on_skip=reporter.skipped)
     if not report.articles:
@@ -255,7 +255,7 @@ def _load_or_fail(paths: list[Path], strict: bool, reporter):
 
 
 def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from index.index import read_manifest
+    from quotebot.index.index import read_manifest
 
     manifest = read_manifest(settings.index.index_dir)
     if args.json:
@@ -282,8 +282,8 @@ def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from bot.chat import QuoteBot
-    from bot.render import answer_to_json, answer_to_text
+    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot.render import answer_to_json, answer_to_text
 
     if (args.question is None) == (args.batch is None):
         raise UserError("ask takes a QUESTION or --batch FILE (one of the two)", ExitCode.USAGE)
@@ -329,8 +329,8 @@ def _use_color(settings: Settings, stream: TextIO) -> bool:
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from bot.chat import QuoteBot
-    from bot.terminal import TerminalChat
+    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot.terminal import TerminalChat
 
     started = time.perf_counter()
     bot = QuoteBot.from_settings(settings)
@@ -345,6 +345,6 @@ Handler = Callable[[argparse.Namespace, Settings], ExitCode]
 if __name__ == "__main__":
     # `python -m bot.cli` runs this file as __main__, a second copy of the module: run the
     # importable one, so command modules and this handler share one UserError class.
-    from bot.cli import main as _main
+    from quotebot.bot.cli import main as _main
 
     sys.exit(_main())

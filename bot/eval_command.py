@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from bot.cli import ExitCode, UserError
-from bot.settings import Settings
+from quotebot.bot.cli import ExitCode, UserError
+from quotebot.bot.settings import Settings
 
 EVAL_CACHE = Path(".quotebot") / "eval-cache"
 
@@ -43,12 +43,12 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 
 def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from index.manifest import ChunkingSettings
-    from index.onnx_encoder import query_encoder_for
-    from retrieval.evaluation.cache import article_file_index, file_sha256, squad_index
-    from retrieval.evaluation.harness import evaluate
-    from retrieval.evaluation.report import render_table
-    from retrieval.evaluation.squad import SquadFormatError, load_squad, parse_article_range
+    from quotebot.index.manifest import ChunkingSettings
+    from quotebot.index.onnx_encoder import query_encoder_for
+    from quotebot.retrieval.evaluation.cache import article_file_index, file_sha256, squad_index
+    from quotebot.retrieval.evaluation.harness import evaluate
+    from quotebot.retrieval.evaluation.report import render_table
+    from quotebot.retrieval.evaluation.squad import SquadFormatError, load_squad, parse_article_range
 
     try:
         articles = parse_article_range(args.articles) if args.articles else None
@@ -103,7 +103,7 @@ def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _embedder(settings: Settings):
-    from index.embedding import Embedder
+    from quotebot.index.embedding import Embedder
 
     return Embedder(model=settings.index.model, batch_size=settings.index.batch_size)
 
@@ -115,7 +115,7 @@ def _project_dir(args: argparse.Namespace) -> Path:
 
 
 def _corpus_info(path: Path, sha256: str, cached):
-    from retrieval.evaluation.report import CorpusInfo
+    from quotebot.retrieval.evaluation.report import CorpusInfo
 
     counts = cached.index.manifest.counts
     return CorpusInfo(

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from index.index import BuildProgress, IndexChange
-from index.loaders import SkippedInput
+from quotebot.index.index import BuildProgress, IndexChange
+from quotebot.index.loaders import SkippedInput
 
 # On a terminal the progress line is redrawn at most this often; elsewhere a line is printed
 # at most this often, so logs stay short.

@@ -14,10 +14,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.telegram.settings import TelegramSettings
-from bot.yamlerrors import YamlLocatedError, describe_validation_error, parse_yaml
-from index.settings import IndexSettings
-from retrieval.settings import RetrievalSettings
+from quotebot.bot.telegram.settings import TelegramSettings
+from quotebot.bot.yamlerrors import YamlLocatedError, describe_validation_error, parse_yaml
+from quotebot.index.settings import IndexSettings
+from quotebot.retrieval.settings import RetrievalSettings
 
 ENV_PREFIX = "QUOTEBOT_"
 # Other names a setting's variable is documented under; the QUOTEBOT_<SECTION>__<KEY> form

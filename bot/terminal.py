@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from bot.chat import QuoteBot
-from bot.render import answer_to_text
+from quotebot.bot.chat import QuoteBot
+from quotebot.bot.render import answer_to_text
 
 PROMPT = "you> "
 CONVERSATION = "terminal"

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from index import storage
-from index.manifest import FORMAT_VERSION, ChunkingSettings, Manifest
-from index.stores import CorruptIndexError
-from index.tables import ARTICLE_ROW, CHUNK_ROW, ArticleTable, ChunkTable
+from quotebot.index import storage
+from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Manifest
+from quotebot.index.stores import CorruptIndexError
+from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, ArticleTable, ChunkTable
 
 REBUILD = "run `quotebot index build`"
 

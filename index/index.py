@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from index import files, storage
-from index.chunking import chunk_article
-from index.embedding import DocumentEncoder
-from index.files import IndexMismatchError
-from index.lock import IndexLock
-from index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest
-from index.models import Article, Span
-from index.onnx_encoder import encoder_dir, export_onnx_encoders
-from index.stores import (
+from quotebot.index import files, storage
+from quotebot.index.chunking import chunk_article
+from quotebot.index.embedding import DocumentEncoder
+from quotebot.index.files import IndexMismatchError
+from quotebot.index.lock import IndexLock
+from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest
+from quotebot.index.models import Article, Span
+from quotebot.index.onnx_encoder import encoder_dir, export_onnx_encoders
+from quotebot.index.stores import (
     DEFAULT_HNSW_M,
     CorruptIndexError,
     FaissVectorStore,
@@ -29,9 +29,9 @@ from index.stores import (
     choose_vector_index,
     new_vector_store,
 )
-from index.tables import ARTICLE_ROW, CHUNK_ROW, ArticleTable, ChunkTable, article_record, chunk_rows, sentence_rows, write_records
-from index.text import tokenize
-from index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
+from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, ArticleTable, ChunkTable, article_record, chunk_rows, sentence_rows, write_records
+from quotebot.index.text import tokenize
+from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
 
 __all__ = ["BuildProgress", "IndexBuilder", "IndexChange", "IndexMismatchError", "QuoteIndex", "read_manifest"]
 

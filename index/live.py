@@ -12,10 +12,10 @@ import logging
 import threading
 from pathlib import Path
 
-from index import storage
-from index.index import IndexMismatchError, QuoteIndex
-from index.manifest import ChunkingSettings
-from index.stores import CorruptIndexError
+from quotebot.index import storage
+from quotebot.index.index import IndexMismatchError, QuoteIndex
+from quotebot.index.manifest import ChunkingSettings
+from quotebot.index.stores import CorruptIndexError
 
 log = logging.getLogger("quotebot.index")
 

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from index.models import Article
+from quotebot.index.models import Article
 
 
 class SkippedInput(BaseModel):

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from index.embedding import DocumentEncoder, Embedder, TextEncoder, length_order, resolve_model_path
+from quotebot.index.embedding import DocumentEncoder, Embedder, TextEncoder, length_order, resolve_model_path
 
 ONNX_FILE = "model.int8.onnx"
 DOCUMENT_ONNX_FILE = "model.onnx"
@@ -55,7 +55,7 @@ def export_onnx_encoders(model: str, target: Path) -> Path:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from index.embedding import _forbid_hub_access
+    from quotebot.index.embedding import _forbid_hub_access
 
     _forbid_hub_access()
     from transformers import AutoModel

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from index import files, storage
-from index.files import IndexMismatchError
-from index.index import article_fingerprint
-from index.manifest import Manifest
-from index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex
-from index.tables import ArticleTable, ChunkTable
+from quotebot.index import files, storage
+from quotebot.index.files import IndexMismatchError
+from quotebot.index.index import article_fingerprint
+from quotebot.index.manifest import Manifest
+from quotebot.index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex
+from quotebot.index.tables import ArticleTable, ChunkTable
 
 # A stored unit vector may drift this far from length 1 (float16 rounding) and be sound.
 NORM_TOLERANCE = 0.01

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.embedding import TextEncoder
-from index.index import QuoteIndex
-from index.models import Span
-from index.text import tokenize
-from retrieval.answer_types import answer_type_match
-from retrieval.models import Answer, Quote
+from quotebot.index.embedding import TextEncoder
+from quotebot.index.index import QuoteIndex
+from quotebot.index.models import Span
+from quotebot.index.text import tokenize
+from quotebot.retrieval.answer_types import answer_type_match
+from quotebot.retrieval.models import Answer, Quote
 
 # The first quote must stay readable in a chat bubble: at most two sentences and this long.
 MAX_QUOTE_CHARS = 400

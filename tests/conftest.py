@@ -13,12 +13,12 @@ import pytest
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")  # loopback must never go through a proxy
 
-from bot.chat import QuoteBot  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from index.embedding import Embedder  # noqa: E402
-from index.index import IndexBuilder  # noqa: E402
-from index.loaders import load_articles  # noqa: E402
-from retrieval.models import Answer  # noqa: E402
+from quotebot.bot.chat import QuoteBot  # noqa: E402
+from quotebot.bot.settings import Settings  # noqa: E402
+from quotebot.index.embedding import Embedder  # noqa: E402
+from quotebot.index.index import IndexBuilder  # noqa: E402
+from quotebot.index.loaders import load_articles  # noqa: E402
+from quotebot.retrieval.models import Answer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.chunking import (
+from quotebot.index.chunking import (
     ABBREVIATIONS,
     chunk_article,
     chunk_sentences,
     count_tokens,
     split_sentences,
 )
-from index.models import Span
+from quotebot.index.models import Span
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_8df2fe3ddce01457.txt"
 LINE_BREAKS = "\n\r\u2028\u2029\x85"

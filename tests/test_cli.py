@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import ExitCode
-from index import storage
-from index.index import QuoteIndex, read_manifest
+from quotebot.bot.cli import ExitCode
+from quotebot.index import storage
+from quotebot.index.index import QuoteIndex, read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -25,7 +25,7 @@ def quotebot(*args: str, stdin: str | None = None, cwd: Path | None = None, time
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("QUOTEBOT_DEBUG", None)
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "quotebot.bot.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -159,7 +159,7 @@ def test_killed_build_leaves_the_previous_index(index_dir: Path, tmp_path: Path)
         for number in range(400):
             handle.write(json.dumps({"id": number, "title": f"Copy {number}", "text": f"Copy {number}. {body}"}) + "\n")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "index", "build", str(corpus), "--index-dir", str(target)],
+        [sys.executable, "-m", "quotebot.bot.cli", "index", "build", str(corpus), "--index-dir", str(target)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

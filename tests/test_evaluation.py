@@ -8,24 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from bot import eval_command
-from bot.cli import ExitCode, main
-from bot.settings import Settings
-from index.embedding import Embedder
-from index.manifest import ChunkingSettings
-from retrieval.evaluation import metrics
-from retrieval.evaluation.abstention import (
+from quotebot.bot import eval_command
+from quotebot.bot.cli import ExitCode, main
+from quotebot.bot.settings import Settings
+from quotebot.index.embedding import Embedder
+from quotebot.index.manifest import ChunkingSettings
+from quotebot.retrieval.evaluation import metrics
+from quotebot.retrieval.evaluation.abstention import (
     THRESHOLDS,
     ThresholdPoint,
     suggest_threshold,
     threshold_curve,
     threshold_point,
 )
-from index.onnx_encoder import SHARED_EXPORTS, OnnxQueryEncoder, encoder_dir
-from retrieval.evaluation.cache import article_file_index, squad_index
-from retrieval.evaluation.harness import QUOTEBOT, Evaluation, SystemRecord, evaluate, system_metrics
-from retrieval.evaluation.report import CorpusInfo, render_table
-from retrieval.evaluation.squad import SquadFormatError, load_squad, parse_article_range
+from quotebot.index.onnx_encoder import SHARED_EXPORTS, OnnxQueryEncoder, encoder_dir
+from quotebot.retrieval.evaluation.cache import article_file_index, squad_index
+from quotebot.retrieval.evaluation.harness import QUOTEBOT, Evaluation, SystemRecord, evaluate, system_metrics
+from quotebot.retrieval.evaluation.report import CorpusInfo, render_table
+from quotebot.retrieval.evaluation.squad import SquadFormatError, load_squad, parse_article_range
 from tests.conftest import SEEDS, assert_quotes_verbatim
 
 PARAGRAPHS = {

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import storage
-from index.embedding import Embedder
-from index.index import IndexBuilder, IndexMismatchError, QuoteIndex, article_fingerprint, read_manifest
-from index.manifest import ChunkingSettings
-from index.models import Article
-from index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex, VectorStore
-from index.text import tokenize
+from quotebot.index import storage
+from quotebot.index.embedding import Embedder
+from quotebot.index.index import IndexBuilder, IndexMismatchError, QuoteIndex, article_fingerprint, read_manifest
+from quotebot.index.manifest import ChunkingSettings
+from quotebot.index.models import Article
+from quotebot.index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex, VectorStore
+from quotebot.index.text import tokenize
 
 ARTICLES = [
     Article(
@@ -205,8 +205,8 @@ def _copy_index(source: Path, tmp_path: Path) -> Path:
 
 
 def test_stored_vectors_belong_to_their_chunks_and_sentences(built: Path, embedder: Embedder) -> None:
-    from index.vectorize import embedding_text
-    from index.models import Span
+    from quotebot.index.vectorize import embedding_text
+    from quotebot.index.models import Span
 
     index = QuoteIndex.load(built)
     for chunk_id, chunk in index.chunks.items():

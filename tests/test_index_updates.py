@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.chat import QuoteBot
-from bot.settings import Settings
-from index import storage
-from index.embedding import Embedder
-from index.index import IndexBuilder, QuoteIndex, UnknownArticleError
-from index.lock import IndexLock, IndexLockedError
-from index.models import Article
-from index.stores import FaissVectorStore
-from index.text import tokenize
-from index.verify import verify_index
+from quotebot.bot.chat import QuoteBot
+from quotebot.bot.settings import Settings
+from quotebot.index import storage
+from quotebot.index.embedding import Embedder
+from quotebot.index.index import IndexBuilder, QuoteIndex, UnknownArticleError
+from quotebot.index.lock import IndexLock, IndexLockedError
+from quotebot.index.models import Article
+from quotebot.index.stores import FaissVectorStore
+from quotebot.index.text import tokenize
+from quotebot.index.verify import verify_index
 from tests.test_index import ARTICLES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,7 +173,7 @@ def test_a_second_writer_is_refused_and_told_who_holds_the_lock(base: Path, embe
             builder(embedder).add([VOLCANO], base)
         # Another process sees the same lock, through the CLI, as one line and exit code 6.
         result = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "index", "remove", "storm.txt", "--index-dir", str(base)],
+            [sys.executable, "-m", "quotebot.bot.cli", "index", "remove", "storm.txt", "--index-dir", str(base)],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )
         assert result.returncode == 6
@@ -225,7 +225,7 @@ def test_verify_names_each_problem_of_a_damaged_index(base: Path) -> None:
     assert any(storage.SENTENCE_VECTORS_FILE in p and "bytes, the manifest says" in p for p in problems), problems
 
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "index", "verify", "--index-dir", str(base)],
+        [sys.executable, "-m", "quotebot.bot.cli", "index", "verify", "--index-dir", str(base)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -234,7 +234,7 @@ def test_verify_names_each_problem_of_a_damaged_index(base: Path) -> None:
 
 def test_verify_passes_a_sound_index_through_the_cli(base: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "index", "verify", "--index-dir", str(base)],
+        [sys.executable, "-m", "quotebot.bot.cli", "index", "verify", "--index-dir", str(base)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -273,7 +273,7 @@ def test_a_bot_keeps_serving_when_the_new_generation_is_damaged(base: Path, embe
 
 def _add_process(index_dir: Path, corpus: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "index", "add", str(corpus), "--index-dir", str(index_dir)],
+        [sys.executable, "-m", "quotebot.bot.cli", "index", "add", str(corpus), "--index-dir", str(index_dir)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.chat import QuoteBot
-from bot.settings import Settings
-from index.embedding import Embedder
-from index.onnx_encoder import OnnxQueryEncoder, encoder_dir
+from quotebot.bot.chat import QuoteBot
+from quotebot.bot.settings import Settings
+from quotebot.index.embedding import Embedder
+from quotebot.index.onnx_encoder import OnnxQueryEncoder, encoder_dir
 
 
 def test_onnx_vectors_agree_with_torch(seed_index_dir: Path, embedder: Embedder, seed_texts: dict[str, str]) -> None:
-    from index.chunking import split_sentences
+    from quotebot.index.chunking import split_sentences
 
     text = next(iter(seed_texts.values()))
     sentences = [span.slice(text) for span in split_sentences(text)]
@@ -47,9 +47,9 @@ def test_onnx_bot_answers_like_the_torch_bot(seed_index_dir: Path) -> None:
 
 
 def _seed_items():
-    from index.chunking import chunk_article
-    from index.loaders import load_articles
-    from index.vectorize import ChunkedArticle
+    from quotebot.index.chunking import chunk_article
+    from quotebot.index.loaders import load_articles
+    from quotebot.index.vectorize import ChunkedArticle
 
     items = []
     for article in load_articles([Path(__file__).resolve().parent.parent / "seeds"]).articles:
@@ -59,8 +59,8 @@ def _seed_items():
 
 
 def test_onnx_document_vectors_agree_with_torch(seed_index_dir: Path, embedder: Embedder) -> None:
-    from index.onnx_encoder import OnnxDocumentEncoder
-    from index.vectorize import embed_articles, embedding_text
+    from quotebot.index.onnx_encoder import OnnxDocumentEncoder
+    from quotebot.index.vectorize import embed_articles, embedding_text
 
     items = _seed_items()
     encoder = OnnxDocumentEncoder(encoder_dir(seed_index_dir, "all-MiniLM-L6-v2"), "all-MiniLM-L6-v2", batch_size=4)
@@ -78,8 +78,8 @@ def test_onnx_document_vectors_agree_with_torch(seed_index_dir: Path, embedder: 
 def test_document_encoder_for_uses_the_export_or_makes_it(seed_index_dir: Path, tmp_path: Path, monkeypatch) -> None:
     import shutil
 
-    import index.onnx_encoder as onnx_encoder
-    from index.onnx_encoder import OnnxDocumentEncoder, document_encoder_for
+    import quotebot.index.onnx_encoder as onnx_encoder
+    from quotebot.index.onnx_encoder import OnnxDocumentEncoder, document_encoder_for
 
     model = "all-MiniLM-L6-v2"
     chosen = document_encoder_for(seed_index_dir, model, 16)
@@ -112,9 +112,9 @@ def test_index_add_with_the_export_never_imports_torch(seed_index_dir: Path, tmp
     script = """
 import sys
 from pathlib import Path
-from index.index import IndexBuilder, QuoteIndex
-from index.models import Article
-from index.onnx_encoder import OnnxDocumentEncoder, document_encoder_for
+from quotebot.index.index import IndexBuilder, QuoteIndex
+from quotebot.index.models import Article
+from quotebot.index.onnx_encoder import OnnxDocumentEncoder, document_encoder_for
 encoder = document_encoder_for(Path(sys.argv[1]), "all-MiniLM-L6-v2", 64)
 assert isinstance(encoder, OnnxDocumentEncoder), encoder
 text = "The Kelso harbour bridge reopened on Monday. Mayor Ines Duarte cut the ribbon."

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from bot.progress import BuildReporter, progress_line
-from index.index import BuildProgress
+from quotebot.bot.progress import BuildReporter, progress_line
+from quotebot.index.index import BuildProgress
 
 
 class Terminal(io.StringIO):

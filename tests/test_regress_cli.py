@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.regress import runner
-from bot.settings import Settings
-from index.embedding import Embedder
+from quotebot.bot.cli import main
+from quotebot.bot.regress import runner
+from quotebot.bot.settings import Settings
+from quotebot.index.embedding import Embedder
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "regress_corpus"
 QUOTEBOT = Path(sys.executable).parent / "quotebot"

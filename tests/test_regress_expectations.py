@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from bot.regress.expectations import check, contains
-from bot.regress.fixtures import Expect
-from retrieval.models import Answer, Quote
+from quotebot.bot.regress.expectations import check, contains
+from quotebot.bot.regress.fixtures import Expect
+from quotebot.retrieval.models import Answer, Quote
 
 TITLE = "Harbour bridge reopens after two-year repair"
 COST = "The Kelso harbour bridge reopened to traffic on Monday after a repair that cost 48 million euros."

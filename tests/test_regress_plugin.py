@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.regress import runner
-from bot.regress.fixtures import load_fixture
-from bot.settings import Settings
-from index.embedding import Embedder
+from quotebot.bot.regress import runner
+from quotebot.bot.regress.fixtures import load_fixture
+from quotebot.bot.settings import Settings
+from quotebot.index.embedding import Embedder
 
 pytest_plugins = ["pytester"]
 
@@ -159,9 +159,9 @@ def test_no_torch_is_imported_when_there_are_no_fixture_files(pytester: pytest.P
         import sys
 
         def test_plain():
-            assert "bot.regress.pytest_plugin" in sys.modules  # the plugin is active...
+            assert "quotebot.bot.regress.pytest_plugin" in sys.modules  # the plugin is active...
             assert "torch" not in sys.modules  # ...and light
-            assert "bot.regress.runner" not in sys.modules
+            assert "quotebot.bot.regress.runner" not in sys.modules
         """
     )
     pytester.runpytest_subprocess().assert_outcomes(passed=1)

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.regress.fixtures import FixtureFile, load_fixture
-from bot.regress.junit import write_junit
-from bot.regress.report import case_report, summary_line, table
-from bot.regress.runner import CaseResult, RegressionSession
-from bot.settings import Settings
-from index.embedding import Embedder
-from index.onnx_encoder import OnnxQueryEncoder
-from index.settings import IndexSettings
+from quotebot.bot.regress.fixtures import FixtureFile, load_fixture
+from quotebot.bot.regress.junit import write_junit
+from quotebot.bot.regress.report import case_report, summary_line, table
+from quotebot.bot.regress.runner import CaseResult, RegressionSession
+from quotebot.bot.settings import Settings
+from quotebot.index.embedding import Embedder
+from quotebot.index.onnx_encoder import OnnxQueryEncoder
+from quotebot.index.settings import IndexSettings
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "regress_corpus"
 

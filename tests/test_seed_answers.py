@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.chat import QuoteBot
+from quotebot.bot.chat import QuoteBot
 
 
 def test_herzog_question_quotes_the_blind_eye_sentence(seed_bot: QuoteBot) -> None:
@@ -74,7 +74,7 @@ def test_quotes_come_from_different_places_best_first(seed_bot: QuoteBot) -> Non
 
 
 def test_paragraph_numbers_count_line_breaks() -> None:
-    from retrieval.retriever import paragraph_number
+    from quotebot.retrieval.retriever import paragraph_number
 
     text = "\nFirst paragraph. Still first.\n\nSecond one.\nThird, after a single break."
     assert paragraph_number(text, text.index("First")) == 1

@@ -22,14 +22,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.render import NOT_FOUND
-from bot.settings import Settings
-from bot.telegram import formatting
-from index.embedding import Embedder
-from index.index import IndexBuilder
-from index.loaders import load_articles
-from index.models import Article
-from index.onnx_encoder import encoder_dir
+from quotebot.bot.render import NOT_FOUND
+from quotebot.bot.settings import Settings
+from quotebot.bot.telegram import formatting
+from quotebot.index.embedding import Embedder
+from quotebot.index.index import IndexBuilder
+from quotebot.index.loaders import load_articles
+from quotebot.index.models import Article
+from quotebot.index.onnx_encoder import encoder_dir
 from tests.fake_bot_api import BOT_ID, BOT_USERNAME, Call, FakeBotApi, parse_html
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +115,7 @@ def start_bot(fake: FakeBotApi, index_dir: Path, workdir: Path, *args: str, read
     before = fake.started(ready)
     with open(log, "wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "telegram", "--config", str(config), "--index-dir", str(index_dir), *args],
+            [sys.executable, "-m", "quotebot.bot.cli", "telegram", "--config", str(config), "--index-dir", str(index_dir), *args],
             cwd=workdir,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -330,7 +330,7 @@ def test_startup_failures_are_one_line_errors(
         env = {k: v for k, v in os.environ.items() if not k.startswith(("QUOTEBOT_", "TELEGRAM_"))}
         env.update(TELEGRAM_BOT_TOKEN=token, QUOTEBOT_TELEGRAM__API_BASE_URL=base_url, NO_PROXY="127.0.0.1")
         result = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "telegram", "--index-dir", str(corpus_index)],
+            [sys.executable, "-m", "quotebot.bot.cli", "telegram", "--index-dir", str(corpus_index)],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     assert result.returncode == code, result.stderr

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
-from bot.telegram import formatting
-from bot.telegram.formatting import (
+from quotebot.bot.telegram import formatting
+from quotebot.bot.telegram.formatting import (
     MAX_CALLBACK_DATA_BYTES,
     MAX_ENTITIES,
     MAX_MESSAGE_UTF16,
@@ -22,7 +22,7 @@ from bot.telegram.formatting import (
     sources_messages,
     utf16_len,
 )
-from retrieval.models import Quote
+from quotebot.retrieval.models import Quote
 from tests.fake_bot_api import ApiError, parse_html
 
 

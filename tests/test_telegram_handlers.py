@@ -19,13 +19,13 @@ import pytest
 from telegram import Update
 from telegram.ext import Application
 
-import bot.telegram.app as app_module
-from bot.chat import ArticleSummary
-from bot.render import NOT_FOUND
-from bot.telegram import formatting
-from bot.telegram.app import build_application
-from bot.telegram.settings import TelegramSettings
-from retrieval.models import Answer, Quote
+import quotebot.bot.telegram.app as app_module
+from quotebot.bot.chat import ArticleSummary
+from quotebot.bot.render import NOT_FOUND
+from quotebot.bot.telegram import formatting
+from quotebot.bot.telegram.app import build_application
+from quotebot.bot.telegram.settings import TelegramSettings
+from quotebot.retrieval.models import Answer, Quote
 from tests.fake_bot_api import BOT_USERNAME, FakeBotApi, parse_html
 
 TOKEN = "123456:TEST"

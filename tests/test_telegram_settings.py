@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import ExitCode, main
-from bot.settings import SettingsError, load_settings
-from bot.telegram.command import _OneLineFormatter
-from bot.telegram.settings import TelegramSettings, TokenError, read_token
+from quotebot.bot.cli import ExitCode, main
+from quotebot.bot.settings import SettingsError, load_settings
+from quotebot.bot.telegram.command import _OneLineFormatter
+from quotebot.bot.telegram.settings import TelegramSettings, TokenError, read_token
 
 ROOT = Path(__file__).resolve().parent.parent
 

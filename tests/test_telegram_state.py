@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.telegram.state import (
+from quotebot.bot.telegram.state import (
     MAX_CALLBACK_DATA_BYTES,
     Allowlist,
     MoreState,
@@ -11,7 +11,7 @@ from bot.telegram.state import (
     more_data,
     parse_more_data,
 )
-from retrieval.models import Answer
+from quotebot.retrieval.models import Answer
 
 
 class Clock:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.settings import IndexSettings
-from index.stores import (
+from quotebot.index.settings import IndexSettings
+from quotebot.index.stores import (
     DEFAULT_HNSW_EF_SEARCH,
     DEFAULT_HNSW_M,
     HNSW_MAX_TOMBSTONE_FRACTION,

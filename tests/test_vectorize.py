@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.chunking import chunk_article
-from index.embedding import Embedder
-from index.models import Article, Span
-from index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
+from quotebot.index.chunking import chunk_article
+from quotebot.index.embedding import Embedder
+from quotebot.index.models import Article, Span
+from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_8df2fe3ddce01457.txt"
 TITLE, _, TEXT = SEED.read_text(encoding="utf-8").partition("\n\n")

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
-    from index.embedding import Embedder
+    from quotebot.bot.settings import Settings
+    from quotebot.index.embedding import Embedder
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -56,13 +56,13 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 def run(args: argparse.Namespace, settings: Settings, *, embedder: Embedder | None = None) -> int:
     """The ``regress`` handler; ``embedder`` lets tests share a loaded model."""
-    from bot.cli import ExitCode, UserError
-    from bot.regress import report
-    from bot.regress.corpus import CorpusError
-    from bot.regress.fixtures import FixtureError, find_fixture_files, load_fixture
-    from bot.regress.runner import FAILED, RegressionSession
-    from bot.regress.selection import SelectionError, compile_selection
-    from bot.regress.snapshot import SnapshotError
+    from quotebot.bot.cli import ExitCode, UserError
+    from quotebot.bot.regress import report
+    from quotebot.bot.regress.corpus import CorpusError
+    from quotebot.bot.regress.fixtures import FixtureError, find_fixture_files, load_fixture
+    from quotebot.bot.regress.runner import FAILED, RegressionSession
+    from quotebot.bot.regress.selection import SelectionError, compile_selection
+    from quotebot.bot.regress.snapshot import SnapshotError
 
     try:
         select = compile_selection(args.select)
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace, settings: Settings, *, embedder: Embedder | No
         for path in session.write_snapshots():
             notes.append(f"updated {path}")
     if args.junit:
-        from bot.regress.junit import write_junit
+        from quotebot.bot.regress.junit import write_junit
 
         write_junit(results, args.junit)
         notes.append(f"wrote JUnit XML to {args.junit}")

@@ -22,15 +22,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from index import storage
-from index.embedding import Embedder
-from index.index import IndexBuilder
-from index.loaders import SkippedInput, load_articles
-from index.manifest import FORMAT_VERSION
-from index.models import Article
-from index.onnx_encoder import link_query_encoder
-from index.settings import IndexSettings
-from index.vectorize import EMBEDDING_RECIPE
+from quotebot.index import storage
+from quotebot.index.embedding import Embedder
+from quotebot.index.index import IndexBuilder
+from quotebot.index.loaders import SkippedInput, load_articles
+from quotebot.index.manifest import FORMAT_VERSION
+from quotebot.index.models import Article
+from quotebot.index.onnx_encoder import link_query_encoder
+from quotebot.index.settings import IndexSettings
+from quotebot.index.vectorize import EMBEDDING_RECIPE
 
 CACHE_FOLDER = "regress-cache"
 KEY_FILE = "corpus.json"  # what the key was made of, for people looking into the cache

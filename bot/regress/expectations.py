@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from bot.regress.fixtures import Expect
-from retrieval.models import Answer, Quote
+from quotebot.bot.regress.fixtures import Expect
+from quotebot.retrieval.models import Answer, Quote
 
 
 def normalize(text: str) -> str:

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.yamlerrors import YamlLocatedError, describe_validation_error, nearest_line, parse_yaml
+from quotebot.bot.yamlerrors import YamlLocatedError, describe_validation_error, nearest_line, parse_yaml
 
 FIXTURE_SUFFIXES = (".yaml", ".yml")
 

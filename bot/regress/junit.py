@@ -14,8 +14,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.regress.report import case_report, count, got_summary
-from bot.regress.runner import CHANGED, FAILED, PASSED, SKIPPED, CaseResult
+from quotebot.bot.regress.report import case_report, count, got_summary
+from quotebot.bot.regress.runner import CHANGED, FAILED, PASSED, SKIPPED, CaseResult
 
 
 def write_junit(results: Sequence[CaseResult], path: Path) -> None:

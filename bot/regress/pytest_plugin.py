@@ -31,20 +31,20 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from bot.regress.fixtures import FixtureCase, FixtureFile
-    from bot.regress.runner import CaseResult, RegressionSession
+    from quotebot.bot.regress.fixtures import FixtureCase, FixtureFile
+    from quotebot.bot.regress.runner import CaseResult, RegressionSession
 
 DEFAULT_PATTERN = "tests/**/qa_*.yaml"
 _ONE_LINE_ERRORS = (
-    "bot.regress.fixtures.FixtureError",
-    "bot.regress.corpus.CorpusError",
-    "bot.regress.snapshot.SnapshotError",
-    "bot.settings.SettingsError",
-    "index.storage.IndexMissingError",
-    "index.index.IndexMismatchError",
-    "index.stores.CorruptIndexError",
-    "index.embedding.ModelNotFoundError",
-    "index.loaders.InputError",
+    "quotebot.bot.regress.fixtures.FixtureError",
+    "quotebot.bot.regress.corpus.CorpusError",
+    "quotebot.bot.regress.snapshot.SnapshotError",
+    "quotebot.bot.settings.SettingsError",
+    "quotebot.index.storage.IndexMissingError",
+    "quotebot.index.index.IndexMismatchError",
+    "quotebot.index.stores.CorruptIndexError",
+    "quotebot.index.embedding.ModelNotFoundError",
+    "quotebot.index.loaders.InputError",
 )
 
 
@@ -146,7 +146,7 @@ class QAFile(pytest.File):
     """A QA fixture file: one item per case."""
 
     def collect(self) -> Any:
-        from bot.regress.fixtures import load_fixture
+        from quotebot.bot.regress.fixtures import load_fixture
 
         fixture = load_fixture(self.path, display=_display(self.path, self.config.rootpath))
         for case in fixture.cases:
@@ -171,7 +171,7 @@ class QACase(pytest.Item):
         self.case = case
 
     def runtest(self) -> None:
-        from bot.regress.runner import FAILED
+        from quotebot.bot.regress.runner import FAILED
 
         state = self.config.stash[_STATE]
         result = _session(self.config).run_case(self.fixture, self.case)
@@ -181,7 +181,7 @@ class QACase(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, QACaseFailed):
-            from bot.regress.report import case_report
+            from quotebot.bot.regress.report import case_report
 
             return case_report(excinfo.value.result, header=False)
         if _is_one_line(excinfo.value):
@@ -196,8 +196,8 @@ def _session(config: pytest.Config) -> RegressionSession:
     """The run's one ``RegressionSession``: the model and bots load once, on the first case."""
     state = config.stash[_STATE]
     if state.session is None:
-        from bot.regress.runner import RegressionSession
-        from bot.settings import load_settings
+        from quotebot.bot.regress.runner import RegressionSession
+        from quotebot.bot.settings import load_settings
 
         settings = load_settings(_config_file(config))
         cache_dir = config.getini("quotebot_cache_dir")
@@ -232,8 +232,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(_STATE, None)
     if state is None or state.session is None:
         return
-    from bot.regress.report import case_report
-    from bot.regress.runner import FAILED
+    from quotebot.bot.regress.report import case_report
+    from quotebot.bot.regress.runner import FAILED
 
     changed = [r for r in state.results if r.change is not None and r.change.kind == "changed" and r.status != FAILED]
     if changed:

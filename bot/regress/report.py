@@ -12,10 +12,10 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from bot.regress.fixtures import Expect
-from bot.regress.runner import CHANGED, FAILED, PASSED, SKIPPED, CaseResult
-from bot.render import answer_to_text, source_line
-from retrieval.models import Answer
+from quotebot.bot.regress.fixtures import Expect
+from quotebot.bot.regress.runner import CHANGED, FAILED, PASSED, SKIPPED, CaseResult
+from quotebot.bot.render import answer_to_text, source_line
+from quotebot.retrieval.models import Answer
 
 _STATUS_WORD = {PASSED: "pass", FAILED: "FAIL", SKIPPED: "skip", CHANGED: "changed"}
 _MIN_WIDTH = 100

@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.regress.expectations import check
-from bot.regress.fixtures import Expect, FixtureCase, FixtureFile
-from bot.regress.snapshot import Change, Snapshot, TurnRecord, turn_record
-from bot.settings import Settings
-from retrieval.models import Answer
+from quotebot.bot.regress.expectations import check
+from quotebot.bot.regress.fixtures import Expect, FixtureCase, FixtureFile
+from quotebot.bot.regress.snapshot import Change, Snapshot, TurnRecord, turn_record
+from quotebot.bot.settings import Settings
+from quotebot.retrieval.models import Answer
 
 if TYPE_CHECKING:
-    from bot.chat import QuoteBot
-    from index.embedding import Embedder
-    from index.loaders import SkippedInput
+    from quotebot.bot.chat import QuoteBot
+    from quotebot.index.embedding import Embedder
+    from quotebot.index.loaders import SkippedInput
 
 PASSED, FAILED, SKIPPED, CHANGED = "passed", "failed", "skipped", "changed"
 
@@ -32,7 +32,7 @@ _EMBEDDERS: dict[tuple[str, int], Embedder] = {}
 
 
 def shared_embedder(model: str, batch_size: int) -> Embedder:
-    from index.embedding import Embedder
+    from quotebot.index.embedding import Embedder
 
     key = (model, batch_size)
     if key not in _EMBEDDERS:
@@ -123,7 +123,7 @@ class RegressionSession:
             if self.bot is None:
                 self.bot = self._open_bot(self.settings.index.index_dir)
             return self.bot
-        from bot.regress.corpus import cached_index, default_cache_root
+        from quotebot.bot.regress.corpus import cached_index, default_cache_root
 
         if fixture.corpus not in self._indexes:  # the articles are read and hashed once per run
             self._indexes[fixture.corpus] = cached_index(
@@ -142,7 +142,7 @@ class RegressionSession:
     def _open_bot(self, index_dir: Path) -> QuoteBot:
         """A bot that embeds questions as ``quotebot ask`` would: with the index's ONNX export
         when it has one (no torch at all), else with the session's shared torch model."""
-        from bot.chat import QuoteBot
+        from quotebot.bot.chat import QuoteBot
 
         return QuoteBot.from_settings(self.settings, index_dir=index_dir, torch_model=self.model)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.regress.fixtures import FixtureCase
+from quotebot.bot.regress.fixtures import FixtureCase
 
 Matcher = Callable[[FixtureCase], bool]
 

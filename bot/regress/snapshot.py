@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from retrieval.models import Answer
+from quotebot.retrieval.models import Answer
 
 SNAPSHOT_FORMAT = 1
 CONFIDENCE_DIGITS = 2

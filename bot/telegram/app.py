@@ -41,10 +41,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat import ArticleSummary
-from bot.telegram import formatting
-from bot.telegram.settings import TelegramSettings
-from bot.telegram.state import (
+from quotebot.bot.chat import ArticleSummary
+from quotebot.bot.telegram import formatting
+from quotebot.bot.telegram.settings import TelegramSettings
+from quotebot.bot.telegram.state import (
     MORE_PATTERN,
     Allowlist,
     Clock,
@@ -54,8 +54,8 @@ from bot.telegram.state import (
     more_data,
     parse_more_data,
 )
-from bot.terminal import EXAMPLE_QUESTION
-from retrieval.models import Answer
+from quotebot.bot.terminal import EXAMPLE_QUESTION
+from quotebot.retrieval.models import Answer
 
 log = logging.getLogger("quotebot.telegram")
 

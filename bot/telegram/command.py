@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from bot.cli import ExitCode, UserError
-from bot.settings import Settings
-from bot.telegram.settings import TokenError, read_token
+from quotebot.bot.cli import ExitCode, UserError
+from quotebot.bot.settings import Settings
+from quotebot.bot.telegram.settings import TokenError, read_token
 
 SECRET_ENVIRONMENT_VARIABLE = "TELEGRAM_WEBHOOK_SECRET"
 # What setWebhook accepts as secret_token.
@@ -61,8 +61,8 @@ def run(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
     from telegram.error import InvalidToken, TelegramError
 
-    from bot.chat import QuoteBot
-    from bot.telegram.app import build_application
+    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot.telegram.app import build_application
 
     started = time.perf_counter()
     core = QuoteBot.from_settings(settings)

@@ -15,8 +15,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.render import NOT_FOUND, source_line
-from retrieval.models import Quote
+from quotebot.bot.render import NOT_FOUND, source_line
+from quotebot.retrieval.models import Quote
 
 # Bot API limits (telegram.constants MessageLimit / InlineKeyboardButtonLimit; a test checks they agree).
 MAX_MESSAGE_UTF16 = 4096  # text after entity parsing, counted in UTF-16 code units

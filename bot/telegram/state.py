@@ -12,8 +12,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from bot.telegram.formatting import MAX_CALLBACK_DATA_BYTES
-from retrieval.models import Answer
+from quotebot.bot.telegram.formatting import MAX_CALLBACK_DATA_BYTES
+from quotebot.retrieval.models import Answer
 
 Clock = Callable[[], float]
 

@@ -20,12 +20,12 @@ from typing import Protocol
 
 import numpy as np
 
-from index.embedding import TextEncoder
-from index.index import QuoteIndex
-from index.models import Span
-from index.text import tokenize
-from retrieval.models import Answer, Quote
-from retrieval.retriever import paragraph_number
+from quotebot.index.embedding import TextEncoder
+from quotebot.index.index import QuoteIndex
+from quotebot.index.models import Span
+from quotebot.index.text import tokenize
+from quotebot.retrieval.models import Answer, Quote
+from quotebot.retrieval.retriever import paragraph_number
 
 
 class Answerer(Protocol):

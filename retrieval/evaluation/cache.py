@@ -14,16 +14,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.embedding import Embedder
-from index.index import BuildProgress, IndexBuilder, IndexMismatchError, QuoteIndex
-from index.loaders import load_articles
-from index.manifest import FORMAT_VERSION, ChunkingSettings
-from index.models import Article
-from index.onnx_encoder import link_query_encoder
-from index.storage import IndexMissingError
-from index.stores import CorruptIndexError
-from index.vectorize import EMBEDDING_RECIPE
-from retrieval.evaluation.squad import CORPUS_VERSION, SquadSet
+from quotebot.index.embedding import Embedder
+from quotebot.index.index import BuildProgress, IndexBuilder, IndexMismatchError, QuoteIndex
+from quotebot.index.loaders import load_articles
+from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings
+from quotebot.index.models import Article
+from quotebot.index.onnx_encoder import link_query_encoder
+from quotebot.index.storage import IndexMissingError
+from quotebot.index.stores import CorruptIndexError
+from quotebot.index.vectorize import EMBEDDING_RECIPE
+from quotebot.retrieval.evaluation.squad import CORPUS_VERSION, SquadSet
 
 # How a corpus file becomes articles, part of the cache key.
 SQUAD_CORPUS = f"squad-paragraphs-v{CORPUS_VERSION}"

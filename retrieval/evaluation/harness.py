@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.embedding import TextEncoder
-from index.index import QuoteIndex
-from retrieval.evaluation import metrics
-from retrieval.evaluation.abstention import SUGGESTION_THRESHOLDS, suggest_threshold, threshold_curve, threshold_point
-from retrieval.evaluation.baselines import Answerer, Bm25Baseline, DenseBaseline
-from retrieval.evaluation.report import AbstentionReport, CorpusInfo, EvalReport, MachineLoad, SystemMetrics
-from retrieval.evaluation.squad import SquadQuestion
-from retrieval.models import Answer
-from retrieval.retriever import MAX_QUOTE_CHARS, Retriever
-from retrieval.settings import RetrievalSettings
+from quotebot.index.embedding import TextEncoder
+from quotebot.index.index import QuoteIndex
+from quotebot.retrieval.evaluation import metrics
+from quotebot.retrieval.evaluation.abstention import SUGGESTION_THRESHOLDS, suggest_threshold, threshold_curve, threshold_point
+from quotebot.retrieval.evaluation.baselines import Answerer, Bm25Baseline, DenseBaseline
+from quotebot.retrieval.evaluation.report import AbstentionReport, CorpusInfo, EvalReport, MachineLoad, SystemMetrics
+from quotebot.retrieval.evaluation.squad import SquadQuestion
+from quotebot.retrieval.models import Answer
+from quotebot.retrieval.retriever import MAX_QUOTE_CHARS, Retriever
+from quotebot.retrieval.settings import RetrievalSettings
 
 PASSAGE_DEPTH = 20  # chunks of each system's ranking read for passage@1/5/20
 MAX_QUOTE_SENTENCES = 2

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from retrieval.evaluation.abstention import WRONG_ABSTAIN_TARGET, WRONG_ANSWER_TARGET, ThresholdPoint
+from quotebot.retrieval.evaluation.abstention import WRONG_ABSTAIN_TARGET, WRONG_ANSWER_TARGET, ThresholdPoint
 
 
 class SystemMetrics(BaseModel):

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.models import Article
+from quotebot.index.models import Article
 
 # Bumped whenever the mapping from a SQuAD file to articles changes, so cached indexes
 # built from the old mapping are not reused.
