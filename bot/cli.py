@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from quotebot.bot.safe_text import json_line, printable
 from quotebot.bot.settings import Settings, SettingsError, load_settings
 
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         code, message = _classify(error)
         if code is ExitCode.INTERNAL and os.environ.get("QUOTEBOT_DEBUG"):
             raise
-        print(f"quotebot: error: {message}", file=sys.stderr)
+        print(f"quotebot: error: {printable(message)}", file=sys.stderr)  # paths and ids may hold escapes
         return code
 
 
@@ -200,16 +201,15 @@ def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    import json
-
     from quotebot.index.index import QuoteIndex
 
     articles = QuoteIndex.load(settings.index.index_dir).articles
     for record, chunks in zip(articles.records, articles.rows["chunks"].tolist()):
         if args.json:
-            print(json.dumps({**record, "chunks": chunks}, ensure_ascii=False))
-        else:
-            print(f"{record['id']}\t{chunks} chunks\t{record.get('date') or '-'}\t{record['title']}")
+            print(json_line({**record, "chunks": chunks}))
+        else:  # tabs and newlines in an id or title must not forge columns or rows
+            fields = (record["id"], f"{chunks} chunks", record.get("date") or "-", record["title"])
+            print("\t".join(printable(str(field)) for field in fields))
     return ExitCode.OK
 
 
@@ -218,7 +218,7 @@ def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
     report = verify_index(settings.index.index_dir)
     for problem in report.problems:
-        print(f"quotebot: verify: {problem}", file=sys.stderr)
+        print(f"quotebot: verify: {printable(problem)}", file=sys.stderr)
     if report.problems:
         print(f"index at {settings.index.index_dir} is damaged: {len(report.problems)} problem(s); "
               f"run `quotebot index build` to rebuild it", file=sys.stderr)
@@ -296,7 +296,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
         if args.json:
             print(answer_to_json(answer), flush=bool(args.batch))
         else:
-            header = f"Q: {question}\n" if args.batch else ""
+            header = f"Q: {printable(question)}\n" if args.batch else ""
             print(f"{header}{answer_to_text(answer, color=color)}\n", flush=bool(args.batch))
     return ExitCode.OK
 

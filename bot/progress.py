@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from quotebot.index.index import BuildProgress, IndexChange
+from quotebot.bot.safe_text import printable
 from quotebot.index.loaders import SkippedInput
 
 # On a terminal the progress line is redrawn at most this often; elsewhere a line is printed
@@ -39,7 +40,7 @@ class BuildReporter:
 
     def skipped(self, problem: SkippedInput) -> None:
         self._clear_line()
-        print(f"quotebot: warning: {problem} (skipped)", file=self.stream)
+        print(f"quotebot: warning: {printable(str(problem))} (skipped)", file=self.stream)
 
     def progress(self, status: BuildProgress) -> None:
         now = time.monotonic()

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from quotebot.bot.chat import QuoteBot
 from quotebot.bot.render import answer_to_text
+from quotebot.bot.safe_text import printable
 
 PROMPT = "you> "
 CONVERSATION = "terminal"
@@ -66,14 +67,17 @@ class TerminalChat:
             self.bot.forget(CONVERSATION)
             self._say("New conversation.")
         elif line.startswith("/"):
-            self._say(f"Unknown command {line.split()[0]}: /help lists the commands.")
+            self._say(f"Unknown command {printable(line.split()[0])}: /help lists the commands.")
         else:
             answer = self.bot.ask(line, conversation=CONVERSATION)
             self._say(answer_to_text(answer, color=self.color) + "\n")
         return True
 
     def _sources(self) -> str:
-        rows = [f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date}" if s.date else "") for s in self.bot.sources()]
+        rows = [
+            printable(f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date}" if s.date else ""))
+            for s in self.bot.sources()
+        ]
         return "\n".join(rows) or "No articles are indexed."
 
     def _lines(self) -> Iterator[str]:
