@@ -217,14 +217,32 @@ def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.index.verify import verify_index
 
     report = verify_index(settings.index.index_dir)
-    for problem in report.problems:
-        print(f"quotebot: verify: {printable(problem)}", file=sys.stderr)
-    if report.problems:
-        print(f"index at {settings.index.index_dir} is damaged: {len(report.problems)} problem(s); "
-              f"run `quotebot index build` to rebuild it", file=sys.stderr)
-        return ExitCode.FAILED
-    print(f"index OK: {report.summary}")
-    return ExitCode.OK
+    code = ExitCode.FAILED if report.problems else ExitCode.OK
+    try:
+        for problem in report.problems:
+            print(f"quotebot: verify: {printable(problem)}", file=sys.stderr)
+        if report.problems:
+            print(f"index at {settings.index.index_dir} is damaged: {len(report.problems)} problem(s); "
+                  f"run `quotebot index build` to rebuild it", file=sys.stderr)
+        else:
+            print(f"index OK: {report.summary}")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        # `index verify | head`: the reader left, but the check's result must not be lost.
+        _silence_closed_output()
+    return code
+
+
+def _silence_closed_output() -> None:
+    """Point stdout and stderr at /dev/null, so the flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
+    os.close(devnull)
 
 
 def _builder(settings: Settings, *, embeds: bool = True):

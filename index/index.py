@@ -487,6 +487,7 @@ class _GenerationWriter:
             vector_index=getattr(vectors, "kind", "flat"),
             article_hashes={article_id: hashes[article_id] for article_id in article_ids},
             file_sizes=files.file_sizes(self.generation),
+            file_checksums=files.file_checksums(self.generation),
             built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
         )
@@ -523,3 +524,9 @@ def _check_counts(
             f"{len(keywords)} BM25 rows, {len(chunks.sentences)} sentence spans; manifest: {counts}): "
             f"run `quotebot index build`"
         )
+    # The id maps: every id a store returns must be a chunk (else a KeyError mid-question).
+    # Sorted comparisons of int64 arrays: milliseconds even for a million chunks.
+    if not np.array_equal(keywords.ids, chunks.ids):
+        raise CorruptIndexError(f"{generation / storage.KEYWORD_DIR}: damaged index (the BM25 id map does not match the chunks): run `quotebot index build`")
+    if not np.array_equal(np.sort(vectors.ids()), np.sort(chunks.ids)):
+        raise CorruptIndexError(f"{generation / storage.CHUNK_VECTORS_FILE}: damaged index (the vector id map does not match the chunks): run `quotebot index build`")

@@ -78,7 +78,17 @@ class ArticleTable(Mapping[str, Article]):
         return bytes(self._texts[int(row["text_start"]) : int(row["text_end"])])
 
     def _make_article(self, position: int) -> Article:
-        return Article(**self.records[position], text=self.text_bytes(position).decode("utf-8"))
+        try:
+            text = self.text_bytes(position).decode("utf-8")
+            return Article(**self.records[position], text=text)
+        except (UnicodeDecodeError, TypeError, ValueError):  # ValidationError is a ValueError
+            from quotebot.index.stores import CorruptIndexError  # stores imports faiss: only on this path
+
+            article_id = self.records[position].get("id")
+            raise CorruptIndexError(
+                f"damaged index: the stored text or record of article {article_id!r} cannot be read: "
+                "run `quotebot index build`"
+            ) from None
 
 
 class ChunkTable(Mapping[int, Chunk]):
