@@ -19,7 +19,7 @@ import time
 import zlib
 from pathlib import Path
 
-from quotebot.index import files, storage
+from quotebot.index import generation_files as files, storage
 
 
 def main() -> int:

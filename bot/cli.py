@@ -1,13 +1,13 @@
 """``quotebot``: the command line. Every command is a thin shell over the index or the chat core.
 
-Errors reach the user as one line on stderr and an exit code (see ``ExitCode``), never a
-traceback; ``QUOTEBOT_DEBUG=1`` shows the traceback of an unexpected error.
+Errors reach the user as one line on stderr and an exit code, never a traceback: every error
+a user can fix is a ``QuotebotError`` carrying its ``ExitCode`` (quotebot.index.errors);
+``QUOTEBOT_DEBUG=1`` shows the traceback of an unexpected error.
 """
 
 from __future__ import annotations
 
 import argparse
-import enum
 import importlib
 import os
 import sys
@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import TextIO
 
 from quotebot.bot.safe_text import json_line, printable
-from quotebot.bot.settings import Settings, SettingsError, load_settings
+from quotebot.bot.settings import Settings, load_settings
+from quotebot.index.errors import ExitCode, UserError, exit_code_of, is_user_error
+
+__all__ = ["ExitCode", "UserError", "build_parser", "main"]
 
 
 # Commands that live beside their front end. Each module has ``register(commands, common)``,
@@ -28,26 +31,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "quotebot.bot.telegram.command",
     "quotebot.bot.regress.command",
 )
-
-
-class ExitCode(enum.IntEnum):
-    OK = 0
-    FAILED = 1  # a check did not pass (regression cases, index verify)
-    USAGE = 2  # bad command line, config file or environment variable
-    NO_INDEX = 3  # index missing, built with other settings, or damaged
-    BAD_INPUT = 4  # unreadable articles (with --strict), missing paths or question files
-    NO_MODEL = 5  # the embedding model is not installed
-    LOCKED = 6  # another `quotebot index` command is changing this index
-    INTERNAL = 70  # a bug: please report it
-    INTERRUPTED = 130  # Ctrl-C
-
-
-class UserError(Exception):
-    """An error to show as one line, with the exit code it means."""
-
-    def __init__(self, message: str, code: ExitCode) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,27 +124,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _classify(error: Exception) -> tuple[ExitCode, str]:
-    from quotebot.index.embedding import ModelNotFoundError
-    from quotebot.index.index import IndexMismatchError, UnknownArticleError
-    from quotebot.index.loaders import InputError
-    from quotebot.index.lock import IndexLockedError
-    from quotebot.index.storage import IndexMissingError
-    from quotebot.index.stores import CorruptIndexError
-
-    known: list[tuple[type[Exception], ExitCode]] = [
-        (UserError, ExitCode.USAGE),
-        (SettingsError, ExitCode.USAGE),
-        (UnknownArticleError, ExitCode.USAGE),
-        (IndexLockedError, ExitCode.LOCKED),
-        (IndexMissingError, ExitCode.NO_INDEX),
-        (IndexMismatchError, ExitCode.NO_INDEX),
-        (CorruptIndexError, ExitCode.NO_INDEX),
-        (InputError, ExitCode.BAD_INPUT),
-        (ModelNotFoundError, ExitCode.NO_MODEL),
-    ]
-    for kind, code in known:
-        if isinstance(error, kind):
-            return getattr(error, "code", code), str(error)
+    if is_user_error(error):
+        return exit_code_of(error), str(error)
     if isinstance(error, OSError):
         return ExitCode.BAD_INPUT, f"{error.filename or ''}: {error.strerror or error}".lstrip(": ")
     summary = str(error).splitlines()[0] if str(error) else ""
@@ -174,21 +138,35 @@ def _classify(error: Exception) -> tuple[ExitCode, str]:
 def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.bot.progress import BuildReporter
 
+    started = time.perf_counter()
     paths = args.paths or settings.index.corpus
     reporter = BuildReporter(sys.stderr)
-    articles = _load_or_fail(paths, args.strict, reporter)
-    change = _builder(settings).build(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
-    reporter.finished(change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates)
+    articles = _load_or_fail(paths, args.strict, reporter, settings)
+    builder = _builder(settings, reporter=reporter)
+    change = builder.build(
+        articles.articles, settings.index.index_dir, on_progress=reporter.progress, unreadable=articles.unreadable
+    )
+    reporter.finished(
+        change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates,
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
     return ExitCode.OK
 
 
 def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.bot.progress import BuildReporter
+    from quotebot.index.reader import read_manifest
 
+    started = time.perf_counter()
+    # Before anything slow (the model export): `index add` needs an index to add to.
+    read_manifest(settings.index.index_dir)
     reporter = BuildReporter(sys.stderr)
-    articles = _load_or_fail(args.paths, args.strict, reporter)
-    change = _builder(settings).add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
-    reporter.finished(change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates)
+    articles = _load_or_fail(args.paths, args.strict, reporter, settings)
+    change = _builder(settings, reporter=reporter).add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
+    reporter.finished(
+        change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates,
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
     return ExitCode.OK
 
 
@@ -201,7 +179,7 @@ def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from quotebot.index.index import QuoteIndex
+    from quotebot.index.reader import QuoteIndex
 
     articles = QuoteIndex.load(settings.index.index_dir).articles
     for record, chunks in zip(articles.records, articles.rows["chunks"].tolist()):
@@ -245,16 +223,19 @@ def _silence_closed_output() -> None:
     os.close(devnull)
 
 
-def _builder(settings: Settings, *, embeds: bool = True):
+def _builder(settings: Settings, *, embeds: bool = True, reporter=None):
     """The index writer; one that ``embeds`` gets the ONNX document encoder (made now if the
     index folder has none), so `index add` never imports torch. `index remove` embeds
     nothing: its torch ``Embedder`` is never loaded."""
     from quotebot.index.embedding import Embedder
-    from quotebot.index.index import IndexBuilder
-    from quotebot.index.onnx_encoder import document_encoder_for
+    from quotebot.index.builder import IndexBuilder
+    from quotebot.index.onnx_encoder import OnnxDocumentEncoder, OnnxQueryEncoder, document_encoder_for, encoder_dir
 
     index = settings.index
     if embeds:
+        exported = encoder_dir(index.index_dir, index.model)
+        if reporter is not None and not (OnnxDocumentEncoder.available(exported) and OnnxQueryEncoder.available(exported)):
+            reporter.step(f"preparing the model for {index.index_dir} (once per index folder; about half a minute)")
         embedder = document_encoder_for(index.index_dir, index.model, index.batch_size)
     else:
         embedder = Embedder(model=index.model, batch_size=index.batch_size)
@@ -263,17 +244,19 @@ def _builder(settings: Settings, *, embeds: bool = True):
     )
 
 
-def _load_or_fail(paths: list[Path], strict: bool, reporter):
+def _load_or_fail(paths: list[Path], strict: bool, reporter, settings: Settings):
     from quotebot.index.loaders import load_articles
 
-    report = load_articles(paths, strict=strict, on_skip=reporter.skipped)
+    report = load_articles(
+        paths, strict=strict, on_skip=reporter.skipped, max_article_chars=settings.index.max_article_chars
+    )
     if not report.articles:
         raise UserError(f"no articles found in {', '.join(map(str, paths))}", ExitCode.BAD_INPUT)
     return report
 
 
 def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from quotebot.index.index import read_manifest
+    from quotebot.index.reader import read_manifest
 
     manifest = read_manifest(settings.index.index_dir)
     if args.json:
@@ -305,6 +288,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
     if (args.question is None) == (args.batch is None):
         raise UserError("ask takes a QUESTION or --batch FILE (one of the two)", ExitCode.USAGE)
+    if args.question is not None and not args.question.strip():
+        raise UserError("the question is empty: ask takes a QUESTION, e.g. quotebot ask 'What did Herzog ask Lavrov?'", ExitCode.USAGE)
     questions = _batch_questions(args.batch) if args.batch else iter([args.question])
     bot = QuoteBot.from_settings(settings)
     color = _use_color(settings, sys.stdout)
@@ -361,8 +346,4 @@ def _chat(args: argparse.Namespace, settings: Settings) -> ExitCode:
 Handler = Callable[[argparse.Namespace, Settings], ExitCode]
 
 if __name__ == "__main__":
-    # `python -m bot.cli` runs this file as __main__, a second copy of the module: run the
-    # importable one, so command modules and this handler share one UserError class.
-    from quotebot.bot.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 
 from quotebot.bot.safe_text import json_line, printable
-from quotebot.retrieval.models import Answer, Quote
+from quotebot.retrieval.answer import Answer, Quote
 
 NOT_FOUND = "I couldn't find that in the articles."
 QUOTE_INDENT = "    "

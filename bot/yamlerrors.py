@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from quotebot.index.errors import ExitCode, QuotebotError
+
 # Aliases let a few hundred bytes stand for billions of nodes ("billion laughs"): every
 # reader of the data (the line map, pydantic) walks the expansion. Documents that expand
 # past this many nodes are refused; config files and fixtures hold a few thousand at most.
@@ -24,8 +26,10 @@ MAX_EXPANDED_NODES = 100_000
 Lines = dict[tuple[str, ...], int]
 
 
-class YamlLocatedError(ValueError):
+class YamlLocatedError(QuotebotError, ValueError):
     """Unparsable YAML; ``str()`` is ``where:line: problem``."""
+
+    exit_code = ExitCode.USAGE
 
     def __init__(self, where: str, line: int | None, problem: str) -> None:
         super().__init__(f"{where}{f':{line}' if line else ''}: {problem}")

@@ -34,6 +34,12 @@ class IndexSettings(BaseModel):
         description="Vector index: exact flat search, approximate HNSW, or auto (flat below 100,000 chunks).",
     )
     hnsw_m: int = Field(32, ge=4, le=128, description="HNSW links per chunk; takes effect when the graph is built.")
+    max_article_chars: int = Field(
+        2_000_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Articles longer than this many characters are skipped with a warning.",
+    )
     hnsw_ef_search: int = Field(
         600, ge=1, le=4096, description="HNSW search breadth (recall vs time); takes effect on load, no rebuild."
     )

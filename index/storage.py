@@ -16,6 +16,10 @@ import time
 import uuid
 from pathlib import Path
 
+from quotebot.index.errors import IndexMissingError
+
+__all__ = ["IndexMissingError", "current_generation", "current_name", "new_generation", "publish"]
+
 CURRENT_FILE = "CURRENT"
 GENERATION_PREFIX = "gen-"
 MANIFEST_FILE = "manifest.json"
@@ -36,10 +40,6 @@ MAX_CURRENT_BYTES = 256
 # What a generation name looks like: what ``new_generation`` makes, and nothing else (no
 # path separators, no "..": CURRENT can only name a folder directly inside the index).
 GENERATION_NAME = re.compile(rf"^{GENERATION_PREFIX}[A-Za-z0-9_.-]{{1,100}}$")
-
-
-class IndexMissingError(Exception):
-    """No index has been built at this place yet."""
 
 
 class BadCurrentError(IndexMissingError):

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from quotebot.index.models import Article, Chunk, Span
+from quotebot.index.articles import Article, Chunk, Span
+from quotebot.index.errors import CorruptIndexError
 
 ARTICLE_ROW = np.dtype(
     [("text_start", "<i8"), ("text_end", "<i8"), ("chunks", "<i4"), ("sentences", "<i4")]
@@ -82,8 +83,6 @@ class ArticleTable(Mapping[str, Article]):
             text = self.text_bytes(position).decode("utf-8")
             return Article(**self.records[position], text=text)
         except (UnicodeDecodeError, TypeError, ValueError):  # ValidationError is a ValueError
-            from quotebot.index.stores import CorruptIndexError  # stores imports faiss: only on this path
-
             article_id = self.records[position].get("id")
             raise CorruptIndexError(
                 f"damaged index: the stored text or record of article {article_id!r} cannot be read: "

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from quotebot.index.articles import Article, Span
 from quotebot.index.chunking import chunk_article
 from quotebot.index.embedding import Embedder
-from quotebot.index.models import Article, Span
 from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_8df2fe3ddce01457.txt"
@@ -52,7 +52,10 @@ def test_articles_keep_their_order_and_progress_is_reported(embedder: Embedder, 
     other = _chunked(Article(id="other.txt", title="", text="A short article. It has two sentences."))
     empty = ChunkedArticle(Article(id="empty.txt", title="Empty", text=" \n "), [], [])
     calls: list[tuple[int, int]] = []
-    result = embed_articles(embedder, [other, empty, seed, other], lambda a, c: calls.append((a, c)))
+    texts: list[tuple[int, int]] = []
+    result = embed_articles(
+        embedder, [other, empty, seed, other], lambda a, c, done, total: (calls.append((a, c)), texts.append((done, total)))
+    )
     assert [len(v.chunks) for v in result] == [1, 0, len(seed.chunks), 1]
     assert [len(v.sentences) for v in result] == [2, 0, len(seed.sentences), 2]
     assert np.allclose(result[0].sentences, result[3].sentences, atol=1e-6)
@@ -60,4 +63,6 @@ def test_articles_keep_their_order_and_progress_is_reported(embedder: Embedder, 
     assert np.allclose(result[2].chunks, seed_vectors.chunks, atol=1e-5)
     assert calls[-1] == (4, len(seed.chunks) + 2)
     assert calls == sorted(calls)
+    total = 2 * 3 + len(seed.chunks) + len(seed.sentences)  # chunks and sentences of every article
+    assert texts[-1] == (total, total) and texts == sorted(texts)
     assert embed_articles(embedder, []) == []

@@ -13,8 +13,8 @@ from quotebot.bot.chat import QuoteBot
 from quotebot.bot.settings import Settings
 from quotebot.bot.terminal import TerminalChat
 from quotebot.index.embedding import Embedder
-from quotebot.index.index import IndexBuilder
-from quotebot.index.models import Article
+from quotebot.index.builder import IndexBuilder
+from quotebot.index.articles import Article
 from quotebot.index.onnx_encoder import encoder_dir
 
 RETITLE = "\x1b]0;pwned\x07"

@@ -1,9 +1,14 @@
-"""Building, updating and loading the index: articles -> chunks -> vectors -> stores."""
+"""Writing the index: articles -> chunks -> vectors -> stores, as a new generation.
+
+``IndexBuilder`` plans which articles keep their chunks and vectors and which are chunked and
+embedded anew, then ``_GenerationWriter`` writes the next generation and publishes it.
+Reading lives in ``quotebot.index.reader``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,32 +17,28 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from quotebot.index import files, storage
+from quotebot.index import generation_files, storage
+from quotebot.index.articles import Article, Span
 from quotebot.index.chunking import chunk_article
 from quotebot.index.embedding import DocumentEncoder
-from quotebot.index.files import IndexMismatchError
+from quotebot.index.errors import CorruptIndexError, ExitCode, IndexMismatchError, QuotebotError
 from quotebot.index.lock import IndexLock
-from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest
-from quotebot.index.models import Article, Span
+from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest, article_fingerprint
 from quotebot.index.onnx_encoder import encoder_dir, export_onnx_encoders
+from quotebot.index.reader import QuoteIndex
 from quotebot.index.stores import (
     DEFAULT_HNSW_M,
-    CorruptIndexError,
-    FaissVectorStore,
     KeywordIndex,
     VectorStore,
     choose_vector_index,
     new_vector_store,
 )
-from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, ArticleTable, ChunkTable, article_record, chunk_rows, sentence_rows, write_records
+from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, article_record, chunk_rows, sentence_rows, write_records
 from quotebot.index.text import tokenize
 from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
 
-__all__ = ["BuildProgress", "IndexBuilder", "IndexChange", "IndexMismatchError", "QuoteIndex", "read_manifest"]
+__all__ = ["BuildProgress", "IdCollisionError", "IndexBuilder", "IndexChange", "UnknownArticleError"]
 
-# A reader retries when a writer replaced the generation it was reading (the writer
-# deletes the old one once the new one is live).
-LOAD_ATTEMPTS = 3
 # What stands in the token file for a chunk without a single BM25 token.
 NO_TOKENS = "\x00"
 
@@ -48,110 +49,8 @@ class BuildProgress:
     articles_total: int
     chunks_done: int
     seconds: float
-
-
-class QuoteIndex:
-    """A loaded index: articles with their verbatim text, chunks, sentences and both stores.
-
-    ``chunks`` maps each chunk's stable int64 id (its id in the vector and keyword
-    stores) to the chunk; ids are never reused, so they survive index updates. Sentences
-    are numbered per article in text order; ``sentence_row`` maps them to rows of
-    ``sentence_vectors``.
-    """
-
-    def __init__(
-        self,
-        manifest: Manifest,
-        articles: ArticleTable,
-        chunks: ChunkTable,
-        vectors: VectorStore,
-        keywords: KeywordIndex,
-        sentence_vectors: np.ndarray,
-        path: Path,
-    ) -> None:
-        self.manifest = manifest
-        self.articles = articles
-        self.chunks = chunks
-        self.vectors = vectors
-        self.keywords = keywords
-        self.sentence_vectors = sentence_vectors
-        self.path = path  # the generation folder it was loaded from
-
-    @property
-    def generation(self) -> str:
-        return self.path.name
-
-    def sentences_of(self, article_id: str) -> list[Span]:
-        rows = self._sentence_slice(self.articles.position(article_id))
-        return [Span(start=int(start), end=int(end)) for start, end in self.chunks.sentences[rows]]
-
-    def sentence_row(self, article_id: str, sentence: int) -> int:
-        return int(self.articles.sentence_base[self.articles.position(article_id)]) + sentence
-
-    def chunk_ids_of(self, article_id: str) -> list[int]:
-        position = self.articles.position(article_id)
-        start, end = self.articles.chunk_base[position], self.articles.chunk_base[position + 1]
-        return self.chunks.ids[start:end].tolist()
-
-    def _sentence_slice(self, position: int) -> slice:
-        base = self.articles.sentence_base
-        return slice(int(base[position]), int(base[position + 1]))
-
-    @classmethod
-    def load(
-        cls,
-        index_dir: Path,
-        *,
-        model: str | None = None,
-        chunking: ChunkingSettings | None = None,
-        mmap: bool = True,
-        hnsw_ef_search: int | None = None,
-    ) -> QuoteIndex:
-        """Load the live generation; refuse one built with another model or chunking.
-
-        ``mmap`` maps the arrays and vectors instead of reading them (a server's choice);
-        a writer loads with ``mmap=False`` to get a copy it may change. A generation
-        replaced and deleted by a writer while being read is read again from the new pointer.
-        """
-        for attempt in range(LOAD_ATTEMPTS):
-            generation = storage.current_generation(index_dir)
-            try:
-                return cls._load_generation(generation, index_dir, model, chunking, mmap, hnsw_ef_search)
-            except CorruptIndexError:
-                replaced = storage.current_name(index_dir) != generation.name
-                if not replaced or attempt == LOAD_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
-
-    @classmethod
-    def _load_generation(
-        cls,
-        generation: Path,
-        index_dir: Path,
-        model: str | None,
-        chunking: ChunkingSettings | None,
-        mmap: bool,
-        hnsw_ef_search: int | None,
-    ) -> QuoteIndex:
-        manifest = files.read_manifest(generation)
-        files.check_compatible(manifest, index_dir, model, chunking)
-        files.check_file_sizes(generation, manifest)
-        articles, chunks = files.read_tables(generation, mmap)
-        vectors = FaissVectorStore.load(generation / storage.CHUNK_VECTORS_FILE, mmap=mmap, hnsw_ef_search=hnsw_ef_search)
-        keywords = KeywordIndex.load(generation / storage.KEYWORD_DIR, mmap=mmap)
-        sentence_vectors = files.load_array(generation / storage.SENTENCE_VECTORS_FILE, mmap)
-        _check_counts(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
-        return cls(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
-
-
-def read_manifest(index_dir: Path) -> Manifest:
-    """The manifest of the live index, without loading the rest."""
-    return files.read_manifest(storage.current_generation(index_dir))
-
-
-def article_fingerprint(article: Article) -> str:
-    """What decides whether an article must be embedded again: its title and its text."""
-    return hashlib.sha256(f"{article.title}\x00{article.text}".encode("utf-8")).hexdigest()
+    texts_done: int = 0  # chunks and sentences embedded, those of an unfinished article included
+    texts_total: int = 0
 
 
 class IndexChange(BaseModel):
@@ -166,10 +65,18 @@ class IndexChange(BaseModel):
     unchanged: int = 0
     embedded_chunks: int = 0
     seconds: float = 0.0
+    kept_unread: list[str] = Field(
+        default_factory=list, description="indexed articles kept because their file or folder could not be read"
+    )
+    renamed: list[str] = Field(
+        default_factory=list, description="ids qualified by their folder because another file had the id"
+    )
 
 
-class UnknownArticleError(Exception):
+class UnknownArticleError(QuotebotError):
     """``index remove`` was given an id the index does not hold."""
+
+    exit_code = ExitCode.USAGE
 
 
 class IndexBuilder:
@@ -197,27 +104,55 @@ class IndexBuilder:
         self.hnsw_m = hnsw_m
 
     def build(
-        self, articles: Sequence[Article], index_dir: Path, on_progress: Callable[[BuildProgress], None] | None = None
+        self,
+        articles: Sequence[Article],
+        index_dir: Path,
+        on_progress: Callable[[BuildProgress], None] | None = None,
+        *,
+        unreadable: Sequence[str] = (),
     ) -> IndexChange:
-        """Make the index hold exactly ``articles``, re-embedding only what changed."""
+        """Make the index hold exactly ``articles``, re-embedding only what changed.
+
+        ``unreadable``: absolute paths of folders and files the load could not read
+        (``LoadReport.unreadable``). A read error must never remove an indexed article, so
+        every indexed article that may have come from there is kept as it is, and named
+        in ``IndexChange.kept_unread``.
+        """
         with IndexLock(index_dir, "index build"):
             previous = self._previous(index_dir, required=False)
-            return self._write(list(articles), previous, index_dir, on_progress)
+            target: list[Article | int] = list(articles)
+            kept: list[str] = []
+            if previous is not None and unreadable:
+                incoming = {article.id for article in articles}
+                for position, record in enumerate(previous.articles.records):
+                    if record["id"] not in incoming and _may_come_from(record.get("source"), unreadable):
+                        target.append(position)
+                        kept.append(record["id"])
+            change = self._write(target, previous, index_dir, on_progress)
+            return change.model_copy(update={"kept_unread": kept})
 
     def add(
         self, articles: Sequence[Article], index_dir: Path, on_progress: Callable[[BuildProgress], None] | None = None
     ) -> IndexChange:
-        """Add ``articles`` to the live index; one with an id already there replaces it."""
+        """Add ``articles`` to the live index; one with an id already there replaces it.
+
+        An article whose id is taken by an article from another file (``a/x.txt`` and
+        ``b/x.txt`` added from folders ``a`` and ``b`` are both ``x.txt``) replaces nothing:
+        its id is qualified by its folder's name (``b/x.txt``), and ``IndexChange.renamed``
+        says so; if that id is taken too, ``IdCollisionError`` names both files.
+        """
         with IndexLock(index_dir, "index add"):
             previous = self._previous(index_dir, required=True)
             assert previous is not None
+            articles, renamed = _without_collisions(articles, previous)
             incoming = {article.id: article for article in articles}
             target: list[Article | int] = [
                 incoming.pop(article_id) if article_id in incoming else position
                 for position, article_id in enumerate(previous.articles)
             ]
             target.extend(incoming.values())
-            return self._write(target, previous, index_dir, on_progress)
+            change = self._write(target, previous, index_dir, on_progress)
+            return change.model_copy(update={"renamed": renamed})
 
     def remove(self, article_ids: Sequence[str], index_dir: Path) -> IndexChange:
         """Drop the named articles; every id must be in the index, or nothing changes."""
@@ -286,12 +221,82 @@ class IndexBuilder:
         if not to_embed:
             return {}
 
-        def report(articles_done: int, chunks_done: int) -> None:
+        def report(articles_done: int, chunks_done: int, texts_done: int = 0, texts_total: int = 0) -> None:
             if on_progress:
-                on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, time.perf_counter() - started))
+                seconds = time.perf_counter() - started
+                on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, seconds, texts_done, texts_total))
 
         vectors = embed_articles(self.embedder, to_embed, report)
         return {item.article.id: item_vectors for item, item_vectors in zip(to_embed, vectors)}
+
+
+class IdCollisionError(QuotebotError):
+    """Two different files would be one article: their ids collide even when qualified."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+def _same_file(first: str, second: str) -> bool:
+    if first == second:
+        return True
+    try:
+        return Path(first).resolve() == Path(second).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def _may_come_from(source: str | None, unreadable: Sequence[str]) -> bool:
+    """Whether an indexed article may have been read from one of the ``unreadable`` paths.
+
+    Records of JSON files have no file as their source: they are kept whenever anything
+    was unreadable (keeping one article too many is reported; losing one is not undone).
+    """
+    if not source:
+        return True
+    path = os.path.abspath(source)
+    return any(path == folder or path.startswith(folder.rstrip(os.sep) + os.sep) for folder in unreadable) or not os.path.lexists(path)
+
+
+def _without_collisions(articles: Sequence[Article], previous: QuoteIndex) -> tuple[list[Article], list[str]]:
+    """``articles`` with every id that names another file's article qualified by its folder.
+
+    A file article's id is its path below the folder given; the folder is its source with
+    that suffix removed. Records (no file source) are matched by id, as documented.
+    """
+    result, renamed = [], []
+    for article in articles:
+        indexed = _indexed_source(previous, article.id)
+        if not indexed or not article.source or _same_file(indexed, article.source):
+            result.append(article)  # new, a record, or the same file again: added or replaced as before
+            continue
+        qualified = _qualified_id(article)
+        taken = _indexed_source(previous, qualified) if qualified else None
+        if qualified is None or (taken is not None and not _same_file(taken, article.source)):
+            raise IdCollisionError(
+                f"{article.source}: its id '{article.id}' is already the article from {indexed}, "
+                f"and no folder name tells them apart; rename one of the files"
+            )
+        if taken is None:
+            renamed.append(f"{article.id} -> {qualified} ({indexed} is another file)")
+        result.append(article.model_copy(update={"id": qualified}))
+    return result, renamed
+
+
+def _indexed_source(previous: QuoteIndex, article_id: str) -> str | None:
+    """The source of the indexed article ``article_id``; None if there is none ("" for a record)."""
+    if article_id not in previous.articles:
+        return None
+    return previous.articles.records[previous.articles.position(article_id)].get("source") or ""
+
+
+def _qualified_id(article: Article) -> str | None:
+    """``x.txt`` from ``other/x.txt`` -> ``other/x.txt``: the id prefixed by its folder's name."""
+    source = (article.source or "").replace(os.sep, "/")
+    if not source.endswith(article.id) or len(source) == len(article.id):
+        return None
+    folder = source[: -len(article.id)].rstrip("/")
+    name = folder.rsplit("/", 1)[-1]
+    return f"{name}/{article.id}" if name not in ("", ".", "..") else None
 
 
 @dataclass
@@ -486,8 +491,8 @@ class _GenerationWriter:
             next_chunk_id=self.plan.next_chunk_id,
             vector_index=getattr(vectors, "kind", "flat"),
             article_hashes={article_id: hashes[article_id] for article_id in article_ids},
-            file_sizes=files.file_sizes(self.generation),
-            file_checksums=files.file_checksums(self.generation),
+            file_sizes=generation_files.file_sizes(self.generation),
+            file_checksums=generation_files.file_checksums(self.generation),
             built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
         )
@@ -507,26 +512,3 @@ def _read_tokens(index: QuoteIndex) -> list[str]:
     return lines
 
 
-def _check_counts(
-    manifest: Manifest,
-    articles: ArticleTable,
-    chunks: ChunkTable,
-    vectors: VectorStore,
-    keywords: KeywordIndex,
-    sentence_vectors: np.ndarray,
-    generation: Path,
-) -> None:
-    counts = manifest.counts
-    found = Counts(articles=len(articles), chunks=len(chunks), sentences=len(sentence_vectors))
-    if found != counts or len(vectors) != counts.chunks or len(keywords) != counts.chunks or len(chunks.sentences) != counts.sentences:
-        raise CorruptIndexError(
-            f"{generation}: index files disagree with the manifest ({found}, {len(vectors)} vectors, "
-            f"{len(keywords)} BM25 rows, {len(chunks.sentences)} sentence spans; manifest: {counts}): "
-            f"run `quotebot index build`"
-        )
-    # The id maps: every id a store returns must be a chunk (else a KeyError mid-question).
-    # Sorted comparisons of int64 arrays: milliseconds even for a million chunks.
-    if not np.array_equal(keywords.ids, chunks.ids):
-        raise CorruptIndexError(f"{generation / storage.KEYWORD_DIR}: damaged index (the BM25 id map does not match the chunks): run `quotebot index build`")
-    if not np.array_equal(np.sort(vectors.ids()), np.sort(chunks.ids)):
-        raise CorruptIndexError(f"{generation / storage.CHUNK_VECTORS_FILE}: damaged index (the vector id map does not match the chunks): run `quotebot index build`")
