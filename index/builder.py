@@ -254,7 +254,7 @@ def _may_come_from(source: str | None, unreadable: Sequence[str]) -> bool:
     if not source:
         return True
     path = os.path.abspath(source)
-    return any(path == folder or path.startswith(folder.rstrip(os.sep) + os.sep) for folder in unreadable) or not os.path.lexists(path)
+    return any(path == folder or path.startswith(folder.rstrip(os.sep) + os.sep) for folder in unreadable)
 
 
 def _without_collisions(articles: Sequence[Article], previous: QuoteIndex) -> tuple[list[Article], list[str]]:
