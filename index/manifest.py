@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from quotebot.index.articles import Article
 
 # 2: irregular verbs in BM25 tokens; 3: titles in BM25; 4: stable chunk ids, BM25 id map;
-# 5: articles, chunks and sentences as arrays (index/tables.py), BM25 tokens kept for updates
-FORMAT_VERSION = 5
+# 5: articles, chunks and sentences as arrays (index/tables.py), BM25 tokens kept for updates;
+# 6: a chunk's vector is the normalised mean of its sentences' (index/vectorize.py)
+FORMAT_VERSION = 6
 
 
 class ChunkingSettings(BaseModel):
