@@ -153,7 +153,7 @@ def _check_counts(
         )
     # The id maps: every id a store returns must be a chunk (else a KeyError mid-question).
     # Comparisons of int64 arrays: milliseconds even for a million chunks.
-    if not np.array_equal(keywords.ids, chunks.ids):
+    if not np.array_equal(keywords.ids(), chunks.ids):
         raise CorruptIndexError(
             f"{generation / storage.KEYWORD_DIR}: damaged index (the BM25 id map does not match the chunks): "
             "run `quotebot index build`"
