@@ -44,7 +44,7 @@ class BuildProgress:
     articles_total: int
     chunks_done: int
     seconds: float
-    texts_done: int = 0  # chunks and sentences embedded, those of an unfinished article included
+    texts_done: int = 0  # sentences embedded, those of an unfinished article included
     texts_total: int = 0
 
 

@@ -46,9 +46,9 @@ class ArticleVectors:
 # built by an earlier recipe is never mistaken for a current one.
 EMBEDDING_RECIPE = "sentences embedded alone, as 'title. text'; chunk = normalised mean of its sentences"
 
-# Called after each batch with (articles finished, chunks finished) so far.
-# (articles done, their chunks, texts embedded, texts in all): texts count the chunks and
-# sentences of an article still in progress, so one huge article does not stall the line.
+# Called after each batch with (articles finished, their chunks, sentences embedded,
+# sentences in all): the sentences count those of an article still in progress, so one
+# huge article does not stall the progress line.
 BatchCallback = Callable[[int, int, int, int], None]
 
 
