@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quotebot.index.articles import Article
 
 # 2: irregular verbs in BM25 tokens; 3: titles in BM25; 4: stable chunk ids, BM25 id map;
-# 5: articles, chunks and sentences as arrays (index/tables.py), BM25 tokens kept for updates.
-# Still 5 with store references (``vector_store``, ``keyword_index``): the files are the same,
+# 5: articles, chunks and sentences as arrays (index/tables.py), BM25 tokens kept for updates;
+# 6: a chunk's vector is the normalised mean of its sentences' (index/vectorize.py). Store
+# references (``vector_store``, ``keyword_index``) need no new version: the files are the same,
 # and a manifest that has the older ``vector_index`` field is read as the references it meant.
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 
 
 class ChunkingSettings(BaseModel):
@@ -55,6 +56,11 @@ class Manifest(BaseModel):
     keyword_index: StoreRef = Field(description="the chunks' keyword (BM25) index")
     article_hashes: dict[str, str] = Field(description="article id -> sha256 of its title and text")
     file_sizes: dict[str, int] = Field(description="file name -> bytes, to catch truncated files")
+    file_checksums: dict[str, str] = Field(
+        default_factory=dict,
+        description="file name -> 'sha256:<hex>' of its bytes, for `index verify` to catch damage that keeps "
+        "the size (empty in indexes built before checksums were recorded)",
+    )
     built_at: str
     build_seconds: float
 

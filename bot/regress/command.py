@@ -41,6 +41,11 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         default="",
         help="only cases whose question contains EXPR or that are tagged EXPR; combine with and, or, not, ( )",
     )
+    parser.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="let a fixture's corpus lie outside its folder and the project (default: refused)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="also write the results as JUnit XML to FILE")
     parser.add_argument("--update", action="store_true", help="record the answers in each fixture's snapshot file")
@@ -69,6 +74,8 @@ def run(args: argparse.Namespace, settings: Settings, *, embedder: Embedder | No
     except SelectionError as error:
         raise UserError(str(error), ExitCode.USAGE) from None
     fixtures, problems, seen = [], [], set()
+    # The project: the config file's folder (relative settings paths are taken from there too).
+    project_root = args.config.resolve().parent if getattr(args, "config", None) else Path.cwd()
     for given in args.fixtures:
         found = find_fixture_files([given])
         if not found:
@@ -78,7 +85,7 @@ def run(args: argparse.Namespace, settings: Settings, *, embedder: Embedder | No
                 continue
             seen.add(path.resolve())
             try:
-                fixtures.append(load_fixture(path))
+                fixtures.append(load_fixture(path, project_root=project_root, allow_outside=args.allow_outside))
             except FixtureError as error:
                 problems.append(str(error))
     if problems:
