@@ -200,15 +200,20 @@ def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
         for record, chunks in rows:
             print(json_line({**record, "chunks": chunks}))  # exact data, no raw control character
         return ExitCode.OK
+    for line in article_table(rows):
+        print(line)
+    return ExitCode.OK
+
+
+def article_table(rows: list[tuple[dict, int]]) -> list[str]:
+    """``index list``: id, chunks, date and title in aligned columns (the title, last, runs on)."""
     # Tabs, newlines and escapes in an id or title must not forge columns or rows.
     table = [
         tuple(printable(str(cell)) for cell in (record["id"], f"{chunks} chunk{'s' * (chunks != 1)}", record.get("date") or "-", record["title"]))
         for record, chunks in rows
     ]
     widths = [max((len(row[column]) for row in table), default=0) for column in range(3)]
-    for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
-    return ExitCode.OK
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in table]
 
 
 def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:

@@ -155,11 +155,11 @@ def _check_counts(
     # Comparisons of int64 arrays: milliseconds even for a million chunks.
     if not np.array_equal(keywords.ids(), chunks.ids):
         raise CorruptIndexError(
-            f"{generation / storage.KEYWORD_DIR}: damaged index (the BM25 id map does not match the chunks): "
+            f"{generation / manifest.keyword_index.path}: damaged index (the BM25 id map does not match the chunks): "
             "run `quotebot index build`"
         )
     if not np.array_equal(np.sort(vectors.ids()), np.sort(chunks.ids)):
         raise CorruptIndexError(
-            f"{generation / storage.CHUNK_VECTORS_FILE}: damaged index (the vector id map does not match the chunks): "
+            f"{generation / manifest.vector_store.path}: damaged index (the vector id map does not match the chunks): "
             "run `quotebot index build`"
         )

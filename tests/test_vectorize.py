@@ -31,6 +31,7 @@ def seed_vectors(embedder: Embedder, seed: ChunkedArticle) -> ArticleVectors:
     return embed_articles(embedder, [seed])[0]
 
 
+@pytest.mark.slow
 def test_each_sentence_is_its_text_embedded_once(embedder: Embedder, seed: ChunkedArticle, seed_vectors: ArticleVectors) -> None:
     sentence_texts = [embedding_text(seed.article, span) for span in seed.sentences]
     assert seed_vectors.sentences.shape == (len(seed.sentences), 384) and seed_vectors.sentences.dtype == np.float32
@@ -57,6 +58,7 @@ def test_the_title_is_context_of_every_text(seed: ChunkedArticle) -> None:
     assert embedding_text(untitled, span) == span.slice(seed.article.text)
 
 
+@pytest.mark.slow
 def test_articles_keep_their_order_and_progress_is_reported(embedder: Embedder, seed: ChunkedArticle, seed_vectors: ArticleVectors) -> None:
     other = _chunked(Article(id="other.txt", title="", text="A short article. It has two sentences."))
     empty = ChunkedArticle(Article(id="empty.txt", title="Empty", text=" \n "), [], [])
