@@ -21,6 +21,7 @@ from quotebot.bot.settings import Settings
 
 EVAL_CACHE = Path(".quotebot") / "eval-cache"
 FOREIGN_PER_ARTICLE = 100
+NEWS_PER_FILE_LIMIT = 2_000
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -55,6 +56,34 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     squad.add_argument("--cache-dir", type=Path, metavar="DIR", help="where eval indexes are cached (default: .quotebot/eval-cache)")
     squad.add_argument("--records", type=Path, metavar="FILE", help="write every question's outcome as JSON Lines")
     squad.set_defaults(handler=_squad)
+
+    news = kinds.add_parser(
+        "news",
+        help="the hand-written news question set, each article alone and the whole corpus",
+        description="Ask the questions of a news question set (bench/news_questions.yaml) of quotebot, BM25 alone "
+        "and dense alone: each against its article indexed alone, and against the whole corpus of the files given; "
+        "report first-quote accuracy and wrong answers on the unanswerable ones, per half.",
+        parents=[common],
+    )
+    news.add_argument("path", type=Path, metavar="QUESTIONS", help="a news question set (YAML)")
+    news.add_argument(
+        "--corpus", type=Path, action="append", required=True, metavar="FILE",
+        help="an articles file the questions' articles come from (repeat: bbc.jsonl, reuters21578.jsonl)",
+    )
+    news.add_argument(
+        "--per-file-limit", type=int, default=NEWS_PER_FILE_LIMIT, metavar="N",
+        help="a corpus file with more articles gives the questions' ones plus an even sample up to N "
+        f"(default {NEWS_PER_FILE_LIMIT:,})",
+    )
+    news.add_argument("--half", choices=["tune", "report"], help="ask only this half (default: both, reported apart)")
+    news.add_argument(
+        "--mode", choices=["both", "alone", "corpus"], default="both",
+        help="the article alone, the whole corpus, or both (default)",
+    )
+    news.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    news.add_argument("--cache-dir", type=Path, metavar="DIR", help="where eval indexes are cached (default: .quotebot/eval-cache)")
+    news.add_argument("--records", type=Path, metavar="FILE", help="write every question's outcome as JSON Lines")
+    news.set_defaults(handler=_news)
 
 
 def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
@@ -138,6 +167,103 @@ def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
         _write_records(args.records, records)
     print(report.model_dump_json(indent=2) if args.json else render_table(report))
     return ExitCode.OK
+
+
+def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    import hashlib
+    import os
+
+    from quotebot.index.loaders import InputError, load_articles
+    from quotebot.index.manifest import ChunkingSettings
+    from quotebot.index.onnx_encoder import query_encoder_for
+    from quotebot.retrieval.evaluation.cache import article_file_index, derived_index, file_sha256, subset_index
+    from quotebot.retrieval.evaluation.harness import evaluate_news
+    from quotebot.retrieval.evaluation.news import NewsSetError, corpus_articles, load_news_set
+    from quotebot.retrieval.evaluation.report import CorpusInfo, MachineLoad, NewsReport, render_news_table
+
+    if args.per_file_limit < 1:
+        raise UserError("--per-file-limit must be at least 1", ExitCode.USAGE)
+    for path in args.corpus:
+        if not path.is_file():
+            raise UserError(f"{path}: no such articles file (--corpus)", ExitCode.BAD_INPUT)
+    try:
+        news = load_news_set(args.path)
+    except NewsSetError as error:
+        raise UserError(str(error), ExitCode.BAD_INPUT) from None
+    questions = news.select(args.half)
+    started = time.perf_counter()
+    load_before = _load_average()
+    progress = _Progress(sys.stderr)
+    cache_dir = (args.cache_dir or _project_dir(args) / EVAL_CACHE).resolve()
+    embedder = _embedder(settings)
+    chunking = ChunkingSettings(chunk_tokens=settings.index.chunk_tokens, chunk_overlap=settings.index.chunk_overlap)
+    try:
+        files = [(path, load_articles([path]).articles) for path in args.corpus]
+    except InputError as error:
+        raise UserError(str(error), ExitCode.BAD_INPUT) from None
+    articles = corpus_articles(files, news.article_ids, args.per_file_limit)
+    try:
+        news.check_against({a.id: a for a in articles})
+    except NewsSetError as error:
+        raise UserError(str(error), ExitCode.BAD_INPUT) from None
+    # The whole corpus grows from the first file's cached index (shared with `eval squad
+    # --abstention`): only the other files' articles are embedded, once.
+    first = article_file_index(
+        args.corpus[0], cache_dir, embedder, chunking,
+        on_build=progress.building(args.corpus[0]), on_progress=progress.indexing,
+    )
+    key = hashlib.sha256(
+        "\n".join([first.index_dir.name, *(file_sha256(p) for p in args.corpus[1:]), str(args.per_file_limit), *news.article_ids]).encode()
+    ).hexdigest()
+    whole_dir = cache_dir / f"news-{key}"
+    whole = derived_index(first, articles, whole_dir / "corpus", embedder, chunking, embed_new=True, on_progress=progress.indexing)
+    encoder = query_encoder_for(first.index_dir, settings.index.model, torch_model=lambda: embedder)
+    modes, records = [], []
+    if args.mode in ("both", "alone"):
+        alone: dict[str, object] = {}
+
+        def article_alone(article_id: str):
+            if article_id not in alone:
+                alone.clear()
+                alone[article_id] = subset_index(whole, [article_id], whole_dir / "alone" / article_id, embedder, chunking).index
+            return alone[article_id]
+
+        reports, extra = evaluate_news("article alone", questions, article_alone, encoder, settings.retrieval, on_progress=progress.asking)
+        modes += reports
+        records += extra
+    if args.mode in ("both", "corpus"):
+        reports, extra = evaluate_news("whole corpus", questions, lambda _: whole.index, encoder, settings.retrieval, on_progress=progress.asking)
+        modes += reports
+        records += extra
+    progress.clear()
+    counts = whole.index.manifest.counts
+    used = {a.id for a in articles}
+    report = NewsReport(
+        questions_file=args.path.name,
+        sha256=news.sha256,
+        questions=len(questions),
+        articles=len({q.article_id for q in questions}),
+        corpus=CorpusInfo(
+            file=", ".join(p.name for p in args.corpus), sha256=key, articles=counts.articles, chunks=counts.chunks,
+            sentences=counts.sentences, index_built_now=whole.built,
+        ),
+        corpus_files=[f"{p.name}: {sum(a.id in used for a in arts):,} of {len(arts):,} articles" for p, arts in files],
+        retrieval=settings.retrieval.model_dump(),
+        modes=modes,
+        query_encoder=f"{type(encoder).__name__} ({encoder.model})",
+        seconds=round(time.perf_counter() - started, 1),
+        machine=MachineLoad(cpus=os.cpu_count() or 0, load_before=load_before, load_after=_load_average()),
+    )
+    if args.records:
+        _write_records(args.records, records)
+    print(report.model_dump_json(indent=2) if args.json else render_news_table(report))
+    return ExitCode.OK
+
+
+def _load_average():
+    from quotebot.retrieval.evaluation.harness import _load_average as load
+
+    return load()
 
 
 def _embedder(settings: Settings):
