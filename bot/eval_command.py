@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from quotebot.bot.cli import ExitCode, UserError
 from quotebot.bot.settings import Settings
+from quotebot.index.errors import ExitCode, UserError
 
 EVAL_CACHE = Path(".quotebot") / "eval-cache"
 FOREIGN_PER_ARTICLE = 100
@@ -173,12 +173,12 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
     import hashlib
     import os
 
-    from quotebot.index.loaders import InputError, load_articles
+    from quotebot.index.loaders import load_articles
     from quotebot.index.manifest import ChunkingSettings
     from quotebot.index.onnx_encoder import query_encoder_for
     from quotebot.retrieval.evaluation.cache import article_file_index, derived_index, file_sha256, subset_index
     from quotebot.retrieval.evaluation.harness import evaluate_news
-    from quotebot.retrieval.evaluation.news import NewsSetError, corpus_articles, load_news_set
+    from quotebot.retrieval.evaluation.news import corpus_articles, load_news_set
     from quotebot.retrieval.evaluation.report import CorpusInfo, MachineLoad, NewsReport, render_news_table
 
     if args.per_file_limit < 1:
@@ -186,10 +186,7 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
     for path in args.corpus:
         if not path.is_file():
             raise UserError(f"{path}: no such articles file (--corpus)", ExitCode.BAD_INPUT)
-    try:
-        news = load_news_set(args.path)
-    except NewsSetError as error:
-        raise UserError(str(error), ExitCode.BAD_INPUT) from None
+    news = load_news_set(args.path)
     questions = news.select(args.half)
     started = time.perf_counter()
     load_before = _load_average()
@@ -197,15 +194,9 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
     cache_dir = (args.cache_dir or _project_dir(args) / EVAL_CACHE).resolve()
     embedder = _embedder(settings)
     chunking = ChunkingSettings(chunk_tokens=settings.index.chunk_tokens, chunk_overlap=settings.index.chunk_overlap)
-    try:
-        files = [(path, load_articles([path]).articles) for path in args.corpus]
-    except InputError as error:
-        raise UserError(str(error), ExitCode.BAD_INPUT) from None
+    files = [(path, load_articles([path]).articles) for path in args.corpus]
     articles = corpus_articles(files, news.article_ids, args.per_file_limit)
-    try:
-        news.check_against({a.id: a for a in articles})
-    except NewsSetError as error:
-        raise UserError(str(error), ExitCode.BAD_INPUT) from None
+    news.check_against({a.id: a for a in articles})
     # The whole corpus grows from the first file's cached index (shared with `eval squad
     # --abstention`): only the other files' articles are embedded, once.
     first = article_file_index(

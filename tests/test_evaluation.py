@@ -35,7 +35,7 @@ from quotebot.retrieval.evaluation.harness import (
 from quotebot.retrieval.evaluation.masking import ExcludingIndex
 from quotebot.retrieval.evaluation.news import NewsSetError, corpus_articles, half_of, load_news_set
 from quotebot.index.loaders import load_articles
-from quotebot.index.models import Article
+from quotebot.index.articles import Article
 from quotebot.retrieval.evaluation.report import CorpusInfo, render_table
 from quotebot.retrieval.evaluation.squad import SquadFormatError, SquadQuestion, load_squad, parse_article_range
 from tests.conftest import SEEDS, assert_quotes_verbatim

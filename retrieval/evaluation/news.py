@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from quotebot.index.models import Article
+from quotebot.index.articles import Article
+from quotebot.index.errors import ExitCode, QuotebotError
 from quotebot.retrieval.evaluation.metrics import normalize
 from quotebot.retrieval.evaluation.squad import SquadQuestion
 
@@ -25,8 +26,10 @@ KINDS = ("who", "what", "when", "where", "how-many", "how-much", "why", "quote",
 HALVES = ("tune", "report")
 
 
-class NewsSetError(Exception):
+class NewsSetError(QuotebotError):
     """The question file is unreadable or wrong; ``str()`` is one line naming file and place."""
+
+    exit_code = ExitCode.BAD_INPUT
 
 
 def half_of(article_id: str) -> str:
