@@ -21,7 +21,7 @@ from quotebot.index.errors import ExitCode, UserError
 
 EVAL_CACHE = Path(".quotebot") / "eval-cache"
 FOREIGN_PER_ARTICLE = 100
-NEWS_PER_FILE_LIMIT = 2_000
+NEWS_PER_FILE_LIMIT = 2_500
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -176,7 +176,7 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.index.loaders import load_articles
     from quotebot.index.manifest import ChunkingSettings
     from quotebot.index.onnx_encoder import query_encoder_for
-    from quotebot.retrieval.evaluation.cache import article_file_index, derived_index, file_sha256, subset_index
+    from quotebot.retrieval.evaluation.cache import NEWS_CORPUS, cache_key, cached_index, derived_index, file_sha256, subset_index
     from quotebot.retrieval.evaluation.harness import evaluate_news
     from quotebot.retrieval.evaluation.news import corpus_articles, load_news_set
     from quotebot.retrieval.evaluation.report import CorpusInfo, MachineLoad, NewsReport, render_news_table
@@ -197,18 +197,17 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
     files = [(path, load_articles([path]).articles) for path in args.corpus]
     articles = corpus_articles(files, news.article_ids, args.per_file_limit)
     news.check_against({a.id: a for a in articles})
-    # The whole corpus grows from the first file's cached index (shared with `eval squad
-    # --abstention`): only the other files' articles are embedded, once.
-    first = article_file_index(
-        args.corpus[0], cache_dir, embedder, chunking,
-        on_build=progress.building(args.corpus[0]), on_progress=progress.indexing,
+    # The questions' own articles are indexed once (a small build); each article-alone index
+    # is narrowed from it and the whole corpus grown from it: no article is embedded twice.
+    by_id = {a.id: a for a in articles}
+    own = [by_id[article_id] for article_id in news.article_ids]
+    files_digest = hashlib.sha256("\n".join([*(file_sha256(p) for p in args.corpus), *news.article_ids]).encode()).hexdigest()
+    own_key = cache_key(corpus_sha256=files_digest, corpus_kind=NEWS_CORPUS, model=embedder.model, chunking=chunking)
+    base = cached_index(
+        cache_dir, own_key, lambda: own, embedder, chunking,
+        on_build=progress.building(args.path), on_progress=progress.indexing,
     )
-    key = hashlib.sha256(
-        "\n".join([first.index_dir.name, *(file_sha256(p) for p in args.corpus[1:]), str(args.per_file_limit), *news.article_ids]).encode()
-    ).hexdigest()
-    whole_dir = cache_dir / f"news-{key}"
-    whole = derived_index(first, articles, whole_dir / "corpus", embedder, chunking, embed_new=True, on_progress=progress.indexing)
-    encoder = query_encoder_for(first.index_dir, settings.index.model, torch_model=lambda: embedder)
+    encoder = query_encoder_for(base.index_dir, settings.index.model, torch_model=lambda: embedder)
     modes, records = [], []
     if args.mode in ("both", "alone"):
         alone: dict[str, object] = {}
@@ -216,27 +215,34 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
         def article_alone(article_id: str):
             if article_id not in alone:
                 alone.clear()
-                alone[article_id] = subset_index(whole, [article_id], whole_dir / "alone" / article_id, embedder, chunking).index
+                folder = cache_dir / f"{own_key}.alone" / article_id
+                alone[article_id] = subset_index(base, [article_id], folder, embedder, chunking).index
             return alone[article_id]
 
         reports, extra = evaluate_news("article alone", questions, article_alone, encoder, settings.retrieval, on_progress=progress.asking)
         modes += reports
         records += extra
+    whole = None
     if args.mode in ("both", "corpus"):
+        progress.building_count(len(articles) - len(own), "corpus articles")
+        whole = derived_index(
+            base, articles, cache_dir / f"{own_key}.corpus-{args.per_file_limit}", embedder, chunking,
+            embed_new=True, on_progress=progress.indexing,
+        )
         reports, extra = evaluate_news("whole corpus", questions, lambda _: whole.index, encoder, settings.retrieval, on_progress=progress.asking)
         modes += reports
         records += extra
     progress.clear()
-    counts = whole.index.manifest.counts
-    used = {a.id for a in articles}
+    used = {a.id for a in articles} if whole is not None else set(news.article_ids)
     report = NewsReport(
         questions_file=args.path.name,
         sha256=news.sha256,
         questions=len(questions),
         articles=len({q.article_id for q in questions}),
-        corpus=CorpusInfo(
-            file=", ".join(p.name for p in args.corpus), sha256=key, articles=counts.articles, chunks=counts.chunks,
-            sentences=counts.sentences, index_built_now=whole.built,
+        corpus=None if whole is None else CorpusInfo(
+            file=", ".join(p.name for p in args.corpus), sha256=files_digest, articles=whole.index.manifest.counts.articles,
+            chunks=whole.index.manifest.counts.chunks, sentences=whole.index.manifest.counts.sentences,
+            index_built_now=whole.built,
         ),
         corpus_files=[f"{p.name}: {sum(a.id in used for a in arts):,} of {len(arts):,} articles" for p, arts in files],
         retrieval=settings.retrieval.model_dump(),
@@ -303,6 +309,11 @@ class _Progress:
             print(f"quotebot: indexing {articles:,} articles of {path.name} for eval (cached for reruns)", file=self.stream)
 
         return announce
+
+    def building_count(self, articles: int, what: str) -> None:
+        if articles:
+            self.clear()
+            print(f"quotebot: indexing {articles:,} {what} for eval (cached for reruns)", file=self.stream)
 
     def indexing(self, status) -> None:
         self._show(f"indexing: {status.articles_done:,}/{status.articles_total:,} articles, {status.chunks_done:,} chunks")

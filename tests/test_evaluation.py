@@ -634,6 +634,9 @@ def test_eval_news_asks_each_article_alone_and_the_whole_corpus(
     assert main(argv + ["--mode", "corpus", "--half", half_of("harbour")]) == ExitCode.OK  # a table, from the cache
     out = capsys.readouterr().out
     assert "whole corpus, " + half_of("harbour") + " half" in out and "article alone" not in out
+    assert main(argv + ["--mode", "alone", "--json"]) == ExitCode.OK
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["corpus"] is None and {m["mode"] for m in alone["modes"]} == {"article alone"}
 
 
 def test_eval_news_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

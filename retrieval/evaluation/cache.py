@@ -31,6 +31,7 @@ from quotebot.retrieval.evaluation.squad import CORPUS_VERSION, SquadSet
 # How a corpus file becomes articles, part of the cache key.
 SQUAD_CORPUS = f"squad-paragraphs-v{CORPUS_VERSION}"
 ARTICLE_FILE_CORPUS = "load_articles-v1"
+NEWS_CORPUS = "news-question-articles-v1"  # the articles of a news question set, from its corpus files
 
 
 def cache_key(

@@ -157,7 +157,7 @@ class NewsReport(BaseModel):
     sha256: str
     questions: int
     articles: int
-    corpus: CorpusInfo  # the whole corpus
+    corpus: CorpusInfo | None  # the whole corpus (None when only the articles alone were asked)
     corpus_files: list[str]  # each as "<file>: <articles used> of <articles in it>"
     retrieval: dict[str, Any]
     modes: list[NewsModeReport]
@@ -313,7 +313,11 @@ def render_news_table(report: NewsReport) -> str:
     """The news-set report for people: per mode and half, the systems side by side."""
     lines = [
         f"news set {report.questions_file}: {report.questions} questions over {report.articles} articles",
-        f"whole corpus: {report.corpus.articles:,} articles ({report.corpus.chunks:,} chunks) from "
+        (
+            f"whole corpus: {report.corpus.articles:,} articles ({report.corpus.chunks:,} chunks) from "
+            if report.corpus
+            else "articles alone, from "
+        )
         + "; ".join(report.corpus_files),
         "retrieval: " + ", ".join(f"{key}={value}" for key, value in report.retrieval.items()),
         f"questions embedded by {report.query_encoder}",
