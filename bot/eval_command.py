@@ -177,7 +177,7 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.index.manifest import ChunkingSettings
     from quotebot.index.onnx_encoder import query_encoder_for
     from quotebot.retrieval.evaluation.cache import NEWS_CORPUS, cache_key, cached_index, derived_index, file_sha256, subset_index
-    from quotebot.retrieval.evaluation.harness import evaluate_news
+    from quotebot.retrieval.evaluation.harness import evaluate_news, load_average
     from quotebot.retrieval.evaluation.news import corpus_articles, load_news_set
     from quotebot.retrieval.evaluation.report import CorpusInfo, MachineLoad, NewsReport, render_news_table
 
@@ -189,7 +189,7 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
     news = load_news_set(args.path)
     questions = news.select(args.half)
     started = time.perf_counter()
-    load_before = _load_average()
+    load_before = load_average()
     progress = _Progress(sys.stderr)
     cache_dir = (args.cache_dir or _project_dir(args) / EVAL_CACHE).resolve()
     embedder = _embedder(settings)
@@ -249,18 +249,12 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
         modes=modes,
         query_encoder=f"{type(encoder).__name__} ({encoder.model})",
         seconds=round(time.perf_counter() - started, 1),
-        machine=MachineLoad(cpus=os.cpu_count() or 0, load_before=load_before, load_after=_load_average()),
+        machine=MachineLoad(cpus=os.cpu_count() or 0, load_before=load_before, load_after=load_average()),
     )
     if args.records:
         _write_records(args.records, records)
     print(report.model_dump_json(indent=2) if args.json else render_news_table(report))
     return ExitCode.OK
-
-
-def _load_average():
-    from quotebot.retrieval.evaluation.harness import _load_average as load
-
-    return load()
 
 
 def _embedder(settings: Settings):

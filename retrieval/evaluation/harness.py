@@ -206,7 +206,7 @@ def evaluate(
 ) -> EvalRun:
     """Ask every question of the three systems (and of ``out_of_corpus``), then score them."""
     started = time.perf_counter()
-    load_before = _load_average()
+    load_before = load_average()
     evaluation = Evaluation(index, embedder, retrieval)
     evaluation.warm_up()
     records = []
@@ -235,7 +235,7 @@ def evaluate(
         abstention=abstention,
         query_encoder=f"{type(embedder).__name__} ({embedder.model})",
         seconds=round(time.perf_counter() - started, 1),
-        machine=MachineLoad(cpus=os.cpu_count() or 0, load_before=load_before, load_after=_load_average()),
+        machine=MachineLoad(cpus=os.cpu_count() or 0, load_before=load_before, load_after=load_average()),
     )
     return EvalRun(report, records)
 
@@ -436,7 +436,7 @@ def evaluate_news(
     corpus for all), of quotebot and the baselines; one report per half."""
     records: list[QuestionRecord] = []
     evaluations: dict[int, Evaluation] = {}
-    for done, (number, question) in enumerate(enumerate(questions, 1), 1):
+    for number, question in enumerate(questions, 1):
         index = index_for(question.article_id)
         evaluation = evaluations.get(id(index))
         if evaluation is None:
@@ -448,7 +448,7 @@ def evaluate_news(
         record.corpus = question.article_id if mode == "article alone" else "whole corpus"
         records.append(record)
         if on_progress:
-            on_progress(mode, done, len(questions))
+            on_progress(mode, number, len(questions))
     reports = []
     by_id = {q.id: q for q in questions}
     for half in ("tune", "report"):
@@ -488,7 +488,7 @@ def _news_mode_report(
     )
 
 
-def _load_average() -> float | None:
+def load_average() -> float | None:
     """The 1-minute load average: latency means little on a machine busy with other work."""
     try:
         return round(os.getloadavg()[0], 2)
