@@ -22,10 +22,22 @@ from quotebot.retrieval.evaluation.abstention import (
     threshold_point,
 )
 from quotebot.index.onnx_encoder import SHARED_EXPORTS, OnnxQueryEncoder, encoder_dir
-from quotebot.retrieval.evaluation.cache import article_file_index, squad_index
-from quotebot.retrieval.evaluation.harness import QUOTEBOT, Evaluation, SystemRecord, evaluate, system_metrics
+from quotebot.retrieval.evaluation.cache import article_file_index, squad_index, subset_index
+from quotebot.retrieval.evaluation.harness import (
+    QUOTEBOT,
+    Evaluation,
+    SystemRecord,
+    evaluate,
+    evaluate_left_out,
+    evaluate_per_article,
+    system_metrics,
+)
+from quotebot.retrieval.evaluation.masking import ExcludingIndex
+from quotebot.retrieval.evaluation.news import NewsSetError, corpus_articles, half_of, load_news_set
+from quotebot.index.loaders import load_articles
+from quotebot.index.articles import Article
 from quotebot.retrieval.evaluation.report import CorpusInfo, render_table
-from quotebot.retrieval.evaluation.squad import SquadFormatError, load_squad, parse_article_range
+from quotebot.retrieval.evaluation.squad import SquadFormatError, SquadQuestion, load_squad, parse_article_range
 from tests.conftest import SEEDS, assert_quotes_verbatim
 
 PARAGRAPHS = {
@@ -359,3 +371,291 @@ def test_eval_command_errors_are_one_line(tmp_path: Path, capsys: pytest.Capture
     assert "the file has articles 1 to 2" in capsys.readouterr().err
     assert main(["eval", "squad", str(tmp_path / "s.json"), "--abstention", str(tmp_path / "no.jsonl")]) == ExitCode.BAD_INPUT
     assert "no such articles file" in capsys.readouterr().err
+
+
+# -- one-article corpora, left-out paragraphs ---------------------------------------------
+
+
+class _NoEmbedding:
+    """An embedder that must not be asked to embed: subset indexes reuse the source's vectors."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.model = embedder.model
+        self.batch_size = embedder.batch_size
+        self.dimension = embedder.dimension
+
+    def embed(self, texts: list[str]):
+        raise AssertionError(f"asked to embed {len(texts)} texts")
+
+
+def test_subset_index_holds_only_its_articles_and_embeds_nothing(
+    squad_file: Path, cache: Path, embedder: Embedder
+) -> None:
+    squad = load_squad(squad_file)
+    source = squad_index(squad, cache, _builder(embedder))
+    wanted = squad.article_ids(2)
+    assert wanted == ["Copper_mining_in_Calder_Valley/1", "Copper_mining_in_Calder_Valley/2"]
+    sub = subset_index(source, wanted, cache / "sub" / "002", _builder(_NoEmbedding(embedder)))
+    assert sub.built and list(sub.index.articles) == wanted
+    assert len(sub.index.keywords) == len(sub.index.chunks) == sum(len(source.index.chunk_ids_of(a)) for a in wanted)
+    for article_id in wanted:  # the same chunks, with the very vectors of the open corpus
+        ids = sub.index.chunk_ids_of(article_id)
+        assert ids == source.index.chunk_ids_of(article_id)
+        assert (sub.index.vectors.vectors(ids) == source.index.vectors.vectors(ids)).all()
+    # BM25 statistics are the small corpus's own: "copper" is in both of its chunks, so it
+    # weighs less there than in the open corpus, where two of four chunks hold it.
+    assert sub.index.keywords.idf(["copper"])[0] < source.index.keywords.idf(["copper"])[0]
+    again = subset_index(source, wanted, cache / "sub" / "002", _builder(_NoEmbedding(embedder)))
+    assert not again.built and list(again.index.articles) == wanted
+    # The source, whose files the subset was seeded from by hard links, is intact.
+    reloaded = squad_index(squad, cache, _builder(embedder))
+    assert not reloaded.built and len(reloaded.index.articles) == 4
+
+
+def test_excluding_index_leaves_articles_out_of_both_searches(
+    squad_file: Path, cache: Path, embedder: Embedder
+) -> None:
+    index = squad_index(load_squad(squad_file), cache, _builder(embedder)).index
+    vector = embedder.embed(["Who built the harbour of Harrowby?"])[0]
+    tokens = ["harbour", "harrowby"]
+    view = ExcludingIndex(index)
+    assert view.index.vectors.search(vector, 4)[0].tolist() == index.vectors.search(vector, 4)[0].tolist()
+    view.leave_out(["Lake_Aldmere/2"])
+    left_out = set(index.chunk_ids_of("Lake_Aldmere/2"))
+    dense_all = [i for i in index.vectors.search(vector, 4)[0].tolist() if i not in left_out]
+    dense_view = view.index.vectors.search(vector, 3)[0].tolist()
+    assert dense_view == dense_all[:3] and not left_out & set(dense_view)
+    keyword_ids = view.index.keywords.search(tokens, 4)[0].tolist()
+    assert not left_out & set(keyword_ids)
+    assert view.index.keywords.search(tokens, 4)[0].tolist() == [
+        i for i in index.keywords.search(tokens, 4)[0].tolist() if i not in left_out
+    ]
+    view.leave_out([])
+    assert set(index.chunk_ids_of("Lake_Aldmere/2")) <= set(view.index.vectors.search(vector, 4)[0].tolist())
+
+
+def test_answer_only_in_own_paragraph(squad_file: Path) -> None:
+    squad = load_squad(squad_file)
+    counted = squad.answer_only_in_own_paragraph(squad.questions)
+    assert [q.id for q in counted] == ["q1", "q2", "q3", "q4", "q5"]  # every gold answer is in one paragraph only
+    elsewhere = SquadQuestion("x", "What was formed by glaciers?", ("the lake",), "Lake_Aldmere/1", 1)
+    assert squad.answer_only_in_own_paragraph([elsewhere]) == []  # "the lake" is in Lake_Aldmere/2 too
+    spaced = SquadQuestion("y", "Which copper mine closed?", ("Great  Orme DEEP",), "Copper_mining_in_Calder_Valley/1", 2)
+    assert squad.answer_only_in_own_paragraph([spaced]) == [spaced]  # compared after normalize
+
+
+@pytest.mark.slow
+def test_per_article_asks_each_article_alone(
+    squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
+) -> None:
+    squad = load_squad(squad_file)
+    source = squad_index(squad, cache, _builder(embedder))
+
+    def article_index(number: int):
+        sub = subset_index(source, squad.article_ids(number), cache / "per" / str(number), _builder(embedder))
+        return sub.index, sub.built
+
+    report, records = evaluate_per_article(
+        squad.select(), squad.titles, article_index, embedder, settings.retrieval, foreign_per_article=2
+    )
+    assert report.articles == 2 and report.questions == 5 and report.indexes_built_now == 2
+    assert report.foreign_questions == 4 and report.foreign_per_article == 2
+    assert [s.system for s in report.systems] == [s.system for s in report.foreign] == ["quotebot", "BM25", "dense"]
+    assert [(a.article, a.paragraphs, a.questions) for a in report.per_article] == [(1, 2, 3), (2, 2, 2)]
+    for record in records:
+        first = record.systems[QUOTEBOT].first_quote_article
+        own_article = record.question.paragraph_id.rsplit("/", 1)[0]
+        corpus = squad.titles[int(record.corpus) - 1]
+        assert record.mode == ("per-article" if own_article == corpus else "foreign")
+        assert first is None or first.startswith(corpus + "/")  # quotes come from the one article only
+    # A two-paragraph article: its own questions find their paragraph in the first two chunks.
+    assert report.systems[0].passage_at_5 == 1.0
+    assert report.foreign[2].wrong_answers == 1.0  # dense alone always has a nearest sentence ...
+    assert report.foreign[2].gold_in_first_quote == 0  # ... and cannot quote what is not there
+    assert len(report.curve) == 21 and report.curve[0].wrong_answer_rate == 1.0
+    assert "per article: each of 2 SQuAD articles indexed alone" in "\n".join(
+        render_table(_report_with(report=report, squad=squad, index=source.index, embedder=embedder, settings=settings)).splitlines()
+    )
+
+
+def _report_with(*, report, squad, index, embedder, settings):
+    info = CorpusInfo(file="tiny", sha256=squad.sha256, articles=4, chunks=len(index.chunks), sentences=0, index_built_now=False)
+    run = evaluate(squad.select(limit=1), index, embedder, settings.retrieval, dataset=info, articles="all")
+    return run.report.model_copy(update={"per_article": report})
+
+
+def test_left_out_never_quotes_the_left_out_paragraph(
+    squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
+) -> None:
+    squad = load_squad(squad_file)
+    index = squad_index(squad, cache, _builder(embedder)).index
+    info = CorpusInfo(file="tiny", sha256=squad.sha256, articles=4, chunks=len(index.chunks), sentences=0, index_built_now=False)
+    run = evaluate(squad.select(), index, embedder, settings.retrieval, dataset=info, articles="all")
+    counted = squad.answer_only_in_own_paragraph(squad.select())
+    report, records = evaluate_left_out(run.records, counted, index, embedder, settings.retrieval)
+    assert report.questions == 5 and report.counted == 5
+    for record in records:
+        assert record.mode == "left-out"
+        for system in record.systems.values():
+            assert system.first_quote_article != record.question.paragraph_id
+            assert system.passage_rank is None
+    by_name = {s.system: s for s in report.systems}
+    assert by_name["dense"].wrong_answers == 1.0  # the nearest sentence, however far
+    assert all(s.gold_in_first_quote == 0 for s in report.systems)
+    # In corpus: the open run; out of corpus: the left-out run, on the same questions.
+    assert report.curve[0].wrong_answer_rate == 1.0 and report.curve[0].wrong_abstain_rate == 0.0
+
+
+@pytest.mark.slow
+def test_eval_command_per_article_and_left_out(
+    squad_file: Path, cache: Path, tmp_path: Path, embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+) -> None:
+    monkeypatch.setattr(eval_command, "_embedder", lambda settings: embedder)
+    records = tmp_path / "records.jsonl"
+    argv = ["eval", "squad", str(squad_file), "--cache-dir", str(cache), "--per-article", "--foreign", "1", "--left-out"]
+    assert main(argv + ["--json", "--records", str(records)]) == ExitCode.OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["per_article"]["articles"] == 2 and report["per_article"]["foreign_questions"] == 2
+    assert report["left_out"]["counted"] == 5
+    modes = [json.loads(line)["mode"] for line in records.read_text(encoding="utf-8").splitlines()]
+    assert modes.count("open") == 5 and modes.count("per-article") == 5
+    assert modes.count("foreign") == 2 and modes.count("left-out") == 5
+    assert main(argv + ["--articles", "1:1"]) == ExitCode.OK  # one article: no other article of the half to ask
+    out = capsys.readouterr().out
+    assert "per article: each of 1 SQuAD articles indexed alone (0 indexes made now" in out
+    assert "related but unanswered: 3 of the 3 questions" in out
+    assert main(argv + ["--foreign", "-1"]) == ExitCode.USAGE
+
+
+# -- the news question set -----------------------------------------------------------------
+
+REGRESS_CORPUS = Path(__file__).parent / "fixtures" / "regress_corpus"
+NEWS_SET = """
+articles:
+- article: harbour
+  questions:
+  - {q: "How much did the repair of the Kelso harbour bridge cost?", expect: "48 million euros", kind: how-much}
+  - {q: "Who cut the ribbon at the harbour bridge?", expect: ["Ines Duarte"], kind: who}
+  - {q: "What colour is the Kelso harbour bridge painted?", expect: null, kind: unanswerable}
+- article: library
+  questions:
+  - {q: "How did the council vote on Sunday opening of the library?", expect: "23 to 14", kind: what}
+  - {q: "What did librarian Sofia Marr say about Sundays?", expect: "busiest day for families", kind: quote}
+- article: orchard
+  questions:
+  - {q: "How much emergency aid did the apple growers ask for?", expect: "two million euros", kind: how-much}
+  - {q: "How many apple trees does Tomas Berg own?", expect: null, kind: unanswerable}
+"""
+
+
+def write_news_corpus(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The regress corpus as two JSON Lines files (the second grows the first's index) and a question set."""
+    records = []
+    for path in sorted(REGRESS_CORPUS.iterdir()):
+        title, _, body = path.read_text(encoding="utf-8").lstrip("# ").partition("\n")
+        records.append({"id": path.stem, "title": title.strip(), "text": body.strip()})
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(json.dumps(r) + "\n" for r in records[:2]), encoding="utf-8")
+    second.write_text("".join(json.dumps(r) + "\n" for r in records[2:]), encoding="utf-8")
+    questions = tmp_path / "news.yaml"
+    questions.write_text(NEWS_SET, encoding="utf-8")
+    return first, second, questions
+
+
+def test_news_set_loads_with_halves_by_article_id(tmp_path: Path) -> None:
+    _, _, path = write_news_corpus(tmp_path)
+    news = load_news_set(path)
+    assert [q.id for q in news.questions][:3] == ["harbour#1", "harbour#2", "harbour#3"]
+    assert news.article_ids == ["harbour", "library", "orchard"]
+    assert {q.half for q in news.questions if q.article_id == "library"} == {half_of("library")}
+    assert half_of("library") in ("tune", "report") and half_of("x") == half_of("x")
+    assert [q.answerable for q in news.questions].count(False) == 2
+    assert news.questions[1].expected == ("Ines Duarte",)
+    assert len(news.select("tune")) + len(news.select("report")) == len(news.questions)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("articles: []", "non-empty 'articles' list"),
+        ("articles:\n- article: a\n  questions:\n  - {q: x, expect: y, kind: colour}", "question 1: 'kind' must be one of"),
+        ("articles:\n- article: a\n  questions:\n  - {q: x, expect: null, kind: who}", "'expect: null' goes with"),
+        ("articles:\n- article: a\n  questions:\n  - {q: x, expect: y, kind: who, note: z}", "unknown field 'note'"),
+        ("articles:\n- article: a\n  questions: [{q: x, expect: y, kind: who}]\n- article: a\n  questions: [{q: x, expect: y, kind: who}]", "listed twice"),
+        ("articles: [", "not valid YAML"),
+    ],
+)
+def test_news_set_errors_name_the_place(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(NewsSetError, match="bad.yaml") as error:
+        load_news_set(path)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_news_set_checks_expected_text_against_the_articles(tmp_path: Path) -> None:
+    _, _, path = write_news_corpus(tmp_path)
+    path.write_text(NEWS_SET.replace("48 million euros", "84 million euros"), encoding="utf-8")
+    articles = {a.id: a for a in load_articles([REGRESS_CORPUS]).articles}
+    articles = {key.split(".")[0]: value for key, value in articles.items()}
+    with pytest.raises(NewsSetError, match=r"harbour#1: expected text '84 million euros' is not in article harbour"):
+        load_news_set(path).check_against(articles)
+    path.write_text(NEWS_SET, encoding="utf-8")
+    load_news_set(path).check_against(articles)
+    with pytest.raises(NewsSetError, match="article orchard is not in the corpus"):
+        load_news_set(path).check_against({k: v for k, v in articles.items() if k != "orchard"})
+
+
+def test_corpus_articles_samples_only_large_files() -> None:
+    small = [Article(id=f"s{i}", title="t", text="x") for i in range(3)]
+    large = [Article(id=f"l{i}", title="t", text="x") for i in range(10)]
+    chosen = corpus_articles([(Path("small"), small), (Path("large"), large)], ["l7"], per_file_limit=4)
+    ids = [a.id for a in chosen]
+    assert ids[:3] == ["s0", "s1", "s2"]  # under the limit: every article
+    assert len(ids) == 3 + 4 and "l7" in ids  # over it: the needed ones plus an even sample
+    assert ids[3:] == sorted(ids[3:], key=lambda i: int(i[1:]))  # file order kept
+
+
+@pytest.mark.slow
+def test_eval_news_asks_each_article_alone_and_the_whole_corpus(
+    tmp_path: Path, cache: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(eval_command, "_embedder", lambda settings: embedder)
+    first, second, questions = write_news_corpus(tmp_path)
+    records = tmp_path / "records.jsonl"
+    argv = ["eval", "news", str(questions), "--corpus", str(first), "--corpus", str(second), "--cache-dir", str(cache)]
+    assert main(argv + ["--json", "--records", str(records)]) == ExitCode.OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["questions"] == 7 and report["articles"] == 3
+    assert report["corpus"]["articles"] == 3  # the second file's article embedded into the first's index
+    assert report["corpus_files"] == ["first.jsonl: 2 of 2 articles", "second.jsonl: 1 of 1 articles"]
+    modes = {(m["mode"], m["half"]) for m in report["modes"]}
+    halves = {half_of(a) for a in ("harbour", "library", "orchard")}
+    assert modes == {(mode, half) for mode in ("article alone", "whole corpus") for half in halves}
+    for mode in report["modes"]:
+        assert [s["system"] for s in mode["systems"]] == ["quotebot", "BM25", "dense"]
+        assert mode["answerable"] + mode["unanswerable"] > 0
+    lines = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 14
+    for line in lines:
+        first_article = line["systems"]["quotebot"]["first_quote_article"]
+        if line["mode"] == "article alone" and first_article is not None:
+            assert first_article == line["paragraph"]  # the article alone quotes nothing else
+    by_question = {(line["mode"], line["id"]): line for line in lines}
+    assert by_question[("whole corpus", "harbour#1")]["systems"]["quotebot"]["quote_rank"] == 1
+    assert main(argv + ["--mode", "corpus", "--half", half_of("harbour")]) == ExitCode.OK  # a table, from the cache
+    out = capsys.readouterr().out
+    assert "whole corpus, " + half_of("harbour") + " half" in out and "article alone" not in out
+    assert main(argv + ["--mode", "alone", "--json"]) == ExitCode.OK
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["corpus"] is None and {m["mode"] for m in alone["modes"]} == {"article alone"}
+
+
+def test_eval_news_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    first, second, questions = write_news_corpus(tmp_path)
+    assert main(["eval", "news", str(questions), "--corpus", str(tmp_path / "nope.jsonl")]) == ExitCode.BAD_INPUT
+    assert "nope.jsonl: no such articles file (--corpus)" in capsys.readouterr().err
+    assert main(["eval", "news", str(questions), "--corpus", str(first)]) == ExitCode.BAD_INPUT  # orchard is in second
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "orchard#1: article orchard is not in the corpus files given" in err

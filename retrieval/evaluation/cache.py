@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from quotebot.index.errors import CorruptIndexError, IndexMismatchError, IndexMi
 from quotebot.index.loaders import load_articles
 from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings
 from quotebot.index.onnx_encoder import link_query_encoder
+from quotebot.index import storage
 from quotebot.index.reader import QuoteIndex
 from quotebot.index.vectorize import EMBEDDING_RECIPE
 from quotebot.retrieval.evaluation.squad import CORPUS_VERSION, SquadSet
@@ -27,6 +30,7 @@ from quotebot.retrieval.evaluation.squad import CORPUS_VERSION, SquadSet
 # How a corpus file becomes articles, part of the cache key.
 SQUAD_CORPUS = f"squad-paragraphs-v{CORPUS_VERSION}"
 ARTICLE_FILE_CORPUS = "load_articles-v1"
+NEWS_CORPUS = "news-question-articles-v1"  # the articles of a news question set, from its corpus files
 
 
 def cache_key(
@@ -122,3 +126,85 @@ def article_file_index(path: Path, cache_dir: Path, builder: IndexBuilder, **cal
         chunking=builder.chunking,
     )
     return cached_index(cache_dir, key, lambda: load_articles([path]).articles, builder, **callbacks)
+
+
+def subset_index(
+    source: CachedIndex,
+    article_ids: Sequence[str],
+    index_dir: Path,
+    builder: IndexBuilder,
+) -> CachedIndex:
+    return derived_index(source, [source.index.articles[a] for a in article_ids], index_dir, builder)
+
+
+def derived_index(
+    source: CachedIndex,
+    articles: Sequence[Article],
+    index_dir: Path,
+    builder: IndexBuilder,
+    *,
+    embed_new: bool = False,
+    on_progress: Callable[[BuildProgress], None] | None = None,
+) -> CachedIndex:
+    """An index of exactly ``articles``, made from ``source`` without embedding its articles again.
+
+    It is made as a user's index is updated: ``index_dir`` is seeded with the source's live
+    generation (hard links, so no bytes are copied), then ``IndexBuilder.build`` makes it
+    hold exactly these articles: their chunks, vectors and tokens are kept (same title and
+    text), every other article is removed, and BM25 is built over the kept chunks alone, so
+    its statistics are those of the new corpus. Articles the source does not hold are
+    embedded only with ``embed_new`` (a whole corpus grown from a cached one); without it,
+    having to embed anything is an error. The result equals a fresh build of the
+    articles (the update tests check that round trip), at the cost of a copy, not an embedding.
+    A folder already holding exactly these articles is reused; anything else (an interrupted
+    build, a seed never narrowed) is made again. It gets no query encoder of its own: questions
+    are embedded by the source's.
+    """
+    wanted = [article.id for article in articles]
+    try:
+        index = _load(index_dir, builder)
+        if list(index.articles) == wanted:
+            return CachedIndex(index, index_dir, False)
+    except (IndexMissingError, CorruptIndexError, IndexMismatchError):
+        pass
+    _seed(source.index_dir, index_dir)
+    change = builder.build(articles, index_dir, on_progress=on_progress)
+    if change.embedded_chunks and not embed_new:
+        raise AssertionError(f"{index_dir}: a subset index embedded {change.embedded_chunks} chunks again")
+    return CachedIndex(_load(index_dir, builder), index_dir, True)
+
+
+def _load(index_dir: Path, builder: IndexBuilder) -> QuoteIndex:
+    return QuoteIndex.load(
+        index_dir,
+        model=builder.embedder.model,
+        chunking=builder.chunking,
+        vector_store=builder.vector_store,
+        keyword_index=builder.keyword_index,
+    )
+
+
+def _seed(source_dir: Path, index_dir: Path) -> None:
+    """Make ``source_dir``'s live generation the live generation of ``index_dir`` (hard links).
+
+    Generations are never written in place (only replaced, then deleted), so sharing their
+    files between two index folders is safe: deleting one folder's link leaves the other's.
+    """
+    generation = storage.current_generation(source_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    seeded = index_dir / generation.name
+    if not seeded.is_dir():
+        staging = index_dir / f".seed-{generation.name}"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(generation, staging, copy_function=_link_or_copy)
+        staging.rename(seeded)
+    pending = index_dir / f".{storage.CURRENT_FILE}.seed"
+    pending.write_text(generation.name + "\n", encoding="utf-8")
+    os.replace(pending, index_dir / storage.CURRENT_FILE)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed: copy
+        shutil.copy2(source, target)

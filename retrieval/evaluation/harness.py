@@ -26,8 +26,22 @@ from quotebot.retrieval.answer import Answer
 from quotebot.retrieval.evaluation import metrics
 from quotebot.retrieval.evaluation.abstention import SUGGESTION_THRESHOLDS, suggest_threshold, threshold_curve, threshold_point
 from quotebot.retrieval.evaluation.baselines import Answerer, Bm25Baseline, DenseBaseline
-from quotebot.retrieval.evaluation.report import AbstentionReport, CorpusInfo, EvalReport, MachineLoad, SystemMetrics
-from quotebot.retrieval.evaluation.squad import SquadQuestion
+from quotebot.retrieval.evaluation.masking import ExcludingIndex
+from quotebot.retrieval.evaluation.report import (
+    AbstentionReport,
+    ArticleScore,
+    CorpusInfo,
+    EvalReport,
+    KindScore,
+    LeftOutReport,
+    MachineLoad,
+    NewsModeReport,
+    PerArticleReport,
+    SystemMetrics,
+    UnansweredMetrics,
+)
+from quotebot.retrieval.evaluation.news import KINDS, NewsQuestion
+from quotebot.retrieval.evaluation.squad import SquadQuestion, evenly_spread
 from quotebot.retrieval.retriever import MAX_QUOTE_CHARS, Retriever
 from quotebot.retrieval.settings import RetrievalSettings
 
@@ -57,10 +71,16 @@ class QuestionRecord:
     systems: dict[str, SystemRecord] = field(default_factory=dict)
     out_of_corpus_confidence: float | None = None
     out_of_corpus_first_quote: str | None = None
+    # open: the open corpus; per-article: its own article alone; foreign: another article
+    # alone (no answer there); left-out: the open corpus without its own paragraph.
+    mode: str = "open"
+    corpus: str | None = None  # per-article and foreign: the SQuAD article number asked against
 
     def to_json(self) -> dict:
         q = self.question
         return {
+            "mode": self.mode,
+            "corpus": self.corpus,
             "id": q.id,
             "question": q.question,
             "answers": list(q.answers),
@@ -186,7 +206,7 @@ def evaluate(
 ) -> EvalRun:
     """Ask every question of the three systems (and of ``out_of_corpus``), then score them."""
     started = time.perf_counter()
-    load_before = _load_average()
+    load_before = load_average()
     evaluation = Evaluation(index, embedder, retrieval)
     evaluation.warm_up()
     records = []
@@ -215,7 +235,7 @@ def evaluate(
         abstention=abstention,
         query_encoder=f"{type(embedder).__name__} ({embedder.model})",
         seconds=round(time.perf_counter() - started, 1),
-        machine=MachineLoad(cpus=os.cpu_count() or 0, load_before=load_before, load_after=_load_average()),
+        machine=MachineLoad(cpus=os.cpu_count() or 0, load_before=load_before, load_after=load_average()),
     )
     return EvalRun(report, records)
 
@@ -267,7 +287,208 @@ def abstention_report(records: Sequence[QuestionRecord], configured: float, othe
     )
 
 
-def _load_average() -> float | None:
+def unanswered_metrics(name: str, records: Sequence[QuestionRecord]) -> UnansweredMetrics:
+    """One system on questions its corpus cannot answer: answering at all is the error."""
+    ours = [r.systems[name] for r in records]
+    return UnansweredMetrics(
+        system=name,
+        questions=len(records),
+        wrong_answers=metrics.rate([s.answered for s in ours]),
+        gold_in_first_quote=sum(
+            1
+            for r, s in zip(records, ours)
+            if s.answered and s.first_quote and metrics.contains_answer(s.first_quote, r.question.answers)
+        ),
+    )
+
+
+def _curve_of(in_corpus: Sequence[QuestionRecord], out_of_corpus: Sequence[QuestionRecord], configured: float):
+    """quotebot's threshold curve and configured point: ``in_corpus`` answerable, ``out_of_corpus`` not."""
+    confidences = [r.systems[QUOTEBOT].confidence for r in in_corpus]
+    right = [r.systems[QUOTEBOT].raw_quote_rank == 1 for r in in_corpus]
+    out = [r.systems[QUOTEBOT].confidence for r in out_of_corpus]
+    return threshold_curve(confidences, right, out), threshold_point(configured, confidences, right, out)
+
+
+def evaluate_per_article(
+    questions: Sequence[SquadQuestion],
+    titles: Sequence[str],
+    article_index: Callable[[int], tuple[QuoteIndex, bool]],
+    embedder: TextEncoder,
+    retrieval: RetrievalSettings,
+    *,
+    foreign_per_article: int,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[PerArticleReport, list[QuestionRecord]]:
+    """Each SQuAD article of ``questions`` indexed alone (``article_index(n)`` gives its index
+    and whether it was made now), asked its own questions, then ``foreign_per_article`` of the
+    other articles' questions among ``questions`` (evenly spread), which it cannot answer.
+
+    Only questions of the chosen articles are asked, so the tuning and report halves stay apart.
+    """
+    started = time.perf_counter()
+    numbers = sorted({q.article_number for q in questions})
+    records: list[QuestionRecord] = []
+    own_all: list[QuestionRecord] = []
+    foreign_all: list[QuestionRecord] = []
+    scores: list[ArticleScore] = []
+    built = 0
+    total = len(questions) + foreign_per_article * len(numbers)
+    for number in numbers:
+        index, built_now = article_index(number)
+        built += built_now
+        evaluation = Evaluation(index, embedder, retrieval)
+        evaluation.warm_up()
+        own = [q for q in questions if q.article_number == number]
+        others = evenly_spread([q for q in questions if q.article_number != number], foreign_per_article)
+        own_records, foreign_records = [], []
+        for question in [*own, *others]:
+            record = evaluation.ask(question)
+            record.mode = "per-article" if question.article_number == number else "foreign"
+            record.corpus = str(number)
+            (own_records if record.mode == "per-article" else foreign_records).append(record)
+            records.append(record)
+            if on_progress:
+                on_progress("per article", len(records), total)
+        own_all += own_records
+        foreign_all += foreign_records
+        ours = system_metrics(QUOTEBOT, [r.systems[QUOTEBOT] for r in own_records])
+        scores.append(
+            ArticleScore(
+                article=number,
+                title=titles[number - 1],
+                paragraphs=len(index.articles),
+                chunks=len(index.chunks),
+                questions=len(own_records),
+                quote_at_1=round(ours.quote_at_1, 4),
+                answered=round(ours.answered, 4),
+                foreign_wrong_answers=round(unanswered_metrics(QUOTEBOT, foreign_records).wrong_answers, 4),
+            )
+        )
+    names = list(own_all[0].systems) if own_all else [QUOTEBOT]
+    curve, configured = _curve_of(own_all, foreign_all, retrieval.abstain_threshold)
+    report = PerArticleReport(
+        articles=len(numbers),
+        questions=len(own_all),
+        systems=[system_metrics(name, [r.systems[name] for r in own_all]) for name in names],
+        foreign_questions=len(foreign_all),
+        foreign_per_article=foreign_per_article,
+        foreign=[unanswered_metrics(name, foreign_all) for name in names],
+        configured=configured,
+        curve=curve,
+        per_article=scores,
+        indexes_built_now=built,
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    return report, records
+
+
+def evaluate_left_out(
+    open_records: Sequence[QuestionRecord],
+    counted: Sequence[SquadQuestion],
+    index: QuoteIndex,
+    embedder: TextEncoder,
+    retrieval: RetrievalSettings,
+    *,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[LeftOutReport, list[QuestionRecord]]:
+    """Ask each question of ``counted`` against the open ``index`` with its own paragraph left
+    out of every search. ``open_records`` (the open-corpus run of the same questions) give the
+    in-corpus side of the threshold curve; ``counted`` are those whose gold answers occur in
+    no other paragraph (``squad.answer_only_in_own_paragraph``)."""
+    started = time.perf_counter()
+    view = ExcludingIndex(index)
+    evaluation = Evaluation(view.index, embedder, retrieval)
+    evaluation.warm_up()
+    records = []
+    for done, question in enumerate(counted, 1):
+        view.leave_out([question.paragraph_id])
+        record = evaluation.ask(question)
+        record.mode = "left-out"
+        records.append(record)
+        if on_progress:
+            on_progress("own paragraph left out", done, len(counted))
+    view.leave_out([])
+    ids = {q.id for q in counted}
+    in_corpus = [r for r in open_records if r.question.id in ids]
+    curve, configured = _curve_of(in_corpus, records, retrieval.abstain_threshold)
+    report = LeftOutReport(
+        questions=len(open_records),
+        counted=len(records),
+        systems=[unanswered_metrics(name, records) for name in evaluation.systems],
+        configured=configured,
+        curve=curve,
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    return report, records
+
+
+def evaluate_news(
+    mode: str,
+    questions: Sequence[NewsQuestion],
+    index_for: Callable[[str], QuoteIndex],
+    embedder: TextEncoder,
+    retrieval: RetrievalSettings,
+    *,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[list[NewsModeReport], list[QuestionRecord]]:
+    """Ask every news question over ``index_for(article id)`` (the article alone, or one whole
+    corpus for all), of quotebot and the baselines; one report per half."""
+    records: list[QuestionRecord] = []
+    evaluations: dict[int, Evaluation] = {}
+    for number, question in enumerate(questions, 1):
+        index = index_for(question.article_id)
+        evaluation = evaluations.get(id(index))
+        if evaluation is None:
+            evaluations.clear()  # one index at a time: the article-alone indexes come in article order
+            evaluation = evaluations[id(index)] = Evaluation(index, embedder, retrieval)
+            evaluation.warm_up()
+        record = evaluation.ask(question.as_gold(number))
+        record.mode = mode
+        record.corpus = question.article_id if mode == "article alone" else "whole corpus"
+        records.append(record)
+        if on_progress:
+            on_progress(mode, number, len(questions))
+    reports = []
+    by_id = {q.id: q for q in questions}
+    for half in ("tune", "report"):
+        chosen = [r for r in records if by_id[r.question.id].half == half]
+        if chosen:
+            reports.append(_news_mode_report(mode, half, chosen, by_id, retrieval.abstain_threshold))
+    return reports, records
+
+
+def _news_mode_report(
+    mode: str, half: str, records: list[QuestionRecord], by_id: dict[str, NewsQuestion], threshold: float
+) -> NewsModeReport:
+    answerable = [r for r in records if by_id[r.question.id].answerable]
+    unanswerable = [r for r in records if not by_id[r.question.id].answerable]
+    names = list(records[0].systems)
+    _, configured = _curve_of(answerable, unanswerable, threshold)
+    by_kind = []
+    for kind in KINDS:
+        of_kind = [r for r in records if by_id[r.question.id].kind == kind]
+        if not of_kind:
+            continue
+        if kind == "unanswerable":
+            by_kind.append(KindScore(kind=kind, questions=len(of_kind), wrong_answers=unanswered_metrics(QUOTEBOT, of_kind).wrong_answers))
+        else:
+            ranks = [r.systems[QUOTEBOT].quote_rank for r in of_kind]
+            by_kind.append(KindScore(kind=kind, questions=len(of_kind), quote_at_1=metrics.hit_rate(ranks, 1)))
+    return NewsModeReport(
+        mode=mode,
+        half=half,
+        articles=len({by_id[r.question.id].article_id for r in records}),
+        answerable=len(answerable),
+        systems=[system_metrics(name, [r.systems[name] for r in answerable]) for name in names],
+        unanswerable=len(unanswerable),
+        abstention=[unanswered_metrics(name, unanswerable) for name in names],
+        configured=configured,
+        by_kind=by_kind,
+    )
+
+
+def load_average() -> float | None:
     """The 1-minute load average: latency means little on a machine busy with other work."""
     try:
         return round(os.getloadavg()[0], 2)
