@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the fake server lives with the tests
 
 from quotebot.bot import wiring  # noqa: E402
-from quotebot.bot.chat import QuoteBot  # noqa: E402
 from quotebot.bot.settings import load_settings  # noqa: E402
 from quotebot.bot.telegram.app import build_application  # noqa: E402
 from quotebot.bot.telegram.settings import TelegramSettings  # noqa: E402
@@ -53,7 +52,7 @@ def flood_updates(fake: FakeBotApi, count: int) -> list[dict]:
     return updates
 
 
-async def measure(core: QuoteBot, flood: int) -> dict:
+async def measure(core, flood: int) -> dict:
     with FakeBotApi(TOKEN) as fake:
         settings = TelegramSettings(api_base_url=fake.base_url, allowed_user_ids=[ALLOWED])
         application = build_application(core, settings, TOKEN)
@@ -84,7 +83,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args()
     settings = load_settings(args.config)
-    core = wiring.new_bot(settings, args.index_dir.resolve() if args.index_dir else None)
+    core = wiring.new_bot(settings, index_dir=args.index_dir.resolve() if args.index_dir else None)
     core.warm_up()
     figures = asyncio.run(measure(core, args.flood))
     if not args.json:

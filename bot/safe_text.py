@@ -37,11 +37,11 @@ def printable(text: str, *, keep_layout: bool = False) -> str:
     return (_ALL_BUT_LAYOUT if keep_layout else _ALL).sub(_escape, text)
 
 
-def json_line(data: Any) -> str:
+def json_line(data: Any, *, indent: int | None = None) -> str:
     """``data`` as one line of JSON, with no raw control character in it.
 
     ``json.dumps`` escapes C0 controls but not DEL, C1 controls or the bidi and line
     separators; they are written as ``\\uXXXX`` escapes, so the decoded data is unchanged.
     """
-    text = json.dumps(data, ensure_ascii=False)
+    text = json.dumps(data, ensure_ascii=False, indent=indent)
     return _JSON_RAW.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

@@ -9,7 +9,6 @@ snapshot, corpus or ``-k`` expression.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +62,7 @@ def run(args: argparse.Namespace, settings: Settings, *, embedder: Embedder | No
     """The ``regress`` handler; ``embedder`` lets tests share a loaded model."""
     from quotebot.index.errors import ExitCode, UserError
     from quotebot.bot.regress import report
+    from quotebot.bot.safe_text import json_line
     from quotebot.bot.regress.corpus import CorpusError
     from quotebot.bot.regress.fixtures import FixtureError, find_fixture_files, load_fixture
     from quotebot.bot.regress.runner import FAILED, RegressionSession
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace, settings: Settings, *, embedder: Embedder | No
 
     summary = report.summary_line(results)
     if args.json:
-        print(json.dumps(report.results_to_json(results), ensure_ascii=False, indent=2))
+        print(json_line(report.results_to_json(results), indent=2))
         for note in notes:
             print(note, file=sys.stderr)
         print(summary, file=sys.stderr)
