@@ -25,6 +25,9 @@ from quotebot.index.reader import QuoteIndex, read_manifest
 from quotebot.index.vectorize import ChunkedArticle, embed_articles
 from tests.adversarial.helpers import run_python, shared_tmp
 
+# Builds indexes (one exports the ONNX encoders): the full tier, not `make test-quick`.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 STORY = "The council approved the new budget on Tuesday. It takes effect in {month}.\n"
 
