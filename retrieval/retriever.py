@@ -28,6 +28,10 @@ from quotebot.index.reader import QuoteIndex
 from quotebot.index.text import tokenize
 from quotebot.retrieval.answer import Answer, Quote
 from quotebot.retrieval.answer_types import answer_type_match
+from quotebot.retrieval.settings import RetrievalSettings
+
+# The parameters' defaults are the ``retrieval:`` settings' (one place says them).
+_DEFAULTS = RetrievalSettings()
 
 # The first quote must stay readable in a chat bubble: at most two sentences and this long.
 MAX_QUOTE_CHARS = 400
@@ -96,13 +100,13 @@ class Retriever:
         index: QuoteIndex,
         embedder: TextEncoder,
         *,
-        dense_candidates: int = 50,
-        keyword_candidates: int = 50,
-        rrf_k: int = 3,
-        keyword_weight: float = 1.3,
-        candidate_chunks: int = 8,
-        max_quotes: int = 3,
-        abstain_threshold: float = 0.30,
+        dense_candidates: int = _DEFAULTS.dense_candidates,
+        keyword_candidates: int = _DEFAULTS.keyword_candidates,
+        rrf_k: int = _DEFAULTS.rrf_k,
+        keyword_weight: float = _DEFAULTS.keyword_weight,
+        candidate_chunks: int = _DEFAULTS.candidate_chunks,
+        max_quotes: int = _DEFAULTS.max_quotes,
+        abstain_threshold: float = _DEFAULTS.abstain_threshold,
     ) -> None:
         self.index = index
         self.embedder = embedder
