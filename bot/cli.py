@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from quotebot.bot.safe_text import json_line, printable
 from quotebot.bot.settings import Settings, load_settings
 from quotebot.index.errors import ExitCode, IndexMissingError, UserError, exit_code_of, is_user_error
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         message = _as_given(error, message, args)
         if code is ExitCode.INTERNAL and os.environ.get("QUOTEBOT_DEBUG"):
             raise
-        print(f"quotebot: error: {message}", file=sys.stderr)
+        print(f"quotebot: error: {printable(message)}", file=sys.stderr)  # paths and ids may hold escapes
         return code
 
 
@@ -161,23 +162,36 @@ def _classify(error: Exception) -> tuple[ExitCode, str]:
 def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.bot.progress import BuildReporter
 
+    started = time.perf_counter()
     paths = args.paths or settings.index.corpus
     reporter = BuildReporter(sys.stderr)
-    articles = _load_or_fail(paths, args.strict, reporter)
-    with _builder_for(args, settings) as builder:
-        change = builder.build(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
-    reporter.finished(change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates)
+    articles = _load_or_fail(paths, args.strict, reporter, settings)
+    with _builder_for(args, settings, reporter) as builder:
+        change = builder.build(
+            articles.articles, settings.index.index_dir, on_progress=reporter.progress, unreadable=articles.unreadable
+        )
+    reporter.finished(
+        change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates,
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
     return ExitCode.OK
 
 
 def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.bot.progress import BuildReporter
+    from quotebot.index.reader import read_manifest
 
+    started = time.perf_counter()
+    # Before anything slow (the model export): `index add` needs an index to add to.
+    read_manifest(settings.index.index_dir)
     reporter = BuildReporter(sys.stderr)
-    articles = _load_or_fail(args.paths, args.strict, reporter)
-    with _builder_for(args, settings) as builder:
+    articles = _load_or_fail(args.paths, args.strict, reporter, settings)
+    with _builder_for(args, settings, reporter) as builder:
         change = builder.add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
-    reporter.finished(change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates)
+    reporter.finished(
+        change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates,
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
     return ExitCode.OK
 
 
@@ -190,43 +204,56 @@ def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    import json
-
     from quotebot.bot import wiring
 
     articles = wiring.load_index(settings.index, checked=False).articles
     rows = list(zip(articles.records, articles.rows["chunks"].tolist()))
     if args.json:
         for record, chunks in rows:
-            print(json.dumps({**record, "chunks": chunks}, ensure_ascii=False))
+            print(json_line({**record, "chunks": chunks}))  # exact data, no raw control character
         return ExitCode.OK
-    table = [(record["id"], f"{chunks} chunk{'s' * (chunks != 1)}", record.get("date") or "-", record["title"])
-             for record, chunks in rows]
-    widths = [max((len(row[column]) for row in table), default=0) for column in range(3)]
-    for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    for line in article_table(rows):
+        print(line)
     return ExitCode.OK
+
+
+def article_table(rows: list[tuple[dict, int]]) -> list[str]:
+    """``index list``: id, chunks, date and title in aligned columns (the title, last, runs on)."""
+    # Tabs, newlines and escapes in an id or title must not forge columns or rows.
+    table = [
+        tuple(printable(str(cell)) for cell in (record["id"], f"{chunks} chunk{'s' * (chunks != 1)}", record.get("date") or "-", record["title"]))
+        for record, chunks in rows
+    ]
+    widths = [max((len(row[column]) for row in table), default=0) for column in range(3)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in table]
 
 
 def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.index.verify import verify_index
 
     report = verify_index(settings.index.index_dir)
-    for problem in report.problems:
-        print(f"quotebot: verify: {problem}", file=sys.stderr)
-    if report.problems:
-        print(f"index at {settings.index.index_dir} is damaged: {len(report.problems)} problem(s); "
-              f"run `quotebot index build` to rebuild it", file=sys.stderr)
-        return ExitCode.FAILED
-    print(f"index OK: {report.summary}")
-    return ExitCode.OK
+    code = ExitCode.FAILED if report.problems else ExitCode.OK
+    try:
+        for problem in report.problems:
+            print(f"quotebot: verify: {printable(problem)}", file=sys.stderr)
+        if report.problems:
+            print(f"index at {settings.index.index_dir} is damaged: {len(report.problems)} problem(s); "
+                  f"run `quotebot index build` to rebuild it", file=sys.stderr)
+        else:
+            print(f"index OK: {report.summary}")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        # `index verify | head`: the reader left, but the check's result must not be lost.
+        _silence_closed_output()
+    return code
 
 
 @contextlib.contextmanager
-def _builder_for(args: argparse.Namespace, settings: Settings) -> Iterator[object]:
+def _builder_for(args: argparse.Namespace, settings: Settings, reporter=None) -> Iterator[object]:
     """The index writer of `index build` / `index add`: embedding here, or on Ray with --ray
     (the local Ray it starts is stopped after)."""
-    builder = _builder(settings)
+    builder = _builder(settings, reporter=reporter)
     if getattr(args, "ray", None) is None:
         yield builder
         return
@@ -246,16 +273,35 @@ def _builder_for(args: argparse.Namespace, settings: Settings) -> Iterator[objec
         vectorizer.stop()
 
 
-def _builder(settings: Settings, *, embeds: bool = True):
-    from quotebot.bot import wiring
+def _silence_closed_output() -> None:
+    """Point stdout and stderr at /dev/null, so the flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
+    os.close(devnull)
 
+
+def _builder(settings: Settings, *, embeds: bool = True, reporter=None):
+    from quotebot.bot import wiring
+    from quotebot.index.onnx_encoder import OnnxDocumentEncoder, OnnxQueryEncoder, encoder_dir
+
+    index = settings.index
+    exported = encoder_dir(index.index_dir, index.model)
+    if embeds and reporter is not None and not (OnnxDocumentEncoder.available(exported) and OnnxQueryEncoder.available(exported)):
+        # The one-off export takes half a minute with no progress of its own: say so.
+        reporter.step(f"preparing the model for {index.index_dir} (once per index folder; about half a minute)")
     return wiring.new_builder(settings.index, embeds=embeds)
 
 
-def _load_or_fail(paths: list[Path], strict: bool, reporter):
+def _load_or_fail(paths: list[Path], strict: bool, reporter, settings: Settings):
     from quotebot.index.loaders import load_articles
 
-    report = load_articles(paths, strict=strict, on_skip=reporter.skipped)
+    report = load_articles(
+        paths, strict=strict, on_skip=reporter.skipped, max_article_chars=settings.index.max_article_chars
+    )
     if not report.articles:
         raise UserError(f"no articles found in {', '.join(map(str, paths))}", ExitCode.BAD_INPUT)
     return report
@@ -310,6 +356,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
     if (args.question is None) == (args.batch is None):
         raise UserError("ask takes a QUESTION or --batch FILE (one of the two)", ExitCode.USAGE)
+    if args.question is not None and not args.question.strip():
+        raise UserError("the question is empty: ask takes a QUESTION, e.g. quotebot ask 'What did Herzog ask Lavrov?'", ExitCode.USAGE)
     questions = _batch_questions(args.batch) if args.batch else iter([args.question])
     bot = wiring.new_bot(settings)
     color = _use_color(settings, sys.stdout)
@@ -319,7 +367,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
         if args.json:
             print(answer_to_json(answer), flush=bool(args.batch))
         else:
-            header = f"Q: {question}\n" if args.batch else ""
+            header = f"Q: {printable(question)}\n" if args.batch else ""
             print(f"{header}{answer_to_text(answer, color=color)}\n", flush=bool(args.batch))
     return ExitCode.OK
 

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from quotebot.bot.chat import ChatCore
 from quotebot.bot.render import answer_to_text
+from quotebot.bot.safe_text import printable
 
 PROMPT = "you> "
 CONVERSATION = "terminal"
@@ -67,7 +68,7 @@ class TerminalChat:
             self.bot.forget(CONVERSATION)
             self._say("New conversation.")
         elif line.startswith("/"):
-            self._say(f"Unknown command {line.split()[0]}: /help lists the commands.")
+            self._say(f"Unknown command {printable(line.split()[0])}: /help lists the commands.")
         else:
             answer = self.bot.ask(line, conversation=CONVERSATION)
             self._say(answer_to_text(answer, color=self.color) + "\n")
@@ -82,7 +83,7 @@ class TerminalChat:
             return f"/sources takes a page number from 1 to {pages}."
         page = int(page_text) if page_text else 1
         shown = sources[(page - 1) * SOURCES_PAGE : page * SOURCES_PAGE]
-        rows = [f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date}" if s.date else "") for s in shown]
+        rows = [printable(f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date}" if s.date else "")) for s in shown]
         if pages > 1:
             first = (page - 1) * SOURCES_PAGE + 1
             footer = f"  ({first}-{first + len(shown) - 1} of {len(sources)} articles"
