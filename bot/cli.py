@@ -8,6 +8,7 @@ a user can fix is a ``QuotebotError`` carrying its ``ExitCode`` (quotebot.index.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -92,12 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     build = index_commands.add_parser("build", help="index articles (default: the configured corpus)", parents=[common])
     build.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders of articles")
     build.add_argument("--strict", action="store_true", help="stop at the first unreadable file or record")
+    _ray_option(build)
     build.set_defaults(handler=_index_build)
     add = index_commands.add_parser(
         "add", help="add or update articles (an article with a known id replaces it)", parents=[common]
     )
     add.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders of articles")
     add.add_argument("--strict", action="store_true", help="stop at the first unreadable file or record")
+    _ray_option(add)
     add.set_defaults(handler=_index_add)
     remove = index_commands.add_parser("remove", help="remove articles by id (see `index list`)", parents=[common])
     remove.add_argument("ids", nargs="+", metavar="ID", help="article ids")
@@ -128,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ray_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+        help="chunk and embed on a Ray cluster (ray://host:10001 or host:6379); no address: a local Ray "
+        "(needs `pip install 'quotebot[ray]'`)",
+    )
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     if args.index_dir:
@@ -155,10 +166,10 @@ def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
     paths = args.paths or settings.index.corpus
     reporter = BuildReporter(sys.stderr)
     articles = _load_or_fail(paths, args.strict, reporter, settings)
-    builder = _builder(settings, reporter=reporter)
-    change = builder.build(
-        articles.articles, settings.index.index_dir, on_progress=reporter.progress, unreadable=articles.unreadable
-    )
+    with _builder_for(args, settings, reporter) as builder:
+        change = builder.build(
+            articles.articles, settings.index.index_dir, on_progress=reporter.progress, unreadable=articles.unreadable
+        )
     reporter.finished(
         change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates,
         seconds=time.perf_counter() - started,
@@ -175,7 +186,8 @@ def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     read_manifest(settings.index.index_dir)
     reporter = BuildReporter(sys.stderr)
     articles = _load_or_fail(args.paths, args.strict, reporter, settings)
-    change = _builder(settings, reporter=reporter).add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
+    with _builder_for(args, settings, reporter) as builder:
+        change = builder.add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
     reporter.finished(
         change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates,
         seconds=time.perf_counter() - started,
@@ -235,6 +247,30 @@ def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
         # `index verify | head`: the reader left, but the check's result must not be lost.
         _silence_closed_output()
     return code
+
+
+@contextlib.contextmanager
+def _builder_for(args: argparse.Namespace, settings: Settings, reporter=None) -> Iterator[object]:
+    """The index writer of `index build` / `index add`: embedding here, or on Ray with --ray
+    (the local Ray it starts is stopped after)."""
+    builder = _builder(settings, reporter=reporter)
+    if getattr(args, "ray", None) is None:
+        yield builder
+        return
+    from quotebot.index.onnx_encoder import encoder_dir
+    from quotebot.index.ray_build import RayVectorizer
+
+    index = settings.index
+    vectorizer = RayVectorizer(
+        encoder_dir(index.index_dir, index.model), index.model, index.batch_size,
+        address=None if args.ray == "local" else args.ray,
+    )
+    vectorizer.start()  # RayUnavailableError: a one-line error naming the address
+    builder.vectorizer = vectorizer
+    try:
+        yield builder
+    finally:
+        vectorizer.stop()
 
 
 def _silence_closed_output() -> None:

@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from quotebot.index import generation_files, storage
-from quotebot.index.articles import Article, Span
+from quotebot.index.articles import Article, Chunk, Span
 from quotebot.index.backends import keyword_backend, vector_backend
 from quotebot.index.chunking import chunk_article
 from quotebot.index.embedding import DocumentEncoder
@@ -36,6 +37,20 @@ __all__ = ["BuildProgress", "IdCollisionError", "IndexBuilder", "IndexChange", "
 
 # What stands in the token file for a chunk without a single BM25 token.
 NO_TOKENS = "\x00"
+
+
+# Chunks articles, in order: (sentences, chunks) for each.
+Chunker = Callable[[list[Article]], list[tuple[list[Span], list[Chunk]]]]
+
+
+class Vectorizer(Protocol):
+    """Chunks and embeds new articles somewhere other than this process (index/ray_build.py)."""
+
+    def chunk(self, articles: Sequence[Article], chunk_tokens: int, chunk_overlap: int) -> list[tuple[list[Span], list[Chunk]]]: ...
+
+    def embed_articles(
+        self, embedder: DocumentEncoder, articles: Sequence[ChunkedArticle], on_batch: Callable[[int, int], None] | None = None
+    ) -> list[ArticleVectors]: ...
 
 
 @dataclass(frozen=True)
@@ -91,8 +106,11 @@ class IndexBuilder:
         export_onnx: bool = True,
         vector_store: VectorStoreSettings | None = None,
         keyword_index: KeywordIndexSettings | None = None,
+        vectorizer: Vectorizer | None = None,
     ) -> None:
         self.embedder = embedder
+        # Where new articles are chunked and embedded: here (None), or e.g. on Ray (index/ray_build.py).
+        self.vectorizer = vectorizer
         self.chunking = ChunkingSettings(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
         self.export_onnx = export_onnx
         # The stores, as configured (index.vector_store, index.keyword_index): the backend
@@ -193,7 +211,7 @@ class IndexBuilder:
     ) -> IndexChange:
         """``target``: the next generation's articles in order; an int is a previous article kept as it is."""
         started = time.perf_counter()
-        plan = _plan(target, previous, self.chunking)
+        plan = _plan(target, previous, self._chunk_all)
         if previous is not None and plan.unchanged_from(previous):
             self._export(index_dir)  # nothing to write: a new generation would only make bots reload
             return IndexChange(manifest=previous.manifest, unchanged=len(target))
@@ -216,6 +234,15 @@ class IndexBuilder:
             seconds=manifest.build_seconds,
         )
 
+    def _chunk_all(self, articles: list[Article]) -> list[tuple[list[Span], list[Chunk]]]:
+        settings = self.chunking
+        if self.vectorizer is not None:
+            return self.vectorizer.chunk(articles, settings.chunk_tokens, settings.chunk_overlap)
+        return [
+            chunk_article(a.id, a.text, chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap)
+            for a in articles
+        ]
+
     def _export(self, index_dir: Path) -> None:
         if self.export_onnx:
             # Made once per index folder, while the model is at hand; later calls find it there.
@@ -232,7 +259,8 @@ class IndexBuilder:
                 seconds = time.perf_counter() - started
                 on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, seconds, texts_done, texts_total))
 
-        vectors = embed_articles(self.embedder, to_embed, report)
+        embed = self.vectorizer.embed_articles if self.vectorizer is not None else embed_articles
+        vectors = embed(self.embedder, to_embed, report)
         return {item.article.id: item_vectors for item, item_vectors in zip(to_embed, vectors)}
 
 
@@ -323,9 +351,11 @@ class _Plan:
         return not self.to_embed and not self.removed and self.entries == list(range(len(previous.articles)))
 
 
-def _plan(target: Sequence[Article | int], previous: QuoteIndex | None, chunking: ChunkingSettings) -> _Plan:
-    """Which articles keep their chunks and vectors, which are chunked and embedded anew."""
+def _plan(target: Sequence[Article | int], previous: QuoteIndex | None, chunk_all: Chunker) -> _Plan:
+    """Which articles keep their chunks and vectors, which are chunked (all at once, by
+    ``chunk_all``) and embedded anew."""
     plan = _Plan(next_chunk_id=previous.manifest.next_chunk_id if previous is not None else 0)
+    new: list[tuple[int, Article, QuoteIndex | None]] = []  # (place in plan.entries, article, index it replaces)
     hashes = previous.manifest.article_hashes if previous is not None else {}
     kept: set[str] = set()
     for item in target:
@@ -344,7 +374,10 @@ def _plan(target: Sequence[Article | int], previous: QuoteIndex | None, chunking
                 continue
             # Only its date, url or metadata changed: indexed again like a changed article
             # (rare, and one path for every change is worth an embedding).
-        _plan_new(plan, item, previous if old_hash is not None else None, chunking)
+        new.append((len(plan.entries), item, previous if old_hash is not None else None))
+        plan.entries.append(-1)  # filled in below, once chunked
+    for (place, article, replaced), chunked in zip(new, chunk_all([article for _, article, _ in new])):
+        _plan_new(plan, place, article, replaced, chunked)
     for article_id in hashes:
         if article_id not in kept:
             assert previous is not None
@@ -353,19 +386,19 @@ def _plan(target: Sequence[Article | int], previous: QuoteIndex | None, chunking
     return plan
 
 
-def _plan_new(plan: _Plan, article: Article, replaced: QuoteIndex | None, chunking: ChunkingSettings) -> None:
+def _plan_new(
+    plan: _Plan, place: int, article: Article, replaced: QuoteIndex | None, chunked: tuple[list[Span], list[Chunk]]
+) -> None:
     if replaced is not None:
         plan.updated.append(article.id)
         plan.dropped_chunk_ids.extend(replaced.chunk_ids_of(article.id))
     else:
         plan.added.append(article.id)
-    sentences, chunks = chunk_article(
-        article.id, article.text, chunk_tokens=chunking.chunk_tokens, chunk_overlap=chunking.chunk_overlap
-    )
+    sentences, chunks = chunked
     plan.new_ids[article.id] = list(range(plan.next_chunk_id, plan.next_chunk_id + len(chunks)))
     plan.next_chunk_id += len(chunks)
     item = ChunkedArticle(article, sentences, chunks)
-    plan.entries.append(item)
+    plan.entries[place] = item
     plan.to_embed.append(item)
 
 

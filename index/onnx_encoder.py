@@ -110,10 +110,28 @@ def document_encoder_for(index_dir: Path, model: str, batch_size: int, *, export
     """
     exported = encoder_dir(index_dir, model)
     if export:
-        export_onnx_encoders(model, exported)
+        export_in_subprocess(model, exported)
     if OnnxDocumentEncoder.available(exported):
         return OnnxDocumentEncoder(exported, model, batch_size=batch_size)
     return Embedder(model=model, batch_size=batch_size)
+
+
+def export_in_subprocess(model: str, target: Path) -> Path:
+    """``export_onnx_encoders`` in a child process: torch (~0.5 GB resident, and what its
+    import leaves behind) never enters the process that then embeds and writes the index, so a
+    build's peak memory is the encoder's and the index's alone. A no-op when the export is there."""
+    if OnnxQueryEncoder.available(target) and OnnxDocumentEncoder.available(target):
+        return target
+    import subprocess
+    import sys
+
+    code = "import sys; from pathlib import Path; from quotebot.index.onnx_encoder import export_onnx_encoders; " \
+        "export_onnx_encoders(sys.argv[1], Path(sys.argv[2]))"
+    done = subprocess.run([sys.executable, "-c", code, model, str(target)], capture_output=True, text=True)
+    if done.returncode != 0:
+        # The same error in this process: it names what is missing (the model package, a folder).
+        return export_onnx_encoders(model, target)
+    return target
 
 
 def link_query_encoder(index_dir: Path, model: str, shared_root: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from quotebot.bot import wiring
 from quotebot.bot.settings import Settings
 from quotebot.index.embedding import Embedder
-from quotebot.index.onnx_encoder import OnnxQueryEncoder, encoder_dir
+from quotebot.index.onnx_encoder import OnnxDocumentEncoder, OnnxQueryEncoder, encoder_dir
 
 
 def test_onnx_vectors_agree_with_torch(seed_index_dir: Path, embedder: Embedder, seed_texts: dict[str, str]) -> None:
@@ -97,7 +97,7 @@ def test_document_encoder_for_uses_the_export_or_makes_it(seed_index_dir: Path, 
             shutil.copytree(encoder_dir(seed_index_dir, name), target)
         return target
 
-    monkeypatch.setattr(onnx_encoder, "export_onnx_encoders", export)
+    monkeypatch.setattr(onnx_encoder, "export_in_subprocess", export)  # the child process runs export_onnx_encoders
     assert isinstance(document_encoder_for(bare, model, 16), OnnxDocumentEncoder)
     assert made == [encoder_dir(bare, model)]
     document_encoder_for(bare, model, 16)
@@ -130,3 +130,18 @@ assert "torch" not in sys.modules and "sentence_transformers" not in sys.modules
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "-c", script, str(copy)], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_export_runs_in_a_child_process_without_torch_here(tmp_path: Path, seed_index_dir: Path) -> None:
+    """A build's process never imports torch for the export: a child makes it."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "export"
+    code = (
+        "import sys; from pathlib import Path; from quotebot.index.onnx_encoder import export_in_subprocess; "
+        "export_in_subprocess('all-MiniLM-L6-v2', Path(sys.argv[1])); print('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    assert OnnxDocumentEncoder.available(target)
