@@ -2,8 +2,9 @@
 
 Supported inputs: plain text (``.txt``), Markdown (``.md``), HTML (``.html``/``.htm``),
 JSON (``.json``) and JSON Lines (``.jsonl``). Article text is kept verbatim because
-answers quote it by character offset; only HTML is rendered to text, since markup is
-not prose.
+answers quote it by character offset; HTML and Markdown are stored as what a reader sees
+(the article trafilatura extracts from a page; Markdown rendered to plain text), since
+markup is not prose. Files of other kinds are counted and named in the report.
 
 A bad input (binary, empty or undecodable file, malformed record) is skipped and
 reported rather than stopping a 20k-article load; in strict mode the first problem
@@ -41,11 +42,18 @@ class SkippedInput(BaseModel):
 
 
 class LoadReport(BaseModel):
-    """What a load produced: the articles, the skipped inputs and the dropped duplicates."""
+    """What a load produced: the articles, the skipped inputs and the dropped duplicates.
+
+    ``unsupported``: files of a kind quotebot does not read (.pdf, .csv, ...), by path.
+    ``fallbacks``: HTML files where extraction found no article and the whole visible
+    text was read instead (it may hold menus and footers).
+    """
 
     articles: list[Article] = Field(default_factory=list)
     skipped: list[SkippedInput] = Field(default_factory=list)
     duplicates: int = 0
+    unsupported: list[str] = Field(default_factory=list)
+    fallbacks: list[str] = Field(default_factory=list)
 
 
 class InputError(Exception):
@@ -77,7 +85,11 @@ def load_articles(
         for file in _files(root):
             _load_file(file, collector)
     return LoadReport(
-        articles=collector.articles, skipped=collector.skipped, duplicates=collector.duplicates
+        articles=collector.articles,
+        skipped=collector.skipped,
+        duplicates=collector.duplicates,
+        unsupported=collector.unsupported,
+        fallbacks=collector.fallbacks,
     )
 
 
@@ -97,6 +109,7 @@ class _Entry(NamedTuple):
     item: Article | str
     line: int | None = None
     record: int | None = None  # 1-based index of the record in a .json file
+    fallback: bool = False  # an HTML page read by the plain reader: extraction found nothing
 
 
 class _Unreadable(Exception):
@@ -122,7 +135,7 @@ def _files(root: Path) -> Iterator[_File]:
         found.extend(
             Path(dirpath, name)
             for name in filenames
-            if not name.startswith(".") and Path(name).suffix.lower() in _READERS
+            if not name.startswith(".")  # unsupported kinds too: they are counted, not ignored
         )
     for path in sorted(found, key=lambda path: path.relative_to(root).parts):
         yield _File(path, path.as_posix(), path.relative_to(root).as_posix())
@@ -131,8 +144,8 @@ def _files(root: Path) -> Iterator[_File]:
 def _load_file(file: _File, collector: _Collector) -> None:
     suffix = file.path.suffix.lower()
     reader = _READERS.get(suffix)
-    if reader is None:  # only reachable for a file named directly: folder walks filter these
-        collector.skip(file.display, f"unsupported file type ({suffix or 'no extension'})")
+    if reader is None:
+        collector.unsupported_file(file.display, suffix)
         return
     try:
         content = _read_text(file.path)
@@ -170,6 +183,8 @@ class _Collector:
         self.articles: list[Article] = []
         self.skipped: list[SkippedInput] = []
         self.duplicates = 0
+        self.unsupported: list[str] = []
+        self.fallbacks: list[str] = []
         self._strict = strict
         self._on_skip = on_skip
         self._hashes: set[str] = set()
@@ -183,7 +198,14 @@ class _Collector:
         if self._on_skip is not None:
             self._on_skip(problem)
 
+    def unsupported_file(self, path: str, suffix: str) -> None:
+        # Counted and named in the summary, not a skip: a .pdf beside the articles is no
+        # damaged article, so even --strict goes on.
+        self.unsupported.append(path)
+
     def add(self, file: _File, entry: _Entry) -> None:
+        if entry.fallback:
+            self.fallbacks.append(file.display)
         prefix = f"record {entry.record}: " if entry.record is not None else ""
         if isinstance(entry.item, str):
             self.skip(file.display, prefix + entry.item, entry.line)
@@ -298,6 +320,29 @@ class _HtmlText(HTMLParser):
 
 
 def _read_html(file: _File, content: str) -> Iterator[_Entry]:
+    """The article trafilatura extracts (boilerplate left out); the whole visible text only
+    when extraction finds nothing, reported as a fallback."""
+    from quotebot.index.web import extract_page
+
+    page = extract_page(content)
+    if page is not None:
+        yield _Entry(
+            Article(
+                id=file.id,
+                title=page.title or file.path.stem,
+                text=page.text,
+                date=page.date,
+                url=page.url,
+                source=page.site_name or file.display,
+                author=page.author,
+                topic=page.topic,
+            )
+        )
+        return
+    yield from _read_visible_html(file, content)
+
+
+def _read_visible_html(file: _File, content: str) -> Iterator[_Entry]:
     page = _HtmlText()
     page.feed(content)
     page.close()
@@ -305,13 +350,34 @@ def _read_html(file: _File, content: str) -> Iterator[_Entry]:
         yield _Entry("no visible text")
         return
     title = page.title or page.first_h1 or file.path.stem
-    text = "\n\n".join(page.paragraphs)
-    yield _Entry(Article(id=file.id, title=title, text=text, source=file.display))
+    paragraphs = page.paragraphs
+    if paragraphs and paragraphs[0] == title and len(paragraphs) > 1:
+        paragraphs = paragraphs[1:]  # the headline is the title, not paragraph 1
+    text = "\n\n".join(paragraphs)
+    yield _Entry(Article(id=file.id, title=title, text=text, source=file.display), fallback=True)
+
+
+# --- Markdown ----------------------------------------------------------------------------
+
+
+def _read_markdown(file: _File, content: str) -> Iterator[_Entry]:
+    """Markdown as a reader sees it: links become their words, emphasis marks go, each block
+    (paragraph, heading, list item, quote, code block) is one paragraph."""
+    from quotebot.index.markdown import render_markdown
+
+    title, text = render_markdown(content)
+    if not text:
+        if title:  # a lone heading is an article of one line, not nothing
+            text, title = title, None
+        else:
+            yield _Entry("no text (only Markdown markup)")
+            return
+    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text, source=file.display))
 
 
 # --- JSON and JSON Lines ---------------------------------------------------------------
 
-_STRING_FIELDS = ("title", "date", "url", "source")
+_STRING_FIELDS = ("title", "date", "url", "source", "author", "topic")
 
 
 def _read_json(file: _File, content: str) -> Iterator[_Entry]:
@@ -373,7 +439,8 @@ def _record_article(record: Any) -> Article | str:
 _Reader = Callable[[_File, str], Iterator[_Entry]]
 _READERS: dict[str, _Reader] = {
     ".txt": _read_plain,
-    ".md": _read_plain,
+    ".md": _read_markdown,
+    ".markdown": _read_markdown,
     ".html": _read_html,
     ".htm": _read_html,
     ".json": _read_json,
