@@ -15,6 +15,7 @@ from pathlib import Path
 from quotebot.bot.followup import context_for, leans_on_previous, subject_of
 from quotebot.bot.settings import Settings
 from quotebot.index.embedding import Embedder, TextEncoder
+from quotebot.index.filters import ArticleFilter
 from quotebot.index.onnx_encoder import query_encoder_for
 from quotebot.index.live import LiveIndex
 from quotebot.index.manifest import ChunkingSettings
@@ -32,6 +33,7 @@ class Conversation:
     subject: list[str] = field(default_factory=list)
     last_answer: Answer | None = None
     turns: int = 0
+    filter: ArticleFilter = field(default_factory=ArticleFilter)  # /since, /source, ... until /clear
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class ArticleSummary:
     title: str
     date: str | None
     chunks: int
+    url: str | None = None
+    source: str | None = None
 
 
 @dataclass
@@ -81,14 +85,18 @@ class QuoteBot:
     def warm_up(self) -> None:
         self.retriever.warm_up()
 
-    def ask(self, question: str, conversation: str = "default") -> Answer:
-        """Answer ``question`` in ``conversation``, resolving it against earlier turns."""
+    def ask(self, question: str, conversation: str = "default", article_filter: ArticleFilter | None = None) -> Answer:
+        """Answer ``question`` in ``conversation``, resolving it against earlier turns, within
+        ``article_filter`` when given, else within the conversation's filter (``set_filter``)."""
         state = self._conversation(conversation)
         question = " ".join(question.split())
         follows_up = state.turns > 0 and leans_on_previous(question)
         context = context_for(question, state.subject) if follows_up else ""
         preferred = _articles_of(state.last_answer) if follows_up else ()
-        answer = self._current_retriever().answer(question, context=context, prefer_articles=preferred)
+        scope = article_filter if article_filter is not None else state.filter
+        answer = self._current_retriever().answer(
+            question, context=context, prefer_articles=preferred, article_filter=scope
+        )
         if not follows_up:
             state.subject = subject_of(question)
         state.last_answer = answer if answer.answered else state.last_answer
@@ -98,11 +106,28 @@ class QuoteBot:
     def forget(self, conversation: str) -> None:
         self._conversations.pop(conversation, None)
 
+    def filter_of(self, conversation: str) -> ArticleFilter:
+        """The filter questions in ``conversation`` are answered within (empty: all articles)."""
+        state = self._conversations.get(conversation)
+        return state.filter if state is not None else ArticleFilter()
+
+    def set_filter(self, conversation: str, article_filter: ArticleFilter) -> None:
+        self._conversation(conversation).filter = article_filter
+
+    def count_matching(self, article_filter: ArticleFilter) -> tuple[int, int]:
+        """(articles ``article_filter`` lets through, articles indexed)."""
+        retriever = self._current_retriever()
+        total = len(retriever.index.articles)
+        selection = retriever.selection(article_filter)
+        return (total if selection is None else selection.article_count), total
+
     def sources(self) -> list[ArticleSummary]:
         """The indexed articles, in index order."""
         articles = self._current_retriever().index.articles
         return [
-            ArticleSummary(record["id"], record["title"], record.get("date"), int(chunks))
+            ArticleSummary(
+                record["id"], record["title"], record.get("date"), int(chunks), record.get("url"), record.get("source")
+            )
             for record, chunks in zip(articles.records, articles.rows["chunks"])
         ]
 

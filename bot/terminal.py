@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from quotebot.bot.chat import QuoteBot
+from quotebot.bot.filters import FILTER_COMMANDS, FILTER_HELP, filter_command
 from quotebot.bot.render import answer_to_text
 
 PROMPT = "you> "
@@ -24,7 +25,9 @@ Follow-ups work: "and what did he say about ...?"
   /sources   list the indexed articles
   /new       start a new conversation (forget what we talked about)
   /help      this help
-  /quit      leave (Ctrl-D and Ctrl-C work too)"""
+  /quit      leave (Ctrl-D and Ctrl-C work too)
+Filters (they hold until /clear):
+""" + FILTER_HELP
 
 
 class TerminalChat:
@@ -65,6 +68,9 @@ class TerminalChat:
         elif line == "/new":
             self.bot.forget(CONVERSATION)
             self._say("New conversation.")
+        elif line.startswith("/") and (line[1:].split() or [""])[0].lower() in FILTER_COMMANDS:
+            command, _, argument = line[1:].partition(" ")
+            self._say(filter_command(self.bot, CONVERSATION, command, argument))
         elif line.startswith("/"):
             self._say(f"Unknown command {line.split()[0]}: /help lists the commands.")
         else:
@@ -73,7 +79,10 @@ class TerminalChat:
         return True
 
     def _sources(self) -> str:
-        rows = [f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date}" if s.date else "") for s in self.bot.sources()]
+        rows = [
+            f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date[:10]}" if s.date else "") + (f"  {s.source}" if s.source else "")
+            for s in self.bot.sources()
+        ]
         return "\n".join(rows) or "No articles are indexed."
 
     def _lines(self) -> Iterator[str]:

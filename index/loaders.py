@@ -237,7 +237,8 @@ _TITLE_LINE = re.compile(r"[ \t]*(\S[^\r\n]*?)[ \t]*\r?\n(?:[ \t]*\r?\n)+")
 
 def _read_plain(file: _File, content: str) -> Iterator[_Entry]:
     title, text = _split_title(content, markdown=file.path.suffix.lower() == ".md")
-    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text, source=file.display))
+    # No source: that is the site or feed an article comes from; a file's place is its id.
+    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text))
 
 
 def _split_title(content: str, *, markdown: bool) -> tuple[str | None, str]:
@@ -320,41 +321,42 @@ class _HtmlText(HTMLParser):
 
 
 def _read_html(file: _File, content: str) -> Iterator[_Entry]:
-    """The article trafilatura extracts (boilerplate left out); the whole visible text only
-    when extraction finds nothing, reported as a fallback."""
+    article, fallback = read_html_page(content, article_id=file.id, default_title=file.path.stem)
+    yield _Entry(article if article is not None else "no visible text", fallback=fallback)
+
+
+def read_html_page(
+    content: str, *, article_id: str, default_title: str, url: str | None = None
+) -> tuple[Article | None, bool]:
+    """``(article, fallback)`` from a page: the article trafilatura extracts (boilerplate
+    left out); the whole visible text only when extraction finds nothing (``fallback``);
+    None when the page has no text at all. ``url``: where the page was fetched from."""
     from quotebot.index.web import extract_page
 
-    page = extract_page(content)
+    page = extract_page(content, url)
     if page is not None:
-        yield _Entry(
-            Article(
-                id=file.id,
-                title=page.title or file.path.stem,
-                text=page.text,
-                date=page.date,
-                url=page.url,
-                source=page.site_name or file.display,
-                author=page.author,
-                topic=page.topic,
-            )
+        article = Article(
+            id=article_id,
+            title=page.title or default_title,
+            text=page.text,
+            date=page.date,
+            url=url or page.url,
+            source=page.site_name,
+            author=page.author,
+            topic=page.topic,
+            metadata={"canonical_url": page.url} if url and page.url and page.url != url else {},
         )
-        return
-    yield from _read_visible_html(file, content)
-
-
-def _read_visible_html(file: _File, content: str) -> Iterator[_Entry]:
-    page = _HtmlText()
-    page.feed(content)
-    page.close()
-    if not page.paragraphs:
-        yield _Entry("no visible text")
-        return
-    title = page.title or page.first_h1 or file.path.stem
-    paragraphs = page.paragraphs
-    if paragraphs and paragraphs[0] == title and len(paragraphs) > 1:
+        return article, False
+    visible = _HtmlText()
+    visible.feed(content)
+    visible.close()
+    if not visible.paragraphs:
+        return None, False
+    title = visible.title or visible.first_h1 or default_title
+    paragraphs = visible.paragraphs
+    if paragraphs[0] == title and len(paragraphs) > 1:
         paragraphs = paragraphs[1:]  # the headline is the title, not paragraph 1
-    text = "\n\n".join(paragraphs)
-    yield _Entry(Article(id=file.id, title=title, text=text, source=file.display), fallback=True)
+    return Article(id=article_id, title=title, text="\n\n".join(paragraphs), url=url), True
 
 
 # --- Markdown ----------------------------------------------------------------------------
@@ -372,7 +374,7 @@ def _read_markdown(file: _File, content: str) -> Iterator[_Entry]:
         else:
             yield _Entry("no text (only Markdown markup)")
             return
-    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text, source=file.display))
+    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text))
 
 
 # --- JSON and JSON Lines ---------------------------------------------------------------

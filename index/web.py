@@ -398,3 +398,62 @@ def content_digest(text: str) -> str:
 
 def host_of(url: str) -> str:
     return urlsplit(url).hostname or url
+
+
+# --- pages as articles ---------------------------------------------------------------------
+
+
+@dataclass
+class WebReport:
+    """What fetching a batch of URLs produced."""
+
+    articles: list = field(default_factory=list)  # list[Article]
+    failed: list[FetchError] = field(default_factory=list)
+    fallbacks: list[str] = field(default_factory=list)  # URLs read as whole visible text
+    duplicates: int = 0
+
+
+def fetch_article(fetcher: Fetcher, url: str, **fields: object):
+    """``(article, fallback)`` for the page at ``url``; ``FetchError`` when it cannot be had.
+
+    ``fields`` (date, title, author, source, topic from a feed entry) fill what the page
+    does not say itself.
+    """
+    from quotebot.index.loaders import read_html_page
+    from quotebot.index.models import Article
+
+    fetched = fetcher.page(url)
+    article, fallback = read_html_page(
+        fetched.text(), article_id=article_id_for_url(url), default_title=url, url=article_id_for_url(url)
+    )
+    if article is None:
+        raise FetchError(url, "no text on the page")
+    if fields:
+        known = article.model_dump(exclude={"content_hash"})
+        for key, value in fields.items():
+            if value and (not known.get(key) or (key == "title" and known["title"] == url)):
+                known[key] = value
+        article = Article(**known)
+    return article, fallback
+
+
+def fetch_articles(urls, fetcher: Fetcher, on_failure=None) -> WebReport:
+    """Fetch and extract each URL; a failure is reported (``on_failure``) and the rest go on."""
+    report = WebReport()
+    seen: set[str] = set()
+    for url in urls:
+        try:
+            article, fallback = fetch_article(fetcher, url)
+        except FetchError as error:
+            report.failed.append(error)
+            if on_failure is not None:
+                on_failure(error)
+            continue
+        if article.content_hash in seen:
+            report.duplicates += 1
+            continue
+        seen.add(article.content_hash)
+        if fallback:
+            report.fallbacks.append(url)
+        report.articles.append(article)
+    return report
