@@ -42,6 +42,8 @@ from telegram.ext import (
 )
 
 from quotebot.bot.chat import ArticleSummary
+from quotebot.bot.filters import FILTER_COMMANDS, filter_command
+from quotebot.index.filters import ArticleFilter
 from quotebot.bot.telegram import formatting
 from quotebot.bot.telegram.settings import TelegramSettings
 from quotebot.bot.telegram.state import (
@@ -70,6 +72,10 @@ BOT_COMMANDS = (
     BotCommand("ask", "Ask a question about the articles"),
     BotCommand("sources", "List the indexed articles"),
     BotCommand("new", "Start a new conversation"),
+    BotCommand("since", "Only articles from a date on, e.g. /since 2024-05-01"),
+    BotCommand("source", "Only articles from a source, e.g. /source Reuters"),
+    BotCommand("filters", "Show this chat's filters"),
+    BotCommand("clear", "Drop this chat's filters"),
     BotCommand("help", "How to use this bot"),
     BotCommand("start", "Say hello"),
 )
@@ -81,6 +87,9 @@ class ChatCore(Protocol):
     def ask(self, question: str, conversation: str = "default") -> Answer: ...
     def forget(self, conversation: str) -> None: ...
     def sources(self) -> list[ArticleSummary]: ...
+    def filter_of(self, conversation: str) -> ArticleFilter: ...
+    def set_filter(self, conversation: str, article_filter: ArticleFilter) -> None: ...
+    def count_matching(self, article_filter: ArticleFilter) -> tuple[int, int]: ...
 
 
 def conversation_key(chat_id: int) -> str:
@@ -146,7 +155,6 @@ class Handlers:
         # One lock per chat: its questions are answered in order (follow-ups depend on it),
         # while other chats go on concurrently. Weak values: idle chats cost nothing.
         self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._sources_pages: list[str] | None = None
 
     def install(self, application: Application) -> None:
         new_messages = filters.UpdateType.MESSAGE  # an edited question is not asked again
@@ -158,6 +166,7 @@ class Handlers:
             "sources": self.sources,
             "new": self.new_conversation,
         }
+        commands.update({name: self.filter_command for name in FILTER_COMMANDS})
         for name, callback in commands.items():
             application.add_handler(CommandHandler(name, callback, filters=new_messages))
         application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.private_text))
@@ -190,15 +199,24 @@ class Handlers:
 
     async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._admitted(update):
-            if self._sources_pages is None:  # the index does not change while the bot runs
-                articles = await asyncio.to_thread(self.core.sources)
-                self._sources_pages = formatting.sources_messages([(a.title or a.id, a.date) for a in articles])
-            await self._reply(update, self._sources_pages)
+            # Made anew each time: a feed watcher may have published new articles meanwhile.
+            articles = await asyncio.to_thread(self.core.sources)
+            pages = formatting.sources_messages([(a.title or a.id, a.date[:10] if a.date else None) for a in articles])
+            await self._reply(update, pages)
 
     async def new_conversation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._admitted(update):
             self.core.forget(conversation_key(update.effective_chat.id))
             await self._reply(update, [formatting.NEW_CONVERSATION_MESSAGE])
+
+    async def filter_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/since, /until, /source, /topic, /filters, /clear: this chat's filter (the chat core's commands)."""
+        if await self._admitted(update):
+            text = update.effective_message.text or ""
+            command = text.split()[0].lstrip("/").split("@")[0].lower()
+            key = conversation_key(update.effective_chat.id)
+            reply = await asyncio.to_thread(filter_command, self.core, key, command, " ".join(context.args or []))
+            await self._reply(update, [formatting.escape(reply)])
 
     async def ask_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         question = " ".join(context.args or [])
@@ -254,7 +272,7 @@ class Handlers:
 
     async def _send_answer(self, update: Update, answer: Answer) -> None:
         if not answer.answered:
-            await self._reply(update, [formatting.not_found_message()])
+            await self._reply(update, [formatting.not_found_message(answer)])
             return
         pages = formatting.quote_messages(answer.quotes[:1])
         keyboard = None
