@@ -105,7 +105,7 @@ def _kinds(paths: list[str]) -> str:
     for path in paths:
         suffix = Path(path).suffix.lower() or "no extension"
         counts[suffix] = counts.get(suffix, 0) + 1
-    kinds = ", ".join(f"{count} {suffix}" for suffix, count in sorted(counts.items(), key=lambda item: -item[1]))
+    kinds = ", ".join(f"{count} {suffix}" for suffix, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
     return f"{len(paths)} file{'s' * (len(paths) != 1)} of kinds quotebot does not read: {kinds}"
 
 

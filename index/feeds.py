@@ -20,6 +20,7 @@ import re
 import threading
 import time
 import uuid
+import xml.sax
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -286,11 +287,21 @@ def _new_entries(feed: Feed, fetcher: Fetcher, report: FeedUpdate, warn: Warn) -
         feed.last_error = None
         return []
     parsed = feedparser.parse(fetched.body, response_headers={"content-type": fetched.content_type})
+    problem = parsed.get("bozo_exception")
+    broken_xml = isinstance(problem, xml.sax.SAXException)
     if not parsed.get("version") and not parsed.entries:
-        problem = parsed.get("bozo_exception")
-        reason = f"malformed feed ({_first_line(problem)})" if problem else "not an RSS or Atom feed"
+        reason = f"malformed feed ({_first_line(problem)})" if broken_xml else "not an RSS or Atom feed"
         return _feed_failed(feed, reason, report, warn)
-    feed.etag, feed.last_modified, feed.last_error = fetched.etag, fetched.last_modified, None
+    if broken_xml:
+        # feedparser's lenient parser read what it could: keep those entries, say so once, and
+        # keep no ETag, so the whole feed is read again next time.
+        usable = [item for item in parsed.entries if is_url(str(item.get("link") or ""))]
+        if not usable:
+            return _feed_failed(feed, f"malformed feed ({_first_line(problem)})", report, warn)
+        warn(f"feed {feed.url}: malformed feed ({_first_line(problem)}); read {len(usable)} entries anyway")
+        feed.last_error = f"malformed feed ({_first_line(problem)})"
+    else:
+        feed.etag, feed.last_modified, feed.last_error = fetched.etag, fetched.last_modified, None
     if feed.name is None and parsed.feed.get("title"):
         feed.name = " ".join(parsed.feed["title"].split())
     entries = []
