@@ -148,7 +148,8 @@ class Fetcher:
                 content_type = response.headers.get("content-type", "")
                 kind = content_type.split(";")[0].strip().lower()
                 if kind not in accept:
-                    raise FetchError(url, f"{what} (Content-Type: {kind or 'none'})")
+                    hint = ": a feed? `quotebot feeds add URL` follows it" if accept == HTML_TYPES and "xml" in kind else ""
+                    raise FetchError(url, f"{what} (Content-Type: {kind or 'none'}){hint}")
                 declared = response.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > self.max_bytes:
                     raise FetchError(url, f"too big ({int(declared):,} bytes, the limit is {self.max_bytes:,})")
