@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quotebot.index import storage
 from quotebot.index.dates import normalize_date
+from quotebot.index.errors import ExitCode, QuotebotError
 from quotebot.index.lock import IndexLock
 from quotebot.index.web import FEED_TYPES, FetchError, Fetcher, article_id_for_url, fetch_article, host_of, is_url
 
@@ -44,8 +45,10 @@ MAX_REMEMBERED = 10_000
 Warn = Callable[[str], None]
 
 
-class FeedListError(Exception):
+class FeedListError(QuotebotError):
     """A bad feed command or a damaged feed list; ``str()`` is one line."""
+
+    exit_code = ExitCode.USAGE
 
 
 class Feed(BaseModel):
@@ -242,7 +245,7 @@ def _indexed(index_dir: Path) -> tuple[set[str], set[str]]:
     """URLs (ids, urls, canonical urls) and content hashes of the indexed articles."""
     if storage.current_name(index_dir) is None:
         return set(), set()
-    from quotebot.index.index import QuoteIndex
+    from quotebot.index.reader import QuoteIndex
     from quotebot.index.web import content_digest
 
     index = QuoteIndex.load(index_dir)

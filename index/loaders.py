@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quotebot.index.models import Article
+from quotebot.index.articles import Article
+from quotebot.index.errors import ExitCode, QuotebotError
 
 
 class SkippedInput(BaseModel):
@@ -56,8 +57,10 @@ class LoadReport(BaseModel):
     fallbacks: list[str] = Field(default_factory=list)
 
 
-class InputError(Exception):
+class InputError(QuotebotError):
     """A problem that stops the load: a missing path, or any skip in strict mode."""
+
+    exit_code = ExitCode.BAD_INPUT
 
     def __init__(self, message: str, skipped: SkippedInput | None = None) -> None:
         super().__init__(message)
@@ -112,8 +115,10 @@ class _Entry(NamedTuple):
     fallback: bool = False  # an HTML page read by the plain reader: extraction found nothing
 
 
-class _Unreadable(Exception):
+class _Unreadable(QuotebotError):
     """The file as a whole cannot be loaded."""
+
+    exit_code = ExitCode.BAD_INPUT
 
     def __init__(self, reason: str, line: int | None = None) -> None:
         super().__init__(reason)

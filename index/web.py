@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urlsplit
 
 from quotebot.index.dates import normalize_date
+from quotebot.index.errors import ExitCode, QuotebotError
 
 USER_AGENT = "quotebot/0.1 (news question answering; +https://pypi.org/project/quotebot/)"
 MAX_PAGE_BYTES = 10 * 1024 * 1024
@@ -51,8 +52,10 @@ def article_id_for_url(url: str) -> str:
     return urldefrag(url.strip())[0]
 
 
-class FetchError(Exception):
+class FetchError(QuotebotError):
     """A page or feed that could not be fetched; ``str()`` names the URL and the reason."""
+
+    exit_code = ExitCode.BAD_INPUT
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"{url}: {reason}")
@@ -421,7 +424,7 @@ def fetch_article(fetcher: Fetcher, url: str, **fields: object):
     does not say itself.
     """
     from quotebot.index.loaders import read_html_page
-    from quotebot.index.models import Article
+    from quotebot.index.articles import Article
 
     fetched = fetcher.page(url)
     article, fallback = read_html_page(

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quotebot.index.articles import Span
 from quotebot.index.embedding import TextEncoder
 from quotebot.index.filters import ArticleFilter, Selection, select
-from quotebot.index.index import QuoteIndex
-from quotebot.index.models import Span
+from quotebot.index.reader import QuoteIndex
 from quotebot.index.text import tokenize
+from quotebot.retrieval.answer import Answer, Quote
 from quotebot.retrieval.answer_types import answer_type_match
-from quotebot.retrieval.models import Answer, Quote
 
 # The first quote must stay readable in a chat bubble: at most two sentences and this long.
 MAX_QUOTE_CHARS = 400

@@ -25,7 +25,8 @@ from quotebot.index.feeds import (
     update_feeds,
     watch,
 )
-from quotebot.index.index import IndexBuilder, QuoteIndex
+from quotebot.index.builder import IndexBuilder
+from quotebot.index.reader import QuoteIndex
 from quotebot.index.verify import verify_index
 from quotebot.index.web import Fetcher
 from tests.test_cli import quotebot

@@ -21,8 +21,8 @@ from quotebot.bot.terminal import TerminalChat
 from quotebot.index.dates import normalize_date, user_date
 from quotebot.index.embedding import Embedder
 from quotebot.index.filters import ArticleFilter
-from quotebot.index.index import IndexBuilder
-from quotebot.index.models import Article
+from quotebot.index.builder import IndexBuilder
+from quotebot.index.articles import Article
 from quotebot.index.stores import FaissVectorStore, KeywordIndex
 
 RATES_TEXT = (

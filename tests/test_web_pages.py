@@ -12,7 +12,7 @@ from quotebot.bot.chat import QuoteBot
 from quotebot.bot.progress import BuildReporter
 from quotebot.bot.settings import Settings
 from quotebot.index.embedding import Embedder
-from quotebot.index.index import IndexBuilder
+from quotebot.index.builder import IndexBuilder
 from quotebot.index.loaders import load_articles
 from quotebot.retrieval.retriever import paragraph_number
 
@@ -152,7 +152,7 @@ def test_unsupported_files_are_counted_and_named_in_the_summary(tmp_path: Path) 
     assert sorted(Path(path).name for path in report.unsupported) == ["notes.rst", "other.pdf", "report.pdf", "table.csv"]
     stream = io.StringIO()
     from quotebot.index.manifest import Counts, Manifest
-    from quotebot.index.index import IndexChange
+    from quotebot.index.builder import IndexChange
 
     manifest = Manifest.model_construct(counts=Counts(articles=1, chunks=1, sentences=1))  # all the summary reads
     BuildReporter(stream).finished(

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from quotebot.bot.render import NOT_FOUND, not_found_text, source_parts
-from quotebot.retrieval.models import Answer, Quote
+from quotebot.retrieval.answer import Answer, Quote
 
 # Bot API limits (telegram.constants MessageLimit / InlineKeyboardButtonLimit; a test checks they agree).
 MAX_MESSAGE_UTF16 = 4096  # text after entity parsing, counted in UTF-16 code units

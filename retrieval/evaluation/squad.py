@@ -13,15 +13,18 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from quotebot.index.models import Article
+from quotebot.index.articles import Article
+from quotebot.index.errors import ExitCode, QuotebotError
 
 # Bumped whenever the mapping from a SQuAD file to articles changes, so cached indexes
 # built from the old mapping are not reused.
 CORPUS_VERSION = 1
 
 
-class SquadFormatError(Exception):
+class SquadFormatError(QuotebotError):
     """The file is not a readable SQuAD-format file; ``str()`` is one line naming it."""
+
+    exit_code = ExitCode.BAD_INPUT
 
 
 @dataclass(frozen=True)
