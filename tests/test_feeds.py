@@ -265,3 +265,61 @@ def test_feeds_commands_as_a_user_runs_them(server: WebServer, seed_index_dir: P
     removed = quotebot("feeds", "remove", server.url("/vanished"), "--index-dir", str(index))
     assert removed.returncode == 0
     assert len(quotebot("feeds", "list", "--index-dir", str(index)).stdout.splitlines()) == 1
+
+
+def test_the_telegram_bot_runs_the_same_watcher_in_process(server: WebServer, seed_index_dir: Path, tmp_path: Path) -> None:
+    """`telegram.watch_feeds` starts ``start_watcher``: the watcher thread the bot process runs."""
+    import io
+    import shutil
+
+    from quotebot.bot.feeds_command import start_watcher
+
+    index = tmp_path / "index"
+    shutil.copytree(seed_index_dir, index)
+    server.routes["/rss"] = Route(rss(items(server, ["/news/tram"])), content_type="application/rss+xml")
+    add_feed(index, server.url("/rss"), "Transit")
+    settings = Settings.model_validate({"index": {"index_dir": str(index)}, "web": {"feeds_every": "1s"},
+                                        "telegram": {"watch_feeds": True}})
+    stream = io.StringIO()
+    stop = start_watcher(settings, stream)
+    try:
+        deadline = time.monotonic() + 120
+        while server.url("/news/tram") not in {r["id"] for r in QuoteIndex.load(index).articles.records}:
+            assert time.monotonic() < deadline, stream.getvalue()
+            time.sleep(0.2)
+        checks = server.hits("/rss")
+        while server.hits("/rss") < checks + 1:  # it keeps going on schedule
+            assert time.monotonic() < deadline, stream.getvalue()
+            time.sleep(0.2)
+    finally:
+        stop.set()
+    assert "1 added" in stream.getvalue()
+
+
+def test_feeds_watch_runs_until_interrupted(server: WebServer, seed_index_dir: Path, tmp_path: Path) -> None:
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    index = tmp_path / "index"
+    shutil.copytree(seed_index_dir, index)
+    server.routes["/rss"] = Route(rss(items(server, ["/news/bridge"])), content_type="application/rss+xml")
+    add_feed(index, server.url("/rss"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "quotebot.bot.cli", "feeds", "watch", "--every", "1s", "--index-dir", str(index)],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_PROXY": "127.0.0.1"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while server.hits("/rss") < 2:  # two updates, a second apart
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "every 1s" in stderr and "1 added" in stderr and stderr.rstrip().endswith("stopped")
