@@ -163,7 +163,7 @@ class Retriever:
         if found is None:
             found = select(self.index.articles.records, self.index.chunks.rows, article_filter)
             if len(cache) >= SELECTION_CACHE_SIZE:
-                cache.pop(next(iter(cache)))
+                cache.clear()  # filters are few per bot; dropping all beats tracking age across threads
             cache[key] = found
         return found
 
