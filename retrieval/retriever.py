@@ -248,10 +248,11 @@ class Retriever:
                 - self.too_long_penalty * (len(text) > MAX_QUOTE_CHARS)
             )
             candidates.append(_Candidate(article_id, sentence, span, cosine, lexical, with_previous, score))
-        dates = self.index.articles.date_keys()
-        articles = self.index.articles
-        # Equal scores: the newer article first.
-        candidates.sort(key=lambda c: (-round(c.score, 6), -dates[articles.position(c.article_id)]))
+        candidates.sort(key=lambda c: -round(c.score, 6))
+        scores = [round(c.score, 6) for c in candidates]
+        if any(a == b for a, b in zip(scores, scores[1:])):  # equal scores: the newer article first
+            dates, articles = self.index.articles.date_keys(), self.index.articles
+            candidates.sort(key=lambda c: (-round(c.score, 6), -dates[articles.position(c.article_id)]))
         return candidates
 
     def _newer_first(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
