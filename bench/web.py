@@ -166,12 +166,12 @@ def bench_feeds(args: argparse.Namespace) -> dict:
 
 
 def bench_filter(args: argparse.Namespace) -> dict:
-    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot import wiring
     from quotebot.bot.settings import load_settings
     from quotebot.index.filters import ArticleFilter
 
     settings = load_settings(ROOT / "config.yaml")
-    bot = QuoteBot.from_settings(settings, index_dir=args.index_dir.resolve())
+    bot = wiring.new_bot(settings, args.index_dir.resolve())
     bot.warm_up()
     records = bot.retriever.index.articles.records
     bbc = [r for r in records if "bbc/" in str(r.get("source") or "")]

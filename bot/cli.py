@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from quotebot.bot.settings import Settings, load_settings
-from quotebot.index.errors import ExitCode, UserError, exit_code_of, is_user_error
+from quotebot.index.errors import ExitCode, IndexMissingError, UserError, exit_code_of, is_user_error
 
 __all__ = ["ExitCode", "UserError", "build_parser", "main"]
 
@@ -51,10 +51,21 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.OK
     except Exception as error:  # every error becomes one line
         code, message = _classify(error)
+        message = _as_given(error, message, args)
         if code is ExitCode.INTERNAL and os.environ.get("QUOTEBOT_DEBUG"):
             raise
         print(f"quotebot: error: {message}", file=sys.stderr)
         return code
+
+
+def _as_given(error: Exception, message: str, args: argparse.Namespace) -> str:
+    """A missing index is named as the user gave ``--index-dir``, and so is the fix."""
+    given = getattr(args, "index_dir", None)
+    if not isinstance(error, IndexMissingError) or not given:
+        return message
+    return message.replace(str(given.resolve()), str(given)).replace(
+        "run `quotebot index build`", f"run `quotebot index build --index-dir {given}`"
+    )
 
 
 def _common_options(default: object) -> argparse.ArgumentParser:
@@ -71,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answers questions by quoting news articles word for word.",
         parents=[_common_options(None)],
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     # After the command name the options must not reset what was given before it.
     common = _common_options(argparse.SUPPRESS)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -102,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(handler=_index_verify)
     stats = index_commands.add_parser("stats", help="what the index holds", parents=[common])
-    stats.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    stats.add_argument("--json", action="store_true", help="print the manifest as JSON (without article hashes)")
+    stats.add_argument("--verbose", action="store_true", help="with --json: include every article's hash")
     stats.set_defaults(handler=_index_stats)
 
     ask = commands.add_parser("ask", help="answer one question (or a file of them)", parents=[common])
@@ -185,17 +198,23 @@ def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
 def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
     import json
 
-    from quotebot.index.reader import QuoteIndex
+    from quotebot.bot import wiring
 
-    articles = QuoteIndex.load(settings.index.index_dir).articles
-    for record, chunks in zip(articles.records, articles.rows["chunks"].tolist()):
-        if args.json:
+    articles = wiring.load_index(settings.index, checked=False).articles
+    rows = list(zip(articles.records, articles.rows["chunks"].tolist()))
+    if args.json:
+        for record, chunks in rows:
             print(json.dumps({**record, "chunks": chunks}, ensure_ascii=False))
-        else:
-            topic = record.get("topic") or (record.get("metadata") or {}).get("topic")
-            fields = [record.get("date"), record.get("source"), topic, record.get("author")]
-            columns = [record["id"], f"{chunks} chunks", *(field or "-" for field in fields), record["title"]]
-            print("\t".join(str(column) for column in columns) + (f"\t{record['url']}" if record.get("url") else ""))
+        return ExitCode.OK
+    table = []
+    for record, chunks in rows:
+        topic = record.get("topic") or (record.get("metadata") or {}).get("topic")
+        fields = [record.get("date"), record.get("source"), topic, record.get("author")]
+        table.append((record["id"], f"{chunks} chunk{'s' * (chunks != 1)}", *(field or "-" for field in fields),
+                      record["title"] + (f"  {record['url']}" if record.get("url") else "")))
+    widths = [max((len(str(row[column])) for row in table), default=0) for column in range(6)]
+    for row in table:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) + "  " + row[6])
     return ExitCode.OK
 
 
@@ -214,21 +233,9 @@ def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _builder(settings: Settings, *, embeds: bool = True):
-    """The index writer; one that ``embeds`` gets the ONNX document encoder (made now if the
-    index folder has none), so `index add` never imports torch. `index remove` embeds
-    nothing: its torch ``Embedder`` is never loaded."""
-    from quotebot.index.embedding import Embedder
-    from quotebot.index.builder import IndexBuilder
-    from quotebot.index.onnx_encoder import document_encoder_for
+    from quotebot.bot import wiring
 
-    index = settings.index
-    if embeds:
-        embedder = document_encoder_for(index.index_dir, index.model, index.batch_size)
-    else:
-        embedder = Embedder(model=index.model, batch_size=index.batch_size)
-    return IndexBuilder(
-        embedder, index.chunk_tokens, index.chunk_overlap, vector_index=index.vector_index, hnsw_m=index.hnsw_m
-    )
+    return wiring.new_builder(settings.index, embeds=embeds)
 
 
 def _load_or_fail(items: list[str], strict: bool, reporter, settings: Settings):
@@ -273,7 +280,9 @@ def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
     manifest = read_manifest(settings.index.index_dir)
     if args.json:
-        print(manifest.model_dump_json(indent=2))
+        # Every article's hash is for machines comparing indexes (--verbose); without it the
+        # manifest of a 20,000-article index fits a screen.
+        print(manifest.model_dump_json(indent=2, exclude=None if args.verbose else {"article_hashes"}))
         return ExitCode.OK
     counts = manifest.counts
     size = sum(manifest.file_sizes.values())
@@ -284,6 +293,7 @@ def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
         ("sentences", f"{counts.sentences:,}"),
         ("model", f"{manifest.model} ({manifest.dimension} dimensions)"),
         ("chunking", f"{manifest.chunking.chunk_tokens} tokens, {manifest.chunking.chunk_overlap} sentence overlap"),
+        ("stores", f"{_store(manifest.vector_store)} vectors, {_store(manifest.keyword_index)} keywords"),
         ("size", f"{size / 1e6:.1f} MB"),
         ("built", f"{manifest.built_at} in {manifest.build_seconds:.1f} s"),
     ]
@@ -292,18 +302,31 @@ def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
     return ExitCode.OK
 
 
+def _store(ref) -> str:
+    return ref.backend + "".join(f" {value}" for key, value in ref.params.items() if key == "kind")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("quotebot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 # -- ask -----------------------------------------------------------------------------------
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot import wiring
     from quotebot.bot.render import answer_to_json, answer_to_text
 
     if (args.question is None) == (args.batch is None):
         raise UserError("ask takes a QUESTION or --batch FILE (one of the two)", ExitCode.USAGE)
     article_filter = _filter_from(args)
     questions = _batch_questions(args.batch) if args.batch else iter([args.question])
-    bot = QuoteBot.from_settings(settings)
+    bot = wiring.new_bot(settings)
     color = _use_color(settings, sys.stdout)
     for number, question in enumerate(questions):
         # Batch questions are independent: each gets a conversation of its own.
@@ -358,11 +381,11 @@ def _use_color(settings: Settings, stream: TextIO) -> bool:
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot import wiring
     from quotebot.bot.terminal import TerminalChat
 
     started = time.perf_counter()
-    bot = QuoteBot.from_settings(settings)
+    bot = wiring.new_bot(settings)
     bot.warm_up()
     chat = TerminalChat(bot, color=_use_color(settings, sys.stdout), history_file=settings.chat.history_file)
     chat.run(ready_seconds=time.perf_counter() - started)

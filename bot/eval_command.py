@@ -43,8 +43,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 
 def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from quotebot.index.manifest import ChunkingSettings
-    from quotebot.index.onnx_encoder import query_encoder_for
+    from quotebot.bot import wiring
     from quotebot.retrieval.evaluation.cache import article_file_index, file_sha256, squad_index
     from quotebot.retrieval.evaluation.harness import evaluate
     from quotebot.retrieval.evaluation.report import render_table
@@ -72,22 +71,20 @@ def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
     progress = _Progress(sys.stderr)
     cache_dir = (args.cache_dir or _project_dir(args) / EVAL_CACHE).resolve()
     embedder = _embedder(settings)  # torch: loaded only if an index must be built
-    chunking = ChunkingSettings(chunk_tokens=settings.index.chunk_tokens, chunk_overlap=settings.index.chunk_overlap)
-    cached = squad_index(
-        squad, cache_dir, embedder, chunking, on_build=progress.building(args.path), on_progress=progress.indexing
-    )
+    builder = wiring.new_builder(settings.index, embedder, export_onnx=False)
+    cached = squad_index(squad, cache_dir, builder, on_build=progress.building(args.path), on_progress=progress.indexing)
     dataset = _corpus_info(args.path, squad.sha256, cached)
     out_of_corpus = None
     if args.abstention is not None:
         other = article_file_index(
-            args.abstention, cache_dir, embedder, chunking,
+            args.abstention, cache_dir, builder,
             on_build=progress.building(args.abstention), on_progress=progress.indexing,
         )
         out_of_corpus = (other.index, _corpus_info(args.abstention, file_sha256(args.abstention), other))
     run = evaluate(
         questions,
         cached.index,
-        query_encoder_for(cached.index_dir, settings.index.model, torch_model=lambda: embedder),
+        wiring.query_encoder(settings.index, cached.index_dir, torch_model=lambda: embedder),
         settings.retrieval,
         dataset=dataset,
         articles=f"{articles[0]}:{articles[1]}" if articles else "all",
@@ -103,9 +100,9 @@ def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _embedder(settings: Settings):
-    from quotebot.index.embedding import Embedder
+    from quotebot.bot import wiring
 
-    return Embedder(model=settings.index.model, batch_size=settings.index.batch_size)
+    return wiring.torch_embedder(settings.index)
 
 
 def _project_dir(args: argparse.Namespace) -> Path:

@@ -18,20 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from quotebot.index import generation_files, storage
 from quotebot.index.articles import Article, Span
+from quotebot.index.backends import keyword_backend, vector_backend
 from quotebot.index.chunking import chunk_article
 from quotebot.index.embedding import DocumentEncoder
 from quotebot.index.errors import CorruptIndexError, ExitCode, IndexMismatchError, QuotebotError
 from quotebot.index.lock import IndexLock
-from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest, article_fingerprint
+from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest, StoreRef, article_fingerprint
 from quotebot.index.onnx_encoder import encoder_dir, export_onnx_encoders
 from quotebot.index.reader import QuoteIndex
-from quotebot.index.stores import (
-    DEFAULT_HNSW_M,
-    KeywordIndex,
-    VectorStore,
-    choose_vector_index,
-    new_vector_store,
-)
+from quotebot.index.settings import KeywordIndexSettings, VectorStoreSettings
 from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, article_record, chunk_rows, sentence_rows, write_records
 from quotebot.index.text import tokenize
 from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
@@ -85,14 +80,18 @@ class IndexBuilder:
         chunk_tokens: int,
         chunk_overlap: int,
         export_onnx: bool = True,
-        vector_index: str = "auto",
-        hnsw_m: int = DEFAULT_HNSW_M,
+        vector_store: VectorStoreSettings | None = None,
+        keyword_index: KeywordIndexSettings | None = None,
     ) -> None:
         self.embedder = embedder
         self.chunking = ChunkingSettings(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
         self.export_onnx = export_onnx
-        self.vector_index = vector_index  # auto: flat while small, HNSW from HNSW_MIN_CHUNKS on
-        self.hnsw_m = hnsw_m
+        # The stores, as configured (index.vector_store, index.keyword_index): the backend
+        # decides their layout (FAISS: flat or HNSW by size) and writes their files.
+        self.vector_store = vector_store or VectorStoreSettings()
+        self.keyword_index = keyword_index or KeywordIndexSettings()
+        self.vectors = vector_backend(self.vector_store.backend, self.vector_store.options)
+        self.keywords = keyword_backend(self.keyword_index.backend, self.keyword_index.options)
 
     def build(
         self, articles: Sequence[Article], index_dir: Path, on_progress: Callable[[BuildProgress], None] | None = None
@@ -134,7 +133,14 @@ class IndexBuilder:
     def _previous(self, index_dir: Path, *, required: bool) -> QuoteIndex | None:
         """The live index to update, as a private copy; None when a build starts afresh."""
         try:
-            return QuoteIndex.load(index_dir, model=self.embedder.model, chunking=self.chunking, mmap=False)
+            return QuoteIndex.load(
+                index_dir,
+                model=self.embedder.model,
+                chunking=self.chunking,
+                mmap=False,
+                vector_store=self.vector_store,
+                keyword_index=self.keyword_index,
+            )
         except (storage.IndexMissingError, IndexMismatchError, CorruptIndexError):
             # A build replaces a missing, outdated or damaged index; add and remove need one.
             if required:
@@ -300,9 +306,8 @@ class _GenerationWriter:
             np.concatenate(sentence_parts) if sentence_parts else np.zeros((0, 2), np.int32),
         )
         np.save(self.generation / storage.SENTENCE_VECTORS_FILE, sentence_vectors)
-        vectors = self._write_vectors(len(chunks))
-        self._write_keywords(chunks["id"], token_lines)
-        return self._write_manifest([r["id"] for r in records], len(chunks), len(sentence_vectors), vectors, started)
+        stores = self._write_vectors(len(chunks)), self._write_keywords(chunks["id"], token_lines)
+        return self._write_manifest([r["id"] for r in records], len(chunks), len(sentence_vectors), stores, started)
 
     def _article_rows(self, entry: int | ChunkedArticle, position: int):
         """One article's record, text, chunk rows, sentence rows, sentence vectors and token lines."""
@@ -336,39 +341,31 @@ class _GenerationWriter:
             tokens,
         )
 
-    def _write_vectors(self, total_chunks: int) -> VectorStore:
-        """The previous store, changed in place when it is still the right kind; else a new
-        one of the kind the index's size calls for, holding the kept vectors and the new."""
-        builder = self.builder
-        kind = choose_vector_index(builder.vector_index, total_chunks)
-        previous = self.previous.vectors if self.previous is not None else None
-        if previous is not None and previous.kind == kind:
-            vectors = previous
-            if self.plan.dropped_chunk_ids:
-                vectors.remove(np.asarray(self.plan.dropped_chunk_ids, dtype=np.int64))
-        else:
-            vectors = new_vector_store(kind, builder.embedder.dimension, total_chunks, hnsw_m=builder.hnsw_m)
-            if previous is not None:
-                kept = np.setdiff1d(previous.ids(), np.asarray(self.plan.dropped_chunk_ids, dtype=np.int64))
-                if len(kept):
-                    vectors.add(kept, previous.vectors(kept))
+    def _write_vectors(self, total_chunks: int) -> StoreRef:
+        """The previous generation's vectors less the dropped ones, plus the new, through the
+        store the backend picks for the next generation's size."""
+        vectors = self.builder.vectors.writer(
+            self.previous.vectors if self.previous is not None else None,
+            dimension=self.builder.embedder.dimension,
+            expected_chunks=total_chunks,
+            dropped=np.asarray(self.plan.dropped_chunk_ids, dtype=np.int64),
+        )
         new = [item for item in self.plan.to_embed if item.chunks]
         if new:
             ids = np.concatenate([np.asarray(self.plan.new_ids[item.article.id], dtype=np.int64) for item in new])
             vectors.add(ids, np.concatenate([self.embedded[item.article.id].chunks for item in new]))
-        vectors.save(self.generation / storage.CHUNK_VECTORS_FILE)
-        return vectors
+        return vectors.commit(self.generation)
 
-    def _write_keywords(self, ids: np.ndarray, token_lines: list[str]) -> None:
+    def _write_keywords(self, ids: np.ndarray, token_lines: list[str]) -> StoreRef:
         # BM25 sees the title too, as the embeddings do: questions name the story's subject.
         with open(self.generation / storage.CHUNK_TOKENS_FILE, "w", encoding="utf-8") as handle:
             for line in token_lines:
                 handle.write(line + "\n")
         token_lists = [[] if line == NO_TOKENS else line.split(" ") for line in token_lines]
-        KeywordIndex.build(ids, token_lists).save(self.generation / storage.KEYWORD_DIR)
+        return self.builder.keywords.build(ids, token_lists).commit(self.generation)
 
     def _write_manifest(
-        self, article_ids: list[str], chunks: int, sentences: int, vectors: VectorStore, started: float
+        self, article_ids: list[str], chunks: int, sentences: int, stores: tuple[StoreRef, StoreRef], started: float
     ) -> Manifest:
         hashes = dict(self.previous.manifest.article_hashes) if self.previous is not None else {}
         for article_id in self.plan.removed:
@@ -382,7 +379,8 @@ class _GenerationWriter:
             chunking=self.builder.chunking,
             counts=Counts(articles=len(article_ids), chunks=chunks, sentences=sentences),
             next_chunk_id=self.plan.next_chunk_id,
-            vector_index=getattr(vectors, "kind", "flat"),
+            vector_store=stores[0],
+            keyword_index=stores[1],
             article_hashes={article_id: hashes[article_id] for article_id in article_ids},
             file_sizes=generation_files.file_sizes(self.generation),
             built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -29,6 +29,10 @@ from quotebot.index.reader import QuoteIndex
 from quotebot.index.text import tokenize
 from quotebot.retrieval.answer import Answer, Quote
 from quotebot.retrieval.answer_types import answer_type_match
+from quotebot.retrieval.settings import RetrievalSettings
+
+# The parameters' defaults are the ``retrieval:`` settings' (one place says them).
+_DEFAULTS = RetrievalSettings()
 
 # The first quote must stay readable in a chat bubble: at most two sentences and this long.
 MAX_QUOTE_CHARS = 400
@@ -99,13 +103,13 @@ class Retriever:
         index: QuoteIndex,
         embedder: TextEncoder,
         *,
-        dense_candidates: int = 50,
-        keyword_candidates: int = 50,
-        rrf_k: int = 3,
-        keyword_weight: float = 1.3,
-        candidate_chunks: int = 8,
-        max_quotes: int = 3,
-        abstain_threshold: float = 0.30,
+        dense_candidates: int = _DEFAULTS.dense_candidates,
+        keyword_candidates: int = _DEFAULTS.keyword_candidates,
+        rrf_k: int = _DEFAULTS.rrf_k,
+        keyword_weight: float = _DEFAULTS.keyword_weight,
+        candidate_chunks: int = _DEFAULTS.candidate_chunks,
+        max_quotes: int = _DEFAULTS.max_quotes,
+        abstain_threshold: float = _DEFAULTS.abstain_threshold,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -190,8 +194,8 @@ class Retriever:
         """The best chunk ids with their reciprocal-rank-fusion scores, best first, and the
         best chunk's cosine (how close the nearest text is at all). ``allowed``: the chunk
         ids a filter lets through (both searches look only among them)."""
-        dense_ids, dense_scores = self.index.vectors.search(query_vector, self.dense_candidates, allowed)
-        keyword_ids, keyword_scores = self.index.keywords.search(query_tokens, self.keyword_candidates, allowed)
+        dense_ids, dense_scores = self.index.vectors.search(query_vector, self.dense_candidates, allowed=allowed)
+        keyword_ids, keyword_scores = self.index.keywords.search(query_tokens, self.keyword_candidates, allowed=allowed)
         dense_ids = self._newer_first(dense_ids, dense_scores)
         keyword_ids = self._newer_first(keyword_ids, keyword_scores)
         fused: dict[int, float] = {}

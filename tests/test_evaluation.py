@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from quotebot.bot import eval_command
+from quotebot.bot import eval_command, wiring
 from quotebot.bot.cli import ExitCode, main
 from quotebot.bot.settings import Settings
 from quotebot.index.embedding import Embedder
@@ -251,16 +251,22 @@ def test_bad_squad_files_are_one_line_errors(tmp_path: Path) -> None:
 CHUNKING = ChunkingSettings(chunk_tokens=120, chunk_overlap=1)
 
 
+def _builder(embedder: Embedder):
+    """The eval's index builder, wired from settings as `quotebot eval` wires it."""
+    index = Settings().index.model_copy(update=CHUNKING.model_dump())
+    return wiring.new_builder(index, embedder, export_onnx=False)
+
+
 def test_harness_scores_three_systems_over_the_open_corpus(
     squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
 ) -> None:
     squad = load_squad(squad_file)
-    first = squad_index(squad, cache, embedder, CHUNKING)
+    first = squad_index(squad, cache, _builder(embedder))
     assert first.built and first.index.manifest.counts.articles == 4
     assert OnnxQueryEncoder.available(encoder_dir(first.index_dir, embedder.model))  # like `quotebot index build`
-    again = squad_index(squad, cache, embedder, CHUNKING)
+    again = squad_index(squad, cache, _builder(embedder))
     assert not again.built and again.index_dir == first.index_dir  # cached by content hash: a rerun only re-asks
-    seeds = article_file_index(SEEDS / sorted(p.name for p in SEEDS.iterdir())[0], cache, embedder, CHUNKING).index
+    seeds = article_file_index(SEEDS / sorted(p.name for p in SEEDS.iterdir())[0], cache, _builder(embedder)).index
     index = again.index
     info = CorpusInfo(file="tiny", sha256=squad.sha256, articles=4, chunks=len(index.chunks), sentences=0, index_built_now=True)
     run = evaluate(
@@ -292,7 +298,7 @@ def test_harness_scores_three_systems_over_the_open_corpus(
 
 def test_every_system_quotes_verbatim(squad_file: Path, cache: Path, embedder: Embedder, settings: Settings) -> None:
     squad = load_squad(squad_file)
-    index = squad_index(squad, cache, embedder, CHUNKING).index
+    index = squad_index(squad, cache, _builder(embedder)).index
     texts = {a.id: a.text for a in squad.articles}
     evaluation = Evaluation(index, embedder, settings.retrieval)
     for system in evaluation.systems.values():
@@ -305,7 +311,7 @@ def test_every_system_quotes_verbatim(squad_file: Path, cache: Path, embedder: E
 def test_search_chunks_extends_the_ranking_answer_uses(
     squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
 ) -> None:
-    index = squad_index(load_squad(squad_file), cache, embedder, CHUNKING).index
+    index = squad_index(load_squad(squad_file), cache, _builder(embedder)).index
     retriever = Evaluation(index, embedder, settings.retrieval).retriever
     ranking = retriever.search_chunks("Who built the harbour of Harrowby?", 20)
     assert len(ranking) == 4 and retriever.candidate_chunks == settings.retrieval.candidate_chunks

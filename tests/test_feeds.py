@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from quotebot.bot import wiring
 from quotebot.bot.chat import QuoteBot
 from quotebot.bot.settings import Settings
 from quotebot.index import storage
@@ -214,7 +215,7 @@ def test_the_watcher_updates_until_stopped_and_a_live_bot_picks_it_up(
     add_feed(index_dir, server.url("/rss"), "City Herald")
     builder = CountingBuilder(embedder)
     run(index_dir, builder)
-    bot = QuoteBot.from_settings(Settings(), index_dir=index_dir, embedder=embedder)
+    bot = wiring.new_bot(Settings(), index_dir, embedder=embedder)
     assert server.url("/news/tram") not in {summary.id for summary in bot.sources()}
     server.routes["/rss"] = Route(rss(items(server, ["/news/bridge", "/news/tram"])), content_type="application/rss+xml")
     updates: list[object] = []

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from quotebot.bot import wiring
 from quotebot.bot.chat import QuoteBot
 from quotebot.bot.cli import main
 from quotebot.bot.regress import runner
@@ -23,7 +24,8 @@ from quotebot.index.embedding import Embedder
 from quotebot.index.filters import ArticleFilter
 from quotebot.index.builder import IndexBuilder
 from quotebot.index.articles import Article
-from quotebot.index.stores import FaissVectorStore, KeywordIndex
+from quotebot.index.bm25_store import Bm25KeywordIndex as KeywordIndex
+from quotebot.index.faiss_store import FaissVectorStore
 
 RATES_TEXT = (
     "The central bank raised interest rates by half a point on Thursday to fight inflation.\n\n"
@@ -52,7 +54,7 @@ ARTICLES = [
 def bot(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> QuoteBot:
     index_dir = tmp_path_factory.mktemp("filters") / "index"
     IndexBuilder(embedder, 120, 1, export_onnx=False).build(ARTICLES, index_dir)
-    return QuoteBot.from_settings(Settings(), index_dir=index_dir, embedder=embedder)
+    return wiring.new_bot(Settings(), index_dir, embedder=embedder)
 
 
 def sources_of(answer) -> set[str]:
@@ -94,20 +96,20 @@ def test_vector_search_within_a_selection_is_the_exact_top_k_of_the_selection(ki
     store.remove(ids[:50])  # tombstones (hnsw) must never come back
     allowed = np.sort(rng.choice(ids, size=30, replace=False))
     query = vectors[1234]
-    found, scores = store.search(query, 10, allowed)
+    found, scores = store.search(query, 10, allowed=allowed)
     live = allowed[~np.isin(allowed, ids[:50])]
     exact = live[np.argsort(-(vectors[live - 1000] @ query))[:10]]
     assert set(found.tolist()) <= set(live.tolist())
     assert found.tolist() == exact.tolist()
     assert np.all(np.diff(scores) <= 1e-6)
-    assert store.search(query, 10, np.zeros(0, dtype=np.int64))[0].size == 0
+    assert store.search(query, 10, allowed=np.zeros(0, dtype=np.int64))[0].size == 0
 
 
 def test_keyword_search_masks_chunks_outside_the_selection() -> None:
     keywords = KeywordIndex.build(np.array([10, 11, 12, 13]), [["storm", "coast"], ["storm"], ["rates"], ["storm", "storm"]])
     everything, _ = keywords.search(["storm"], 10)
     assert set(everything.tolist()) == {10, 11, 13}
-    within, _ = keywords.search(["storm"], 10, np.array([11, 12]))
+    within, _ = keywords.search(["storm"], 10, allowed=np.array([11, 12]))
     assert within.tolist() == [11]
 
 
@@ -175,7 +177,7 @@ def test_ask_takes_filters_and_prints_date_url_and_source(
     bot: QuoteBot, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, embedder: Embedder
 ) -> None:
     index_dir = bot.retriever.index.path.parent
-    monkeypatch.setattr(QuoteBot, "from_settings", classmethod(lambda cls, *args, **kwargs: bot))
+    monkeypatch.setattr(wiring, "new_bot", lambda *args, **kwargs: bot)
     code = main(["ask", "What did the bank do with rates?", "--source", "reuters", "--json", "--index-dir", str(index_dir)])
     assert code == 0
     quote = json.loads(capsys.readouterr().out)["quotes"][0]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quotebot.bot.chat import QuoteBot
+from quotebot.bot import wiring
 from quotebot.bot.settings import Settings
 from quotebot.index.embedding import Embedder
 from quotebot.index.onnx_encoder import OnnxQueryEncoder, encoder_dir
@@ -27,17 +27,17 @@ def test_onnx_vectors_agree_with_torch(seed_index_dir: Path, embedder: Embedder,
 
 def test_bot_uses_the_export_and_falls_back_to_torch(seed_index_dir: Path, tmp_path: Path) -> None:
     settings = Settings()
-    assert isinstance(QuoteBot.from_settings(settings, index_dir=seed_index_dir).retriever.embedder, OnnxQueryEncoder)
+    assert isinstance(wiring.new_bot(settings, seed_index_dir).retriever.embedder, OnnxQueryEncoder)
 
     import shutil
 
     bare = tmp_path / "index"
     shutil.copytree(seed_index_dir, bare, ignore=shutil.ignore_patterns("query_encoder"))
-    assert isinstance(QuoteBot.from_settings(settings, index_dir=bare).retriever.embedder, Embedder)
+    assert isinstance(wiring.new_bot(settings, bare).retriever.embedder, Embedder)
 
 
 def test_onnx_bot_answers_like_the_torch_bot(seed_index_dir: Path) -> None:
-    bot = QuoteBot.from_settings(Settings(), index_dir=seed_index_dir)
+    bot = wiring.new_bot(Settings(), seed_index_dir)
     answer = bot.ask("What did Herzog ask Lavrov?")
     assert "blind eye" in answer.quotes[0].text
     assert not bot.ask("What is the capital of Australia?").answered

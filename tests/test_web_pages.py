@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from quotebot.bot import wiring
 from quotebot.bot.chat import QuoteBot
 from quotebot.bot.progress import BuildReporter
 from quotebot.bot.settings import Settings
@@ -169,7 +170,7 @@ def page_bot(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Qu
     index_dir = tmp_path_factory.mktemp("pages") / "index"
     articles = load_articles([PAGES]).articles
     IndexBuilder(embedder, 120, 1, export_onnx=False).build(articles, index_dir)
-    return QuoteBot.from_settings(Settings(), index_dir=index_dir, embedder=embedder)
+    return wiring.new_bot(Settings(), index_dir, embedder=embedder)
 
 
 @pytest.mark.parametrize(

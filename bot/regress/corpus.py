@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from quotebot.bot import wiring
 from quotebot.index import storage
 from quotebot.index.articles import Article
-from quotebot.index.builder import IndexBuilder
 from quotebot.index.embedding import Embedder
 from quotebot.index.errors import ExitCode, QuotebotError
 from quotebot.index.loaders import SkippedInput, load_articles
@@ -90,9 +90,7 @@ def cached_index(
     cache_root.mkdir(parents=True, exist_ok=True)
     staging = cache_root / f".building-{key[:8]}-{uuid.uuid4().hex[:8]}"
     try:
-        builder = IndexBuilder(
-            embedder, index_settings.chunk_tokens, index_settings.chunk_overlap, export_onnx=False
-        )
+        builder = wiring.new_builder(index_settings, embedder, export_onnx=False)
         builder.build(report.articles, staging)
         link_query_encoder(staging, index_settings.model, cache_root)
         description = {

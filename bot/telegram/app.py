@@ -14,7 +14,7 @@ import re
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from telegram import (
     BotCommand,
@@ -41,9 +41,8 @@ from telegram.ext import (
     filters,
 )
 
-from quotebot.bot.chat import ArticleSummary
+from quotebot.bot.chat import ChatCore
 from quotebot.bot.filters import FILTER_COMMANDS, filter_command
-from quotebot.index.filters import ArticleFilter
 from quotebot.bot.telegram import formatting
 from quotebot.bot.telegram.settings import TelegramSettings
 from quotebot.bot.telegram.state import (
@@ -56,7 +55,6 @@ from quotebot.bot.telegram.state import (
     more_data,
     parse_more_data,
 )
-from quotebot.bot.terminal import EXAMPLE_QUESTION
 from quotebot.retrieval.answer import Answer
 
 log = logging.getLogger("quotebot.telegram")
@@ -79,17 +77,6 @@ BOT_COMMANDS = (
     BotCommand("help", "How to use this bot"),
     BotCommand("start", "Say hello"),
 )
-
-
-class ChatCore(Protocol):
-    """What the front end needs of ``bot.chat.QuoteBot``."""
-
-    def ask(self, question: str, conversation: str = "default") -> Answer: ...
-    def forget(self, conversation: str) -> None: ...
-    def sources(self) -> list[ArticleSummary]: ...
-    def filter_of(self, conversation: str) -> ArticleFilter: ...
-    def set_filter(self, conversation: str, article_filter: ArticleFilter) -> None: ...
-    def count_matching(self, article_filter: ArticleFilter) -> tuple[int, int]: ...
 
 
 def conversation_key(chat_id: int) -> str:
@@ -191,18 +178,20 @@ class Handlers:
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._admitted(update):
             articles = len(await asyncio.to_thread(self.core.sources))
-            await self._reply(update, [formatting.start_message(articles, EXAMPLE_QUESTION)])
+            example = await asyncio.to_thread(self.core.example_question)
+            await self._reply(update, [formatting.start_message(articles, example)])
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._admitted(update):
-            await self._reply(update, [formatting.help_message(EXAMPLE_QUESTION, context.bot.username)])
+            example = await asyncio.to_thread(self.core.example_question)
+            await self._reply(update, [formatting.help_message(example, context.bot.username)])
 
     async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._admitted(update):
-            # Made anew each time: a feed watcher may have published new articles meanwhile.
+            # Asked each time: the bot reloads the index when `index add` publishes a new
+            # generation (the core keeps the list of each generation, so this stays cheap).
             articles = await asyncio.to_thread(self.core.sources)
-            pages = formatting.sources_messages([(a.title or a.id, a.date[:10] if a.date else None) for a in articles])
-            await self._reply(update, pages)
+            await self._reply(update, formatting.sources_messages([(a.title or a.id, a.date[:10] if a.date else None) for a in articles]))
 
     async def new_conversation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._admitted(update):
@@ -222,7 +211,7 @@ class Handlers:
         question = " ".join(context.args or [])
         if not question:
             if await self._admitted(update):
-                await self._reply(update, [formatting.ask_usage_message(EXAMPLE_QUESTION)])
+                await self._reply(update, [formatting.ask_usage_message(await asyncio.to_thread(self.core.example_question))])
             return
         await self._answer(update, question)
 
@@ -250,7 +239,7 @@ class Handlers:
         if not await self._admitted(update):
             return
         if not question.strip():
-            await self._reply(update, [formatting.ask_usage_message(EXAMPLE_QUESTION)])
+            await self._reply(update, [formatting.ask_usage_message(await asyncio.to_thread(self.core.example_question))])
             return
         admission = self.limiter.admit(chat.id)
         if not admission.allowed:

@@ -61,11 +61,11 @@ def run(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
     from telegram.error import InvalidToken, TelegramError
 
-    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot import wiring
     from quotebot.bot.telegram.app import build_application
 
     started = time.perf_counter()
-    core = QuoteBot.from_settings(settings)
+    core = wiring.new_bot(settings)
     core.warm_up()  # once, before the first update: no user waits for the model to load
     application = build_application(core, telegram, token)
     articles = len(core.sources())
