@@ -84,9 +84,20 @@ class QuoteBot:
         context = context_for(question, state.subject) if follows_up else ""
         preferred = _articles_of(state.last_answer) if follows_up else ()
         scope = article_filter if article_filter is not None else state.filter
-        answer = self._current_retriever().answer(
-            question, context=context, prefer_articles=preferred, article_filter=scope
-        )
+        retriever = self._current_retriever()
+        try:
+            answer = retriever.answer(
+                question, context=context, prefer_articles=preferred, article_filter=scope
+            )
+        except (IndexError, KeyError, UnicodeDecodeError) as error:
+            # Loading checks the cheap bounds; what it cannot see (a damaged value deep in a
+            # file) surfaces here. It is the index that is wrong, not the question: say so.
+            from quotebot.index.errors import CorruptIndexError
+
+            raise CorruptIndexError(
+                f"{retriever.index.path}: damaged index ({type(error).__name__} while answering): "
+                "run `quotebot index verify`, then `quotebot index build`"
+            ) from None
         if not follows_up:
             state.subject = subject_of(question)
         state.last_answer = answer if answer.answered else state.last_answer

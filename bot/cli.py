@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from quotebot.bot.safe_text import json_line, printable
 from quotebot.bot.settings import Settings, load_settings
 from quotebot.index.errors import ExitCode, IndexMissingError, UserError, exit_code_of, is_user_error
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         message = _as_given(error, message, args)
         if code is ExitCode.INTERNAL and os.environ.get("QUOTEBOT_DEBUG"):
             raise
-        print(f"quotebot: error: {message}", file=sys.stderr)
+        print(f"quotebot: error: {printable(message)}", file=sys.stderr)  # paths and ids may hold escapes
         return code
 
 
@@ -159,21 +160,33 @@ def _classify(error: Exception) -> tuple[ExitCode, str]:
 def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.bot.progress import BuildReporter
 
+    started = time.perf_counter()
     paths = args.paths or [str(path) for path in settings.index.corpus]
     reporter = BuildReporter(sys.stderr)
     articles, failed_urls = _load_or_fail(paths, args.strict, reporter, settings)
-    change = _builder(settings).build(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
-    reporter.finished(change, settings.index.index_dir, **_summary(articles, failed_urls))
+    builder = _builder(settings, reporter=reporter)
+    change = builder.build(
+        articles.articles, settings.index.index_dir, on_progress=reporter.progress, unreadable=articles.unreadable
+    )
+    reporter.finished(
+        change, settings.index.index_dir, seconds=time.perf_counter() - started, **_summary(articles, failed_urls)
+    )
     return ExitCode.OK
 
 
 def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.bot.progress import BuildReporter
+    from quotebot.index.reader import read_manifest
 
+    started = time.perf_counter()
+    # Before anything slow (the model export): `index add` needs an index to add to.
+    read_manifest(settings.index.index_dir)
     reporter = BuildReporter(sys.stderr)
     articles, failed_urls = _load_or_fail(args.paths, args.strict, reporter, settings)
-    change = _builder(settings).add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
-    reporter.finished(change, settings.index.index_dir, **_summary(articles, failed_urls))
+    change = _builder(settings, reporter=reporter).add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
+    reporter.finished(
+        change, settings.index.index_dir, seconds=time.perf_counter() - started, **_summary(articles, failed_urls)
+    )
     return ExitCode.OK
 
 
@@ -196,45 +209,75 @@ def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    import json
-
     from quotebot.bot import wiring
 
     articles = wiring.load_index(settings.index, checked=False).articles
     rows = list(zip(articles.records, articles.rows["chunks"].tolist()))
     if args.json:
         for record, chunks in rows:
-            print(json.dumps({**record, "chunks": chunks}, ensure_ascii=False))
+            print(json_line({**record, "chunks": chunks}))  # exact data, no raw control character
         return ExitCode.OK
+    for line in article_table(rows):
+        print(line)
+    return ExitCode.OK
+
+
+def article_table(rows: list[tuple[dict, int]]) -> list[str]:
+    """``index list``: id, chunks, date, source, topic and author in aligned columns, then the
+    title (last, it runs on) and the URL."""
+    # Tabs, newlines and escapes in an id or title must not forge columns or rows.
     table = []
     for record, chunks in rows:
         topic = record.get("topic") or (record.get("metadata") or {}).get("topic")
-        fields = [record.get("date"), record.get("source"), topic, record.get("author")]
-        table.append((record["id"], f"{chunks} chunk{'s' * (chunks != 1)}", *(field or "-" for field in fields),
-                      record["title"] + (f"  {record['url']}" if record.get("url") else "")))
-    widths = [max((len(str(row[column])) for row in table), default=0) for column in range(6)]
-    for row in table:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) + "  " + row[6])
-    return ExitCode.OK
+        fields = (record.get("date"), record.get("source"), topic, record.get("author"))
+        title = record["title"] + (f"  {record['url']}" if record.get("url") else "")
+        cells = (record["id"], f"{chunks} chunk{'s' * (chunks != 1)}", *(field or "-" for field in fields), title)
+        table.append(tuple(printable(str(cell)) for cell in cells))
+    widths = [max((len(row[column]) for row in table), default=0) for column in range(6)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row[:6], widths)) + "  " + row[6] for row in table]
 
 
 def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.index.verify import verify_index
 
     report = verify_index(settings.index.index_dir)
-    for problem in report.problems:
-        print(f"quotebot: verify: {problem}", file=sys.stderr)
-    if report.problems:
-        print(f"index at {settings.index.index_dir} is damaged: {len(report.problems)} problem(s); "
-              f"run `quotebot index build` to rebuild it", file=sys.stderr)
-        return ExitCode.FAILED
-    print(f"index OK: {report.summary}")
-    return ExitCode.OK
+    code = ExitCode.FAILED if report.problems else ExitCode.OK
+    try:
+        for problem in report.problems:
+            print(f"quotebot: verify: {printable(problem)}", file=sys.stderr)
+        if report.problems:
+            print(f"index at {settings.index.index_dir} is damaged: {len(report.problems)} problem(s); "
+                  f"run `quotebot index build` to rebuild it", file=sys.stderr)
+        else:
+            print(f"index OK: {report.summary}")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        # `index verify | head`: the reader left, but the check's result must not be lost.
+        _silence_closed_output()
+    return code
 
 
-def _builder(settings: Settings, *, embeds: bool = True):
+def _silence_closed_output() -> None:
+    """Point stdout and stderr at /dev/null, so the flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
+    os.close(devnull)
+
+
+def _builder(settings: Settings, *, embeds: bool = True, reporter=None):
     from quotebot.bot import wiring
+    from quotebot.index.onnx_encoder import OnnxDocumentEncoder, OnnxQueryEncoder, encoder_dir
 
+    index = settings.index
+    exported = encoder_dir(index.index_dir, index.model)
+    if embeds and reporter is not None and not (OnnxDocumentEncoder.available(exported) and OnnxQueryEncoder.available(exported)):
+        # The one-off export takes half a minute with no progress of its own: say so.
+        reporter.step(f"preparing the model for {index.index_dir} (once per index folder; about half a minute)")
     return wiring.new_builder(settings.index, embeds=embeds)
 
 
@@ -246,7 +289,11 @@ def _load_or_fail(items: list[str], strict: bool, reporter, settings: Settings):
 
     urls = [item for item in items if is_url(str(item))]
     paths = [Path(item) for item in items if not is_url(str(item))]
-    report = load_articles(paths, strict=strict, on_skip=reporter.skipped) if paths else LoadReport()
+    report = (
+        load_articles(paths, strict=strict, on_skip=reporter.skipped, max_article_chars=settings.index.max_article_chars)
+        if paths
+        else LoadReport()
+    )
     failed_urls = 0
     if urls:
         with _fetcher(settings) as fetcher:
@@ -324,6 +371,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
     if (args.question is None) == (args.batch is None):
         raise UserError("ask takes a QUESTION or --batch FILE (one of the two)", ExitCode.USAGE)
+    if args.question is not None and not args.question.strip():
+        raise UserError("the question is empty: ask takes a QUESTION, e.g. quotebot ask 'What did Herzog ask Lavrov?'", ExitCode.USAGE)
     article_filter = _filter_from(args)
     questions = _batch_questions(args.batch) if args.batch else iter([args.question])
     bot = wiring.new_bot(settings)
@@ -334,7 +383,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
         if args.json:
             print(answer_to_json(answer), flush=bool(args.batch))
         else:
-            header = f"Q: {question}\n" if args.batch else ""
+            header = f"Q: {printable(question)}\n" if args.batch else ""
             print(f"{header}{answer_to_text(answer, color=color)}\n", flush=bool(args.batch))
     return ExitCode.OK
 

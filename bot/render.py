@@ -6,9 +6,9 @@ and the source line under each quote, is decided here once.
 
 from __future__ import annotations
 
-import json
 import textwrap
 
+from quotebot.bot.safe_text import json_line, printable
 from quotebot.retrieval.answer import Answer, Quote
 
 NOT_FOUND = "I couldn't find that in the articles."
@@ -46,7 +46,7 @@ def not_found_text(answer: Answer) -> str:
 
 def answer_to_json(answer: Answer) -> str:
     """One line of JSON: the contract of ``quotebot ask --json`` and ``--batch``."""
-    return json.dumps(answer.model_dump(mode="json"), ensure_ascii=False)
+    return json_line(answer.model_dump(mode="json"))  # exact data, no raw control character
 
 
 def answer_to_text(answer: Answer, *, color: bool = False, limit: int | None = None) -> str:
@@ -58,13 +58,14 @@ def answer_to_text(answer: Answer, *, color: bool = False, limit: int | None = N
 
 
 def _quote_block(quote: Quote, color: bool) -> str:
+    # Article text is printed inert: an escape sequence in it must not drive the terminal.
     body = textwrap.fill(
-        " ".join(quote.text.split()),
+        printable(" ".join(quote.text.split())),
         width=WRAP_WIDTH,
         initial_indent=QUOTE_INDENT,
         subsequent_indent=QUOTE_INDENT,
     )
-    source = f"{QUOTE_INDENT}— {source_line(quote)}"
+    source = f"{QUOTE_INDENT}— {printable(source_line(quote))}"
     if color:
         body = f"{_ANSI_QUOTE}{body}{_ANSI_RESET}"
         source = f"{_ANSI_SOURCE}{source}{_ANSI_RESET}"

@@ -14,6 +14,7 @@ from typing import TextIO
 from quotebot.bot.chat import ChatCore
 from quotebot.bot.filters import FILTER_COMMANDS, FILTER_HELP, filter_command
 from quotebot.bot.render import answer_to_text
+from quotebot.bot.safe_text import printable
 
 PROMPT = "you> "
 CONVERSATION = "terminal"
@@ -73,7 +74,7 @@ class TerminalChat:
             command, _, argument = line[1:].partition(" ")
             self._say(filter_command(self.bot, CONVERSATION, command, argument))
         elif line.startswith("/"):
-            self._say(f"Unknown command {line.split()[0]}: /help lists the commands.")
+            self._say(f"Unknown command {printable(line.split()[0])}: /help lists the commands.")
         else:
             answer = self.bot.ask(line, conversation=CONVERSATION)
             self._say(answer_to_text(answer, color=self.color) + "\n")
@@ -89,7 +90,7 @@ class TerminalChat:
         page = int(page_text) if page_text else 1
         shown = sources[(page - 1) * SOURCES_PAGE : page * SOURCES_PAGE]
         rows = [
-            f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date[:10]}" if s.date else "") + (f"  {s.source}" if s.source else "")
+            printable(f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date[:10]}" if s.date else "") + (f"  {s.source}" if s.source else ""))
             for s in shown
         ]
         if pages > 1:

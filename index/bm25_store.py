@@ -134,7 +134,29 @@ class Bm25KeywordIndex:
             raise CorruptIndexError(f"{path}: unreadable BM25 index ({_first_line(error)})") from None
         if bm25 is not None and int(bm25.scores["num_docs"]) != len(ids):
             raise CorruptIndexError(f"{path}: BM25 index holds {bm25.scores['num_docs']} chunks, its id map {len(ids)}")
+        if ids.ndim != 1 or ids.dtype != np.int64:
+            raise CorruptIndexError(f"{path}: damaged BM25 index (the id map is not a list of chunk ids): run `quotebot index build`")
+        if bm25 is not None:
+            _check_bounds(path, bm25, len(ids))
         return cls(bm25, ids)
+
+
+def _check_bounds(path: Path, bm25: bm25s.BM25, documents: int) -> None:
+    """The sparse score matrix must index only inside itself: a damaged value would be an
+    IndexError (or a wrong chunk) in the middle of a question. One vectorised pass."""
+    scores = bm25.scores
+    indptr, indices, data = scores["indptr"], scores["indices"], scores["data"]
+    problem = None
+    if indptr.ndim != 1 or len(indptr) == 0 or int(indptr[0]) != 0 or int(indptr[-1]) != len(indices) or len(data) != len(indices):
+        problem = "row pointers do not match the entries"
+    elif len(indptr) > 1 and (np.diff(indptr) < 0).any():
+        problem = "row pointers go backwards"
+    elif len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= documents):
+        problem = "an entry names a chunk past the end"
+    elif bm25.vocab_dict and (min(bm25.vocab_dict.values()) < 0 or max(bm25.vocab_dict.values()) >= len(indptr)):
+        problem = "the vocabulary points past the matrix"
+    if problem is not None:
+        raise CorruptIndexError(f"{path}: damaged BM25 index ({problem}): run `quotebot index build`")
 
 
 def _first_line(error: BaseException) -> str:

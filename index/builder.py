@@ -8,6 +8,7 @@ Reading lives in ``quotebot.index.reader``.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, article_record, chunk_
 from quotebot.index.text import tokenize
 from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
 
-__all__ = ["BuildProgress", "IndexBuilder", "IndexChange", "UnknownArticleError"]
+__all__ = ["BuildProgress", "IdCollisionError", "IndexBuilder", "IndexChange", "UnknownArticleError"]
 
 # What stands in the token file for a chunk without a single BM25 token.
 NO_TOKENS = "\x00"
@@ -43,6 +44,8 @@ class BuildProgress:
     articles_total: int
     chunks_done: int
     seconds: float
+    texts_done: int = 0  # chunks and sentences embedded, those of an unfinished article included
+    texts_total: int = 0
 
 
 class IndexChange(BaseModel):
@@ -57,6 +60,12 @@ class IndexChange(BaseModel):
     unchanged: int = 0
     embedded_chunks: int = 0
     seconds: float = 0.0
+    kept_unread: list[str] = Field(
+        default_factory=list, description="indexed articles kept because their file or folder could not be read"
+    )
+    renamed: list[str] = Field(
+        default_factory=list, description="ids qualified by their folder because another file had the id"
+    )
 
 
 class UnknownArticleError(QuotebotError):
@@ -94,27 +103,55 @@ class IndexBuilder:
         self.keywords = keyword_backend(self.keyword_index.backend, self.keyword_index.options)
 
     def build(
-        self, articles: Sequence[Article], index_dir: Path, on_progress: Callable[[BuildProgress], None] | None = None
+        self,
+        articles: Sequence[Article],
+        index_dir: Path,
+        on_progress: Callable[[BuildProgress], None] | None = None,
+        *,
+        unreadable: Sequence[str] = (),
     ) -> IndexChange:
-        """Make the index hold exactly ``articles``, re-embedding only what changed."""
+        """Make the index hold exactly ``articles``, re-embedding only what changed.
+
+        ``unreadable``: absolute paths of folders and files the load could not read
+        (``LoadReport.unreadable``). A read error must never remove an indexed article, so
+        every indexed article that may have come from there is kept as it is, and named
+        in ``IndexChange.kept_unread``.
+        """
         with IndexLock(index_dir, "index build"):
             previous = self._previous(index_dir, required=False)
-            return self._write(list(articles), previous, index_dir, on_progress)
+            target: list[Article | int] = list(articles)
+            kept: list[str] = []
+            if previous is not None and unreadable:
+                incoming = {article.id for article in articles}
+                for position, record in enumerate(previous.articles.records):
+                    if record["id"] not in incoming and _may_come_from(record.get("source"), unreadable):
+                        target.append(position)
+                        kept.append(record["id"])
+            change = self._write(target, previous, index_dir, on_progress)
+            return change.model_copy(update={"kept_unread": kept})
 
     def add(
         self, articles: Sequence[Article], index_dir: Path, on_progress: Callable[[BuildProgress], None] | None = None
     ) -> IndexChange:
-        """Add ``articles`` to the live index; one with an id already there replaces it."""
+        """Add ``articles`` to the live index; one with an id already there replaces it.
+
+        An article whose id is taken by an article from another file (``a/x.txt`` and
+        ``b/x.txt`` added from folders ``a`` and ``b`` are both ``x.txt``) replaces nothing:
+        its id is qualified by its folder's name (``b/x.txt``), and ``IndexChange.renamed``
+        says so; if that id is taken too, ``IdCollisionError`` names both files.
+        """
         with IndexLock(index_dir, "index add"):
             previous = self._previous(index_dir, required=True)
             assert previous is not None
+            articles, renamed = _without_collisions(articles, previous)
             incoming = {article.id: article for article in articles}
             target: list[Article | int] = [
                 incoming.pop(article_id) if article_id in incoming else position
                 for position, article_id in enumerate(previous.articles)
             ]
             target.extend(incoming.values())
-            return self._write(target, previous, index_dir, on_progress)
+            change = self._write(target, previous, index_dir, on_progress)
+            return change.model_copy(update={"renamed": renamed})
 
     def remove(self, article_ids: Sequence[str], index_dir: Path) -> IndexChange:
         """Drop the named articles; every id must be in the index, or nothing changes."""
@@ -190,12 +227,82 @@ class IndexBuilder:
         if not to_embed:
             return {}
 
-        def report(articles_done: int, chunks_done: int) -> None:
+        def report(articles_done: int, chunks_done: int, texts_done: int = 0, texts_total: int = 0) -> None:
             if on_progress:
-                on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, time.perf_counter() - started))
+                seconds = time.perf_counter() - started
+                on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, seconds, texts_done, texts_total))
 
         vectors = embed_articles(self.embedder, to_embed, report)
         return {item.article.id: item_vectors for item, item_vectors in zip(to_embed, vectors)}
+
+
+class IdCollisionError(QuotebotError):
+    """Two different files would be one article: their ids collide even when qualified."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+def _same_file(first: str, second: str) -> bool:
+    if first == second:
+        return True
+    try:
+        return Path(first).resolve() == Path(second).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def _may_come_from(source: str | None, unreadable: Sequence[str]) -> bool:
+    """Whether an indexed article may have been read from one of the ``unreadable`` paths.
+
+    Records of JSON files have no file as their source: they are kept whenever anything
+    was unreadable (keeping one article too many is reported; losing one is not undone).
+    """
+    if not source:
+        return True
+    path = os.path.abspath(source)
+    return any(path == folder or path.startswith(folder.rstrip(os.sep) + os.sep) for folder in unreadable)
+
+
+def _without_collisions(articles: Sequence[Article], previous: QuoteIndex) -> tuple[list[Article], list[str]]:
+    """``articles`` with every id that names another file's article qualified by its folder.
+
+    A file article's id is its path below the folder given; the folder is its source with
+    that suffix removed. Records (no file source) are matched by id, as documented.
+    """
+    result, renamed = [], []
+    for article in articles:
+        indexed = _indexed_source(previous, article.id)
+        if not indexed or not article.source or _same_file(indexed, article.source):
+            result.append(article)  # new, a record, or the same file again: added or replaced as before
+            continue
+        qualified = _qualified_id(article)
+        taken = _indexed_source(previous, qualified) if qualified else None
+        if qualified is None or (taken is not None and not _same_file(taken, article.source)):
+            raise IdCollisionError(
+                f"{article.source}: its id '{article.id}' is already the article from {indexed}, "
+                f"and no folder name tells them apart; rename one of the files"
+            )
+        if taken is None:
+            renamed.append(f"{article.id} -> {qualified} ({indexed} is another file)")
+        result.append(article.model_copy(update={"id": qualified}))
+    return result, renamed
+
+
+def _indexed_source(previous: QuoteIndex, article_id: str) -> str | None:
+    """The source of the indexed article ``article_id``; None if there is none ("" for a record)."""
+    if article_id not in previous.articles:
+        return None
+    return previous.articles.records[previous.articles.position(article_id)].get("source") or ""
+
+
+def _qualified_id(article: Article) -> str | None:
+    """``x.txt`` from ``other/x.txt`` -> ``other/x.txt``: the id prefixed by its folder's name."""
+    source = (article.source or "").replace(os.sep, "/")
+    if not source.endswith(article.id) or len(source) == len(article.id):
+        return None
+    folder = source[: -len(article.id)].rstrip("/")
+    name = folder.rsplit("/", 1)[-1]
+    return f"{name}/{article.id}" if name not in ("", ".", "..") else None
 
 
 @dataclass
@@ -383,6 +490,7 @@ class _GenerationWriter:
             keyword_index=stores[1],
             article_hashes={article_id: hashes[article_id] for article_id in article_ids},
             file_sizes=generation_files.file_sizes(self.generation),
+            file_checksums=generation_files.file_checksums(self.generation),
             built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
         )

@@ -56,6 +56,11 @@ class Manifest(BaseModel):
     keyword_index: StoreRef = Field(description="the chunks' keyword (BM25) index")
     article_hashes: dict[str, str] = Field(description="article id -> sha256 of its title and text")
     file_sizes: dict[str, int] = Field(description="file name -> bytes, to catch truncated files")
+    file_checksums: dict[str, str] = Field(
+        default_factory=dict,
+        description="file name -> 'sha256:<hex>' of its bytes, for `index verify` to catch damage that keeps "
+        "the size (empty in indexes built before checksums were recorded)",
+    )
     built_at: str
     build_seconds: float
 

@@ -151,3 +151,15 @@ def _check_counts(
             f"{len(keywords)} BM25 rows, {len(chunks.sentences)} sentence spans; manifest: {counts}): "
             f"run `quotebot index build`"
         )
+    # The id maps: every id a store returns must be a chunk (else a KeyError mid-question).
+    # Comparisons of int64 arrays: milliseconds even for a million chunks.
+    if not np.array_equal(keywords.ids(), chunks.ids):
+        raise CorruptIndexError(
+            f"{generation / manifest.keyword_index.path}: damaged index (the BM25 id map does not match the chunks): "
+            "run `quotebot index build`"
+        )
+    if not np.array_equal(np.sort(vectors.ids()), np.sort(chunks.ids)):
+        raise CorruptIndexError(
+            f"{generation / manifest.vector_store.path}: damaged index (the vector id map does not match the chunks): "
+            "run `quotebot index build`"
+        )

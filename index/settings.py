@@ -76,6 +76,12 @@ class IndexSettings(BaseModel):
         default_factory=VectorStoreSettings,
         description="Where chunk vectors are searched: {backend: faiss, kind, hnsw_m, hnsw_ef_search} (README).",
     )
+    max_article_chars: int = Field(
+        2_000_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Articles longer than this many characters are skipped with a warning.",
+    )
     keyword_index: KeywordIndexSettings = Field(
         default_factory=KeywordIndexSettings, description="Where chunk keywords are searched: {backend: bm25s}."
     )

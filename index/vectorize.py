@@ -47,7 +47,9 @@ class ArticleVectors:
 EMBEDDING_RECIPE = "sentences embedded alone, as 'title. text'; chunk = normalised mean of its sentences"
 
 # Called after each batch with (articles finished, chunks finished) so far.
-BatchCallback = Callable[[int, int], None]
+# (articles done, their chunks, texts embedded, texts in all): texts count the chunks and
+# sentences of an article still in progress, so one huge article does not stall the line.
+BatchCallback = Callable[[int, int, int, int], None]
 
 
 def embedding_text(article: Article, span: Span) -> str:
@@ -81,7 +83,7 @@ def embed_articles(
         vectors[begin:end] = embedder.embed(texts[begin:end])
         if on_batch:
             finished = int(np.searchsorted(ends, end, side="right"))  # articles with every text done
-            on_batch(finished, int(chunk_ends[finished - 1]) if finished else 0)
+            on_batch(finished, int(chunk_ends[finished - 1]) if finished else 0, end, len(texts))
     result, start = [], 0
     for item, end in zip(articles, ends):
         sentences = vectors[start:end]

@@ -39,6 +39,13 @@ def verify_index(index_dir: Path) -> VerifyReport:
         report.problems.append(str(error))
         return report
     report.problems.extend(files.size_problems(generation, manifest))
+    if manifest.file_checksums:
+        report.problems.extend(files.checksum_problems(generation, manifest))
+    else:
+        report.problems.append(
+            f"{generation / storage.MANIFEST_FILE}: no file checksums (built by an older quotebot): "
+            "run `quotebot index build` so damage can be detected"
+        )
     tables = _attempt(report, lambda: files.read_tables(generation, mmap_mode=True))
     if tables is not None:
         articles, chunks = tables
@@ -58,7 +65,7 @@ def verify_index(index_dir: Path) -> VerifyReport:
 def _attempt(report: VerifyReport, read):
     try:
         return read()
-    except (CorruptIndexError, UnknownBackendError, ValueError) as error:
+    except (CorruptIndexError, UnknownBackendError, ValueError, IndexError, KeyError) as error:
         report.problems.append(str(error).splitlines()[0])
         return None
 

@@ -75,3 +75,12 @@ def seed_bot(seed_index_dir: Path, embedder: Embedder, settings: Settings, seed_
     bot = CheckedQuoteBot(core.retriever, core.live_index)
     bot.source_texts = seed_texts
     return bot
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """QA fixture cases (the regression runner over a real corpus, via the pytest plugin) are e2e."""
+    from quotebot.bot.regress.pytest_plugin import QACase
+
+    for item in items:
+        if isinstance(item, QACase):
+            item.add_marker(pytest.mark.e2e)

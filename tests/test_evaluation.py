@@ -257,6 +257,7 @@ def _builder(embedder: Embedder):
     return wiring.new_builder(index, embedder, export_onnx=False)
 
 
+@pytest.mark.slow
 def test_harness_scores_three_systems_over_the_open_corpus(
     squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
 ) -> None:
@@ -296,6 +297,7 @@ def test_harness_scores_three_systems_over_the_open_corpus(
     assert "quotebot" in render_table(report) and "suggested threshold" in render_table(report)
 
 
+@pytest.mark.slow
 def test_every_system_quotes_verbatim(squad_file: Path, cache: Path, embedder: Embedder, settings: Settings) -> None:
     squad = load_squad(squad_file)
     index = squad_index(squad, cache, _builder(embedder)).index
@@ -308,6 +310,7 @@ def test_every_system_quotes_verbatim(squad_file: Path, cache: Path, embedder: E
             assert_quotes_verbatim(answer, texts)
 
 
+@pytest.mark.slow
 def test_search_chunks_extends_the_ranking_answer_uses(
     squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
 ) -> None:
@@ -322,6 +325,7 @@ def test_search_chunks_extends_the_ranking_answer_uses(
 # -- the command ---------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_eval_command_prints_json_and_writes_records(
     squad_file: Path,
     cache: Path,

@@ -191,6 +191,7 @@ def _copy_index(source: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_stored_vectors_belong_to_their_chunks_and_sentences(built: Path, embedder: Embedder) -> None:
     from quotebot.index.vectorize import embedding_text
     from quotebot.index.articles import Span

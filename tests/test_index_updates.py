@@ -280,6 +280,7 @@ def _add_process(index_dir: Path, corpus: Path) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_kill_9_at_any_moment_of_an_add_leaves_old_or_new_content(tmp_path: Path, embedder: Embedder) -> None:
     """An add is killed at moments spread over its whole run; each time the index loads,
     verifies, holds either the old articles or the new ones, and takes the next writer."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from quotebot.bot import wiring
 from quotebot.bot.settings import Settings
@@ -58,6 +59,7 @@ def _seed_items():
     return items
 
 
+@pytest.mark.slow
 def test_onnx_document_vectors_agree_with_torch(seed_index_dir: Path, embedder: Embedder) -> None:
     from quotebot.index.onnx_encoder import OnnxDocumentEncoder
     from quotebot.index.vectorize import embed_articles, embedding_text
@@ -102,6 +104,7 @@ def test_document_encoder_for_uses_the_export_or_makes_it(seed_index_dir: Path, 
     assert len(made) == 1  # made once per index
 
 
+@pytest.mark.e2e
 def test_index_add_with_the_export_never_imports_torch(seed_index_dir: Path, tmp_path: Path) -> None:
     import shutil
     import subprocess

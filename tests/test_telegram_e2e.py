@@ -32,6 +32,8 @@ from quotebot.index.loaders import load_articles
 from quotebot.index.onnx_encoder import encoder_dir
 from tests.fake_bot_api import BOT_ID, BOT_USERNAME, Call, FakeBotApi, parse_html
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 TOKEN = "123456:TEST"

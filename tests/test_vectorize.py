@@ -31,6 +31,7 @@ def seed_vectors(embedder: Embedder, seed: ChunkedArticle) -> ArticleVectors:
     return embed_articles(embedder, [seed])[0]
 
 
+@pytest.mark.slow
 def test_each_sentence_is_its_text_embedded_once(embedder: Embedder, seed: ChunkedArticle, seed_vectors: ArticleVectors) -> None:
     sentence_texts = [embedding_text(seed.article, span) for span in seed.sentences]
     assert seed_vectors.sentences.shape == (len(seed.sentences), 384) and seed_vectors.sentences.dtype == np.float32
@@ -57,11 +58,15 @@ def test_the_title_is_context_of_every_text(seed: ChunkedArticle) -> None:
     assert embedding_text(untitled, span) == span.slice(seed.article.text)
 
 
+@pytest.mark.slow
 def test_articles_keep_their_order_and_progress_is_reported(embedder: Embedder, seed: ChunkedArticle, seed_vectors: ArticleVectors) -> None:
     other = _chunked(Article(id="other.txt", title="", text="A short article. It has two sentences."))
     empty = ChunkedArticle(Article(id="empty.txt", title="Empty", text=" \n "), [], [])
     calls: list[tuple[int, int]] = []
-    result = embed_articles(embedder, [other, empty, seed, other], lambda a, c: calls.append((a, c)))
+    texts: list[tuple[int, int]] = []
+    result = embed_articles(
+        embedder, [other, empty, seed, other], lambda a, c, done, total: (calls.append((a, c)), texts.append((done, total)))
+    )
     assert [len(v.chunks) for v in result] == [1, 0, len(seed.chunks), 1]
     assert [len(v.sentences) for v in result] == [2, 0, len(seed.sentences), 2]
     assert np.allclose(result[0].sentences, result[3].sentences, atol=1e-6)
@@ -69,4 +74,6 @@ def test_articles_keep_their_order_and_progress_is_reported(embedder: Embedder, 
     assert np.allclose(result[2].chunks, seed_vectors.chunks, atol=1e-5)
     assert calls[-1] == (4, len(seed.chunks) + 2)
     assert calls == sorted(calls)
+    total = 2 * 3 + len(seed.chunks) + len(seed.sentences)  # chunks and sentences of every article
+    assert texts[-1] == (total, total) and texts == sorted(texts)
     assert embed_articles(embedder, []) == []

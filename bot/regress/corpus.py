@@ -78,7 +78,7 @@ def cached_index(
 
     ``on_build(articles, folder)`` is called before a build (not on a cache hit).
     """
-    report = load_articles(paths, on_skip=on_skip)
+    report = load_articles(paths, on_skip=on_skip, max_article_chars=index_settings.max_article_chars)
     if not report.articles:
         raise CorpusError(f"no articles found in {', '.join(map(str, paths))}")
     key = corpus_key(report.articles, index_settings)

@@ -52,6 +52,7 @@ from quotebot.bot.telegram.state import (
     MoreState,
     MoreStore,
     QuestionLimiter,
+    RefusalGate,
     more_data,
     parse_more_data,
 )
@@ -138,6 +139,7 @@ class Handlers:
         self.settings = settings
         self.allowlist = Allowlist.of(settings.allowed_chat_ids, settings.allowed_user_ids)
         self.limiter = QuestionLimiter(settings.questions_per_minute, clock=clock)
+        self.refusals = RefusalGate(settings.refusal_window_seconds, clock=clock)
         self.more = MoreStore(settings.more_ttl_seconds, clock=clock)
         # One lock per chat: its questions are answered in order (follow-ups depend on it),
         # while other chats go on concurrently. Weak values: idle chats cost nothing.
@@ -176,25 +178,25 @@ class Handlers:
     # -- commands ----------------------------------------------------------------------------
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
+        if await self._may_reply(update):
             articles = len(await asyncio.to_thread(self.core.sources))
             example = await asyncio.to_thread(self.core.example_question)
             await self._reply(update, [formatting.start_message(articles, example)])
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
+        if await self._may_reply(update):
             example = await asyncio.to_thread(self.core.example_question)
             await self._reply(update, [formatting.help_message(example, context.bot.username)])
 
     async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
+        if await self._may_reply(update):
             # Asked each time: the bot reloads the index when `index add` publishes a new
             # generation (the core keeps the list of each generation, so this stays cheap).
             articles = await asyncio.to_thread(self.core.sources)
             await self._reply(update, formatting.sources_messages([(a.title or a.id, a.date[:10] if a.date else None) for a in articles]))
 
     async def new_conversation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
+        if await self._may_reply(update):
             self.core.forget(conversation_key(update.effective_chat.id))
             await self._reply(update, [formatting.NEW_CONVERSATION_MESSAGE])
 
@@ -210,17 +212,17 @@ class Handlers:
     async def ask_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         question = " ".join(context.args or [])
         if not question:
-            if await self._admitted(update):
+            if await self._may_reply(update):
                 await self._reply(update, [formatting.ask_usage_message(await asyncio.to_thread(self.core.example_question))])
             return
         await self._answer(update, question)
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
+        if await self._may_reply(update):
             await self._reply(update, [formatting.UNKNOWN_COMMAND_MESSAGE])
 
     async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
+        if await self._may_reply(update):
             await self._reply(update, [formatting.TEXT_ONLY_MESSAGE])
 
     # -- questions ---------------------------------------------------------------------------
@@ -236,15 +238,10 @@ class Handlers:
 
     async def _answer(self, update: Update, question: str) -> None:
         chat = update.effective_chat
-        if not await self._admitted(update):
+        if not await self._may_reply(update):
             return
         if not question.strip():
             await self._reply(update, [formatting.ask_usage_message(await asyncio.to_thread(self.core.example_question))])
-            return
-        admission = self.limiter.admit(chat.id)
-        if not admission.allowed:
-            if admission.warn:
-                await self._reply(update, [formatting.slow_down_message(admission.wait_seconds)])
             return
         async with self._chat_lock(chat.id):
             started = time.perf_counter()
@@ -265,10 +262,13 @@ class Handlers:
             return
         pages = formatting.quote_messages(answer.quotes[:1])
         keyboard = None
+        state = None
         if len(answer.quotes) > 1:
-            state_id = self.more.put(MoreState(answer, shown=1, start=0, can_grow=len(pages) == 1))
-            keyboard = _more_keyboard(state_id, 1)
-        await self._reply(update, pages, keyboard)
+            state = MoreState(answer, shown=1, start=0, can_grow=len(pages) == 1, chat_id=update.effective_chat.id)
+            keyboard = _more_keyboard(self.more.put(state), 1)
+        sent = await self._reply(update, pages, keyboard)
+        if state is not None and sent:
+            state.message_id = sent[-1].message_id  # the button's message: only a press there counts
 
     # -- "More" ------------------------------------------------------------------------------
 
@@ -284,6 +284,11 @@ class Handlers:
             return
         state_id, shown = parsed
         state = self.more.get(state_id)
+        pressed_on = query.message.message_id if query.message is not None else None
+        if state is not None and not state.belongs_to(chat_id, pressed_on):
+            # Data copied to another chat or message: say no more than for an unknown id.
+            await query.answer(formatting.EXPIRED_MESSAGE, show_alert=True)
+            return
         if state is None:
             await query.answer(formatting.EXPIRED_MESSAGE, show_alert=True)
             await _drop_keyboard(query)
@@ -300,26 +305,44 @@ class Handlers:
             await _edit(query, plan.edit, keyboard)
         else:
             await _drop_keyboard(query)  # the button moves to the newest message
-            await _send(update.get_bot(), update.effective_chat, plan.send, keyboard)
+            sent = await _send(update.get_bot(), update.effective_chat, plan.send, keyboard)
+            if sent:
+                state.message_id = sent[-1].message_id
 
     # -- plumbing ----------------------------------------------------------------------------
 
+    async def _may_reply(self, update: Update) -> bool:
+        """True if this update may get a reply: its chat is allowed and within its rate limit.
+
+        Every reply (answers, commands, "text only", refusals) costs an outgoing message
+        under Telegram's global rate limit, so none is sent without passing here.
+        """
+        if not await self._admitted(update):
+            return False
+        admission = self.limiter.admit(update.effective_chat.id)
+        if not admission.allowed:
+            if admission.warn:
+                await self._reply(update, [formatting.slow_down_message(admission.wait_seconds)])
+            return False
+        return True
+
     async def _admitted(self, update: Update) -> bool:
-        """True if the allowlist lets this chat or user in; else refuse politely."""
+        """True if the allowlist lets this chat or user in; else refuse politely, once a window."""
         chat, user = update.effective_chat, update.effective_user
         if self.allowlist.allows(chat.id, user.id if user else None):
             return True
-        log.info("refused chat %s (user %s): not on the allowlist", chat.id, user.id if user else "?")
-        await self._reply(update, [formatting.refusal_message(chat.id)])
+        if self.refusals.first_in_window(chat.id):  # then silence: no reply, no log line
+            log.info("refused chat %s (user %s): not on the allowlist", chat.id, user.id if user else "?")
+            await self._reply(update, [formatting.refusal_message(chat.id)])
         return False
 
     async def _reply(
         self, update: Update, pages: Sequence[str], keyboard: InlineKeyboardMarkup | None = None
-    ) -> None:
+    ) -> list[Message]:
         message = update.effective_message
         # In groups the reply quotes the question, so it is clear whom it answers.
         quote = message.message_id if update.effective_chat.type != Chat.PRIVATE else None
-        await _send(update.get_bot(), update.effective_chat, pages, keyboard, reply_to=quote)
+        return await _send(update.get_bot(), update.effective_chat, pages, keyboard, reply_to=quote)
 
     def _chat_lock(self, chat_id: int) -> asyncio.Lock:
         lock = self._chat_locks.get(chat_id)
@@ -397,11 +420,12 @@ async def _send(
     keyboard: InlineKeyboardMarkup | None = None,
     *,
     reply_to: int | None = None,
-) -> None:
+) -> list[Message]:
     """Send ``pages`` in order; the first may quote ``reply_to``, the last carries ``keyboard``."""
+    sent = []
     for number, page in enumerate(pages):
         first, last = number == 0, number == len(pages) - 1
-        await bot.send_message(
+        message = await bot.send_message(
             chat.id,
             page,
             reply_parameters=(
@@ -409,6 +433,8 @@ async def _send(
             ),
             reply_markup=keyboard if last else None,
         )
+        sent.append(message)
+    return sent
 
 
 async def _edit(query: Any, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
