@@ -173,19 +173,19 @@ def test_a_failed_entry_is_retried_at_the_next_update(server: WebServer, index_d
 def test_bad_feeds_are_one_warning_each_and_stop_nothing(server: WebServer, index_dir: Path, embedder: Embedder) -> None:
     server.routes["/good"] = Route(rss(items(server, ["/news/bridge"])), content_type="application/rss+xml")
     server.routes["/broken"] = Route("<rss><channel><item><title>Half", content_type="application/rss+xml")
-    server.routes["/slow"] = Route(rss(items(server, ["/news/zoo"])), content_type="application/rss+xml", delay=3.0)
+    server.routes["/slow"] = Route(rss(items(server, ["/news/zoo"])), content_type="application/rss+xml", delay=5.0)
     server.routes["/html"] = Route("<html><body><p>Not a feed at all.</p></body></html>")
     feeds = ["/broken", "/vanished", "/slow", "/html", "/good"]
     for path in feeds:
         add_feed(index_dir, server.url(path))
     builder = CountingBuilder(embedder)
     warnings: list[str] = []
-    report = run(index_dir, builder, warnings, timeout=1.0)
+    report = run(index_dir, builder, warnings, timeout=2.0)
     assert report.added == [server.url("/news/bridge")]
     assert len(warnings) == 4 and all("\n" not in warning for warning in warnings)
     assert warnings[0].startswith(f"feed {server.url('/broken')}: malformed feed")
     assert warnings[1] == f"feed {server.url('/vanished')}: HTTP 404 Not Found"
-    assert warnings[2] == f"feed {server.url('/slow')}: timed out after 1 s"
+    assert warnings[2] == f"feed {server.url('/slow')}: timed out after 2 s"
     assert warnings[3].startswith(f"feed {server.url('/html')}: ")
     assert verify_index(index_dir).problems == []
     assert sorted(read_feeds(index_dir).feeds[i].last_error is not None for i in range(5)) == [False, True, True, True, True]
