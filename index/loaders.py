@@ -362,7 +362,7 @@ _TITLE_LINE = re.compile(r"[ \t]*(\S[^\r\n]*?)[ \t]*\r?\n(?:[ \t]*\r?\n)+")
 def _read_plain(file: _File, content: str) -> Iterator[_Entry]:
     title, text = _split_title(content, markdown=file.path.suffix.lower() == ".md")
     # No source: that is the site or feed an article comes from; a file's place is its id.
-    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text))
+    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text, metadata=_file_metadata(file)))
 
 
 def _split_title(content: str, *, markdown: bool) -> tuple[str | None, str]:
@@ -446,7 +446,15 @@ class _HtmlText(HTMLParser):
 
 def _read_html(file: _File, content: str) -> Iterator[_Entry]:
     article, fallback = read_html_page(content, article_id=file.id, default_title=file.path.stem)
+    if article is not None:
+        article = article.model_copy(update={"metadata": {**article.metadata, **_file_metadata(file)}})
     yield _Entry(article if article is not None else "no visible text", fallback=fallback)
+
+
+def _file_metadata(file: _File) -> dict[str, str]:
+    """Where a file's article was read from (``source`` is the site or feed name): an update
+    keeps the articles of a file it could not read (builder._may_come_from)."""
+    return {"file": file.display}
 
 
 def read_html_page(
@@ -498,7 +506,7 @@ def _read_markdown(file: _File, content: str) -> Iterator[_Entry]:
         else:
             yield _Entry("no text (only Markdown markup)")
             return
-    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text))
+    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text, metadata=_file_metadata(file)))
 
 
 # --- JSON and JSON Lines ---------------------------------------------------------------
