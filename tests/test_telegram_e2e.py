@@ -301,7 +301,7 @@ def test_very_long_answer_is_split_into_valid_messages(polling_bot: BotProcess, 
         text = visible(part)
         assert len(text.encode("utf-16-le")) // 2 <= 4096
         assert part.text.startswith("<blockquote expandable>")
-    assert "— The Quillfeather expedition, paragraph " in visible(parts[-1])
+    assert "— The Quillfeather expedition (2024-06-01), paragraph " in visible(parts[-1])
     assert parts[-1].buttons and not any(part.buttons for part in parts[:-1])
     quoted = " ".join(visible(part).split("\n— ")[0] for part in parts)
     assert quoted == LONG_SENTENCE
