@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from quotebot.bot.followup import context_for, leans_on_previous, subject_of
+from quotebot.index.filters import ArticleFilter
 from quotebot.index.live import LiveIndex
 from quotebot.index.reader import QuoteIndex
 from quotebot.retrieval.answer import Answer
@@ -28,6 +29,7 @@ class Conversation:
     subject: list[str] = field(default_factory=list)
     last_answer: Answer | None = None
     turns: int = 0
+    filter: ArticleFilter = field(default_factory=ArticleFilter)  # /since, /source, ... until /clear
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class ArticleSummary:
     title: str
     date: str | None
     chunks: int
+    url: str | None = None
+    source: str | None = None
 
 
 class ChatCore(Protocol):
@@ -48,6 +52,13 @@ class ChatCore(Protocol):
     def sources(self) -> list[ArticleSummary]: ...
 
     def example_question(self) -> str: ...
+
+    # The conversation's filter (/since, /source, ...: bot.filters).
+    def filter_of(self, conversation: str) -> ArticleFilter: ...
+
+    def set_filter(self, conversation: str, article_filter: ArticleFilter) -> None: ...
+
+    def count_matching(self, article_filter: ArticleFilter) -> tuple[int, int]: ...
 
 
 @dataclass
@@ -64,16 +75,20 @@ class QuoteBot:
     def warm_up(self) -> None:
         self.retriever.warm_up()
 
-    def ask(self, question: str, conversation: str = "default") -> Answer:
-        """Answer ``question`` in ``conversation``, resolving it against earlier turns."""
+    def ask(self, question: str, conversation: str = "default", article_filter: ArticleFilter | None = None) -> Answer:
+        """Answer ``question`` in ``conversation``, resolving it against earlier turns, within
+        ``article_filter`` when given, else within the conversation's filter (``set_filter``)."""
         state = self._conversation(conversation)
         question = " ".join(question.split())
         follows_up = state.turns > 0 and leans_on_previous(question)
         context = context_for(question, state.subject) if follows_up else ""
         preferred = _articles_of(state.last_answer) if follows_up else ()
+        scope = article_filter if article_filter is not None else state.filter
         retriever = self._current_retriever()
         try:
-            answer = retriever.answer(question, context=context, prefer_articles=preferred)
+            answer = retriever.answer(
+                question, context=context, prefer_articles=preferred, article_filter=scope
+            )
         except (IndexError, KeyError, UnicodeDecodeError) as error:
             # Loading checks the cheap bounds; what it cannot see (a damaged value deep in a
             # file) surfaces here. It is the index that is wrong, not the question: say so.
@@ -91,6 +106,21 @@ class QuoteBot:
 
     def forget(self, conversation: str) -> None:
         self._conversations.pop(conversation, None)
+
+    def filter_of(self, conversation: str) -> ArticleFilter:
+        """The filter questions in ``conversation`` are answered within (empty: all articles)."""
+        state = self._conversations.get(conversation)
+        return state.filter if state is not None else ArticleFilter()
+
+    def set_filter(self, conversation: str, article_filter: ArticleFilter) -> None:
+        self._conversation(conversation).filter = article_filter
+
+    def count_matching(self, article_filter: ArticleFilter) -> tuple[int, int]:
+        """(articles ``article_filter`` lets through, articles indexed)."""
+        retriever = self._current_retriever()
+        total = len(retriever.index.articles)
+        selection = retriever.selection(article_filter)
+        return (total if selection is None else selection.article_count), total
 
     def sources(self) -> list[ArticleSummary]:
         """The indexed articles of the newest generation, in index order."""
@@ -123,7 +153,9 @@ class QuoteBot:
 def _summaries(index: QuoteIndex) -> list[ArticleSummary]:
     articles = index.articles
     return [
-        ArticleSummary(record["id"], record["title"], record.get("date"), int(chunks))
+        ArticleSummary(
+            record["id"], record["title"], record.get("date"), int(chunks), record.get("url"), record.get("source")
+        )
         for record, chunks in zip(articles.records, articles.rows["chunks"])
     ]
 

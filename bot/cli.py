@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "quotebot.bot.eval_command",
     "quotebot.bot.telegram.command",
     "quotebot.bot.regress.command",
+    "quotebot.bot.feeds_command",
 )
 
 
@@ -91,21 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="build and inspect the index", parents=[common])
     index_commands = index.add_subparsers(title="index commands", metavar="COMMAND")
     build = index_commands.add_parser("build", help="index articles (default: the configured corpus)", parents=[common])
-    build.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders of articles")
+    build.add_argument("paths", nargs="*", metavar="PATH", help="files or folders of articles, or URLs of pages")
     build.add_argument("--strict", action="store_true", help="stop at the first unreadable file or record")
     _ray_option(build)
     build.set_defaults(handler=_index_build)
     add = index_commands.add_parser(
         "add", help="add or update articles (an article with a known id replaces it)", parents=[common]
     )
-    add.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders of articles")
+    add.add_argument(
+        "paths", nargs="+", metavar="PATH|URL", help="files or folders of articles, or http(s) URLs of article pages"
+    )
     add.add_argument("--strict", action="store_true", help="stop at the first unreadable file or record")
     _ray_option(add)
     add.set_defaults(handler=_index_add)
     remove = index_commands.add_parser("remove", help="remove articles by id (see `index list`)", parents=[common])
     remove.add_argument("ids", nargs="+", metavar="ID", help="article ids")
     remove.set_defaults(handler=_index_remove)
-    listing = index_commands.add_parser("list", help="the indexed articles: id, chunks, date, title", parents=[common])
+    listing = index_commands.add_parser(
+        "list", help="the indexed articles: id, chunks, date, source, topic, author, title, url", parents=[common]
+    )
     listing.add_argument("--json", action="store_true", help="one JSON object per article")
     listing.set_defaults(handler=_index_list)
     verify = index_commands.add_parser(
@@ -121,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="?", help="the question")
     ask.add_argument("--batch", type=Path, metavar="FILE", help="one question a line ('-' for stdin)")
     ask.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    ask.add_argument("--since", metavar="DATE", help="only articles from DATE on (2024-05-01, or 7d for a week ago)")
+    ask.add_argument("--until", metavar="DATE", help="only articles up to DATE (inclusive)")
+    ask.add_argument("--source", action="append", metavar="NAME", help="only articles from this site or feed (repeatable)")
+    ask.add_argument("--topic", action="append", metavar="NAME", help="only articles on this topic (repeatable)")
     ask.set_defaults(handler=_ask)
 
     chat = commands.add_parser("chat", help="talk to the bot in the terminal", parents=[common])
@@ -163,17 +172,16 @@ def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.bot.progress import BuildReporter
 
     started = time.perf_counter()
-    paths = args.paths or settings.index.corpus
+    paths = args.paths or [str(path) for path in settings.index.corpus]
     reporter = BuildReporter(sys.stderr)
-    articles = _load_or_fail(paths, args.strict, reporter, settings)
+    articles, failed_urls = _load_or_fail(paths, args.strict, reporter, settings)
     with _builder_for(args, settings, reporter) as builder:
         change = builder.build(
             articles.articles, settings.index.index_dir, on_progress=reporter.progress, unreadable=articles.unreadable
         )
     reporter.finished(
-        change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates,
-        seconds=time.perf_counter() - started,
-    )  # fmt: skip
+        change, settings.index.index_dir, seconds=time.perf_counter() - started, **_summary(articles, failed_urls)
+    )
     return ExitCode.OK
 
 
@@ -185,14 +193,23 @@ def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     # Before anything slow (the model export): `index add` needs an index to add to.
     read_manifest(settings.index.index_dir)
     reporter = BuildReporter(sys.stderr)
-    articles = _load_or_fail(args.paths, args.strict, reporter, settings)
+    articles, failed_urls = _load_or_fail(args.paths, args.strict, reporter, settings)
     with _builder_for(args, settings, reporter) as builder:
         change = builder.add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
     reporter.finished(
-        change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates,
-        seconds=time.perf_counter() - started,
-    )  # fmt: skip
+        change, settings.index.index_dir, seconds=time.perf_counter() - started, **_summary(articles, failed_urls)
+    )
     return ExitCode.OK
+
+
+def _summary(report, failed_urls: int) -> dict:
+    return {
+        "skipped": len(report.skipped),
+        "duplicates": report.duplicates,
+        "unsupported": report.unsupported,
+        "fallbacks": report.fallbacks,
+        "failed_urls": failed_urls,
+    }
 
 
 def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
@@ -218,14 +235,18 @@ def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def article_table(rows: list[tuple[dict, int]]) -> list[str]:
-    """``index list``: id, chunks, date and title in aligned columns (the title, last, runs on)."""
+    """``index list``: id, chunks, date, source, topic and author in aligned columns, then the
+    title (last, it runs on) and the URL."""
     # Tabs, newlines and escapes in an id or title must not forge columns or rows.
-    table = [
-        tuple(printable(str(cell)) for cell in (record["id"], f"{chunks} chunk{'s' * (chunks != 1)}", record.get("date") or "-", record["title"]))
-        for record, chunks in rows
-    ]
-    widths = [max((len(row[column]) for row in table), default=0) for column in range(3)]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in table]
+    table = []
+    for record, chunks in rows:
+        topic = record.get("topic") or (record.get("metadata") or {}).get("topic")
+        fields = (record.get("date"), record.get("source"), topic, record.get("author"))
+        title = record["title"] + (f"  {record['url']}" if record.get("url") else "")
+        cells = (record["id"], f"{chunks} chunk{'s' * (chunks != 1)}", *(field or "-" for field in fields), title)
+        table.append(tuple(printable(str(cell)) for cell in cells))
+    widths = [max((len(row[column]) for row in table), default=0) for column in range(6)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row[:6], widths)) + "  " + row[6] for row in table]
 
 
 def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
@@ -296,15 +317,45 @@ def _builder(settings: Settings, *, embeds: bool = True, reporter=None):
     return wiring.new_builder(settings.index, embeds=embeds)
 
 
-def _load_or_fail(paths: list[Path], strict: bool, reporter, settings: Settings):
-    from quotebot.index.loaders import load_articles
+def _load_or_fail(items: list[str], strict: bool, reporter, settings: Settings):
+    """Articles from files and folders, and from the pages of the URLs among ``items``; a
+    URL that fails is one warning line and the rest still go in."""
+    from quotebot.index.loaders import LoadReport, load_articles
+    from quotebot.index.web import fetch_articles, is_url
 
-    report = load_articles(
-        paths, strict=strict, on_skip=reporter.skipped, max_article_chars=settings.index.max_article_chars
+    urls = [item for item in items if is_url(str(item))]
+    paths = [Path(item) for item in items if not is_url(str(item))]
+    report = (
+        load_articles(paths, strict=strict, on_skip=reporter.skipped, max_article_chars=settings.index.max_article_chars)
+        if paths
+        else LoadReport()
     )
+    failed_urls = 0
+    if urls:
+        with _fetcher(settings) as fetcher:
+            web = fetch_articles(urls, fetcher, on_failure=reporter.fetch_failed)
+        if strict and web.failed:
+            raise UserError(str(web.failed[0]), ExitCode.BAD_INPUT)
+        hashes = {article.content_hash for article in report.articles}
+        ids = {article.id for article in report.articles}
+        for article in web.articles:
+            if article.content_hash in hashes or article.id in ids:
+                report.duplicates += 1
+                continue
+            report.articles.append(article)
+        report.duplicates += web.duplicates
+        report.fallbacks.extend(web.fallbacks)
+        failed_urls = len(web.failed)
     if not report.articles:
-        raise UserError(f"no articles found in {', '.join(map(str, paths))}", ExitCode.BAD_INPUT)
-    return report
+        raise UserError(f"no articles found in {', '.join(map(str, items))}", ExitCode.BAD_INPUT)
+    return report, failed_urls
+
+
+def _fetcher(settings: Settings):
+    from quotebot.index.web import Fetcher
+
+    web = settings.web
+    return Fetcher(timeout_seconds=web.timeout_seconds, max_bytes=web.max_page_mb * 1024 * 1024, max_redirects=web.max_redirects)
 
 
 def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
@@ -358,18 +409,33 @@ def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
         raise UserError("ask takes a QUESTION or --batch FILE (one of the two)", ExitCode.USAGE)
     if args.question is not None and not args.question.strip():
         raise UserError("the question is empty: ask takes a QUESTION, e.g. quotebot ask 'What did Herzog ask Lavrov?'", ExitCode.USAGE)
+    article_filter = _filter_from(args)
     questions = _batch_questions(args.batch) if args.batch else iter([args.question])
     bot = wiring.new_bot(settings)
     color = _use_color(settings, sys.stdout)
     for number, question in enumerate(questions):
         # Batch questions are independent: each gets a conversation of its own.
-        answer = bot.ask(question, conversation=f"ask-{number}")
+        answer = bot.ask(question, conversation=f"ask-{number}", article_filter=article_filter)
         if args.json:
             print(answer_to_json(answer), flush=bool(args.batch))
         else:
             header = f"Q: {printable(question)}\n" if args.batch else ""
             print(f"{header}{answer_to_text(answer, color=color)}\n", flush=bool(args.batch))
     return ExitCode.OK
+
+
+def _filter_from(args: argparse.Namespace):
+    from pydantic import ValidationError
+
+    from quotebot.index.filters import ArticleFilter
+
+    try:
+        return ArticleFilter(since=args.since, until=args.until, sources=args.source or (), topics=args.topic or ())
+    except ValidationError as error:
+        problem = error.errors()[0]
+        option = {"sources": "source", "topics": "topic"}.get(str(problem["loc"][0]), str(problem["loc"][0]))
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        raise UserError(f"--{option}: {message}", ExitCode.USAGE) from None
 
 
 def _batch_questions(path: Path) -> Iterator[str]:

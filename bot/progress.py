@@ -62,13 +62,27 @@ class BuildReporter:
         else:
             print(line, file=self.stream, flush=True)
 
+    def fetch_failed(self, error: Exception) -> None:
+        """A URL that could not be fetched: one line naming it; the rest of the batch goes on."""
+        self._clear_line()
+        print(f"quotebot: warning: {error} (skipped)", file=self.stream)
+
     def step(self, message: str) -> None:
         """A slow step that shows no progress of its own (the one-off model export)."""
         self._clear_line()
         print(f"quotebot: {message}", file=self.stream, flush=True)
 
     def finished(
-        self, change: IndexChange, index_dir: Path, *, skipped: int, duplicates: int, seconds: float | None = None
+        self,
+        change: IndexChange,
+        index_dir: Path,
+        *,
+        skipped: int,
+        duplicates: int,
+        seconds: float | None = None,
+        unsupported: list[str] = (),
+        fallbacks: list[str] = (),
+        failed_urls: int = 0,
     ) -> None:
         """The summary; ``seconds``: the whole command's time (loading and the model export too)."""
         self._clear_line()
@@ -83,14 +97,42 @@ class BuildReporter:
             f"index {index_dir}: {counts.articles:,} articles ({counts.chunks:,} chunks, {counts.sentences:,} sentences) "
             f"in {total:.1f} s{rate}; {len(change.added):,} new, {len(change.updated):,} changed, "
             f"{len(change.removed):,} removed, {change.unchanged:,} unchanged (not re-embedded); "
-            f"{skipped} skipped, {duplicates} duplicates dropped{kept}",
+            f"{skipped} skipped, {duplicates} duplicates dropped{kept}"
+            + (f", {failed_urls} URL{'s' * (failed_urls != 1)} failed" if failed_urls else ""),
             file=self.stream,
         )
         for article_id in change.kept_unread:
             print(f"quotebot: warning: kept {printable(article_id)}: its file could not be read", file=self.stream)
         for renaming in change.renamed:
             print(f"quotebot: warning: id {printable(renaming)}", file=self.stream)
+        if unsupported:
+            print(f"not read: {_kinds(unsupported)} ({_names(unsupported)})", file=self.stream)
+        if fallbacks:
+            print(
+                f"{len(fallbacks)} HTML page{'s' * (len(fallbacks) != 1)} without an article that extraction could find, "
+                f"read as their whole visible text (menus and footers included): {_names(fallbacks)}",
+                file=self.stream,
+            )
 
     def _clear_line(self) -> None:
         if self.on_terminal:
             self.stream.write("\r\033[K")
+
+
+# The summary names at most this many files; the rest are counted.
+NAMES_LISTED = 5
+
+
+def _kinds(paths: list[str]) -> str:
+    """"3 files of kinds quotebot does not read: 2 .pdf, 1 .csv"."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        suffix = Path(path).suffix.lower() or "no extension"
+        counts[suffix] = counts.get(suffix, 0) + 1
+    kinds = ", ".join(f"{count} {suffix}" for suffix, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return f"{len(paths)} file{'s' * (len(paths) != 1)} of kinds quotebot does not read: {kinds}"
+
+
+def _names(paths: list[str]) -> str:
+    shown = ", ".join(paths[:NAMES_LISTED])
+    return shown + (f" and {len(paths) - NAMES_LISTED} more" if len(paths) > NAMES_LISTED else "")

@@ -21,9 +21,27 @@ _ANSI_RESET = "\033[0m"
 
 
 def source_line(quote: Quote) -> str:
-    """Where a quote comes from: the article title and paragraph."""
+    """Where a quote comes from: the article title, its date and the paragraph."""
+    title, rest = source_parts(quote)
+    return title + rest
+
+
+def source_parts(quote: Quote) -> tuple[str, str]:
+    """The source line as (title, the rest): Telegram makes the title a link to the article."""
     title = quote.title or quote.article_id
-    return f"{title}, paragraph {quote.paragraph}"
+    dated = f" ({quote.date[:10]})" if quote.date else ""
+    return title, f"{dated}, paragraph {quote.paragraph}"
+
+
+def not_found_text(answer: Answer) -> str:
+    """Why there is no quote: nothing matched the filter, or nothing in it answers."""
+    scope = answer.filter.describe() if answer.filter is not None else ""
+    if scope and answer.filtered_articles == 0:
+        return f"No articles {scope}."
+    if scope:
+        count = answer.filtered_articles or 0
+        return f"I couldn't find that in the {count:,} article{'s' * (count != 1)} {scope}."
+    return NOT_FOUND
 
 
 def answer_to_json(answer: Answer) -> str:
@@ -34,7 +52,7 @@ def answer_to_json(answer: Answer) -> str:
 def answer_to_text(answer: Answer, *, color: bool = False, limit: int | None = None) -> str:
     """Quotes as indented blocks, each with its source under it; or the plain not-found line."""
     if not answer.answered:
-        return NOT_FOUND
+        return not_found_text(answer)
     quotes = answer.quotes[:limit] if limit else answer.quotes
     return "\n\n".join(_quote_block(quote, color) for quote in quotes)
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quotebot.bot.telegram.settings import TelegramSettings
 from quotebot.bot.yamlerrors import YamlLocatedError, describe_validation_error, parse_yaml
 from quotebot.index.errors import ExitCode, QuotebotError
-from quotebot.index.settings import IndexSettings
+from quotebot.index.settings import IndexSettings, WebSettings
 from quotebot.retrieval.settings import RetrievalSettings
 
 ENV_PREFIX = "QUOTEBOT_"
@@ -49,6 +49,7 @@ class Settings(BaseModel):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 def load_settings(config_file: Path | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from quotebot.bot.chat import ChatCore
+from quotebot.bot.filters import FILTER_COMMANDS, FILTER_HELP, filter_command
 from quotebot.bot.render import answer_to_text
 from quotebot.bot.safe_text import printable
 
@@ -26,7 +27,9 @@ Follow-ups work: "and what did he say about ...?"
   /sources   list the indexed articles, 20 at a time (/sources 2 for the next page)
   /new       start a new conversation (forget what we talked about)
   /help      this help
-  /quit      leave (Ctrl-D and Ctrl-C work too)"""
+  /quit      leave (Ctrl-D and Ctrl-C work too)
+Filters (they hold until /clear):
+""" + FILTER_HELP
 
 
 class TerminalChat:
@@ -67,6 +70,9 @@ class TerminalChat:
         elif line == "/new":
             self.bot.forget(CONVERSATION)
             self._say("New conversation.")
+        elif line.startswith("/") and (line[1:].split() or [""])[0].lower() in FILTER_COMMANDS:
+            command, _, argument = line[1:].partition(" ")
+            self._say(filter_command(self.bot, CONVERSATION, command, argument))
         elif line.startswith("/"):
             self._say(f"Unknown command {printable(line.split()[0])}: /help lists the commands.")
         else:
@@ -83,7 +89,10 @@ class TerminalChat:
             return f"/sources takes a page number from 1 to {pages}."
         page = int(page_text) if page_text else 1
         shown = sources[(page - 1) * SOURCES_PAGE : page * SOURCES_PAGE]
-        rows = [printable(f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date}" if s.date else "")) for s in shown]
+        rows = [
+            printable(f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date[:10]}" if s.date else "") + (f"  {s.source}" if s.source else ""))
+            for s in shown
+        ]
         if pages > 1:
             first = (page - 1) * SOURCES_PAGE + 1
             footer = f"  ({first}-{first + len(shown) - 1} of {len(sources)} articles"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+
+from quotebot.index.dates import normalize_date
 
 
 class Article(BaseModel):
@@ -20,10 +22,19 @@ class Article(BaseModel):
     id: str = Field(min_length=1)
     title: str
     text: str = Field(min_length=1)
-    date: str | None = None
+    date: str | None = None  # ISO 8601 (see index.dates); a form no parser reads is kept as given
     url: str | None = None
-    source: str | None = None
+    source: str | None = None  # the site or feed name; a file's path for files without one
+    author: str | None = None
+    topic: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> str | None:
+        if value is None or not isinstance(value, str):
+            return value  # pydantic then reports a wrong type
+        return normalize_date(value) or value.strip() or None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

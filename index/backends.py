@@ -70,10 +70,14 @@ class VectorSearcher(Protocol):
 
     def __len__(self) -> int: ...
 
-    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, vector: np.ndarray, k: int, *, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest ids to one normalised vector and their inner products, best first.
 
         Fewer when the store holds fewer; exact or approximate as the backend says.
+        ``allowed`` (sorted int64 ids, a filter): the ``k`` nearest among these only, as
+        complete as an unfiltered search (never fewer because others were nearer).
         """
         ...
 
@@ -88,8 +92,11 @@ class KeywordSearcher(Protocol):
 
     def __len__(self) -> int: ...
 
-    def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Up to ``k`` chunk ids with a positive score for ``tokens``, best first."""
+    def search(
+        self, tokens: list[str], k: int, *, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``k`` chunk ids with a positive score for ``tokens``, best first; with
+        ``allowed`` (sorted int64 ids, a filter), the best among these only."""
         ...
 
     def idf(self, tokens: list[str]) -> np.ndarray:

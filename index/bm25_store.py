@@ -49,6 +49,7 @@ class Bm25KeywordIndex:
     def __init__(self, bm25: bm25s.BM25 | None = None, ids: np.ndarray | None = None) -> None:
         self._bm25 = bm25
         self._ids = ids if ids is not None else np.zeros(0, dtype=np.int64)
+        self._last_mask: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -68,19 +69,34 @@ class Bm25KeywordIndex:
         bm25.index([tokens or ["\x00"] for tokens in token_lists], show_progress=False)
         return cls(bm25, np.asarray(ids, dtype=np.int64))
 
-    def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Up to ``k`` chunk ids with a positive BM25 score, best first."""
+    def search(
+        self, tokens: list[str], k: int, *, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``k`` chunk ids with a positive BM25 score, best first; only ``allowed`` ids
+        (sorted int64) when given: the others are masked out before the top k are taken."""
         if self._bm25 is None or not tokens:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         known = [t for t in tokens if t in self._bm25.vocab_dict]
         if not known:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         scores = self._bm25.get_scores(known)
+        if allowed is not None:
+            scores = np.where(self._mask(allowed), scores, 0.0)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[scores[top] > 0]
         return self._ids[top], scores[top].astype(np.float32)
+
+    def _mask(self, allowed: np.ndarray) -> np.ndarray:
+        """Rows whose chunk id is in ``allowed``; the last mask is kept, since a conversation
+        asks question after question with the same filter (the same array)."""
+        cached = self._last_mask
+        if cached is not None and cached[0] is allowed:
+            return cached[1]
+        mask = np.isin(self._ids, allowed)
+        self._last_mask = (allowed, mask)
+        return mask
 
     def idf(self, tokens: list[str]) -> np.ndarray:
         """BM25's inverse document frequency of each token (0 for unknown tokens)."""

@@ -142,7 +142,8 @@ class IndexBuilder:
             if previous is not None and unreadable:
                 incoming = {article.id for article in articles}
                 for position, record in enumerate(previous.articles.records):
-                    if record["id"] not in incoming and _may_come_from(record.get("source"), unreadable):
+                    read_from = _file_of(record)
+                    if record["id"] not in incoming and _may_come_from(read_from, unreadable):
                         target.append(position)
                         kept.append(record["id"])
             change = self._write(target, previous, index_dir, on_progress)
@@ -280,7 +281,8 @@ def _same_file(first: str, second: str) -> bool:
 
 
 def _may_come_from(source: str | None, unreadable: Sequence[str]) -> bool:
-    """Whether an indexed article may have been read from one of the ``unreadable`` paths.
+    """Whether an indexed article may have been read from one of the ``unreadable`` paths
+    (``source``: the file it was read from, ``metadata["file"]``; older indexes kept it in ``source``).
 
     Records of JSON files have no file as their source: they are kept whenever anything
     was unreadable (keeping one article too many is reported; losing one is not undone).
@@ -289,6 +291,12 @@ def _may_come_from(source: str | None, unreadable: Sequence[str]) -> bool:
         return True
     path = os.path.abspath(source)
     return any(path == folder or path.startswith(folder.rstrip(os.sep) + os.sep) for folder in unreadable)
+
+
+def _file_of(record: dict) -> str | None:
+    """The file an article was read from: ``metadata["file"]`` (``source`` names the site or
+    feed); older indexes and records kept a file's path in ``source``."""
+    return (record.get("metadata") or {}).get("file") or record.get("source")
 
 
 def _without_collisions(articles: Sequence[Article], previous: QuoteIndex) -> tuple[list[Article], list[str]]:
@@ -300,14 +308,15 @@ def _without_collisions(articles: Sequence[Article], previous: QuoteIndex) -> tu
     result, renamed = [], []
     for article in articles:
         indexed = _indexed_source(previous, article.id)
-        if not indexed or not article.source or _same_file(indexed, article.source):
+        source = _file_of(article.model_dump(include={"metadata", "source"}))
+        if not indexed or not source or _same_file(indexed, source):
             result.append(article)  # new, a record, or the same file again: added or replaced as before
             continue
-        qualified = _qualified_id(article)
+        qualified = _qualified_id(article.id, source)
         taken = _indexed_source(previous, qualified) if qualified else None
-        if qualified is None or (taken is not None and not _same_file(taken, article.source)):
+        if qualified is None or (taken is not None and not _same_file(taken, source)):
             raise IdCollisionError(
-                f"{article.source}: its id '{article.id}' is already the article from {indexed}, "
+                f"{source}: its id '{article.id}' is already the article from {indexed}, "
                 f"and no folder name tells them apart; rename one of the files"
             )
         if taken is None:
@@ -320,17 +329,17 @@ def _indexed_source(previous: QuoteIndex, article_id: str) -> str | None:
     """The source of the indexed article ``article_id``; None if there is none ("" for a record)."""
     if article_id not in previous.articles:
         return None
-    return previous.articles.records[previous.articles.position(article_id)].get("source") or ""
+    return _file_of(previous.articles.records[previous.articles.position(article_id)]) or ""
 
 
-def _qualified_id(article: Article) -> str | None:
+def _qualified_id(article_id: str, file: str | None) -> str | None:
     """``x.txt`` from ``other/x.txt`` -> ``other/x.txt``: the id prefixed by its folder's name."""
-    source = (article.source or "").replace(os.sep, "/")
-    if not source.endswith(article.id) or len(source) == len(article.id):
+    source = (file or "").replace(os.sep, "/")
+    if not source.endswith(article_id) or len(source) == len(article_id):
         return None
-    folder = source[: -len(article.id)].rstrip("/")
+    folder = source[: -len(article_id)].rstrip("/")
     name = folder.rsplit("/", 1)[-1]
-    return f"{name}/{article.id}" if name not in ("", ".", "..") else None
+    return f"{name}/{article_id}" if name not in ("", ".", "..") else None
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 Supported inputs: plain text (``.txt``), Markdown (``.md``), HTML (``.html``/``.htm``),
 JSON (``.json``) and JSON Lines (``.jsonl``). Article text is kept verbatim because
-answers quote it by character offset; only HTML is rendered to text, since markup is
-not prose.
+answers quote it by character offset; HTML and Markdown are stored as what a reader sees
+(the article trafilatura extracts from a page; Markdown rendered to plain text), since
+markup is not prose. Files of other kinds are counted and named in the report.
 
 A bad input (binary, empty or undecodable file, malformed record) is skipped and
 reported rather than stopping a 20k-article load; in strict mode the first problem
@@ -45,6 +46,9 @@ class SkippedInput(BaseModel):
 class LoadReport(BaseModel):
     """What a load produced: the articles, the skipped inputs and the dropped duplicates.
 
+    ``unsupported``: files of a kind quotebot does not read (.pdf, .csv, ...), by path.
+    ``fallbacks``: HTML files where extraction found no article and the whole visible
+    text was read instead (it may hold menus and footers).
     ``unreadable`` are the absolute paths of folders and files that could not be read (an
     OS error, not bad content): a build keeps the articles it indexed from them before,
     since a read error must never remove indexed articles.
@@ -53,6 +57,8 @@ class LoadReport(BaseModel):
     articles: list[Article] = Field(default_factory=list)
     skipped: list[SkippedInput] = Field(default_factory=list)
     duplicates: int = 0
+    unsupported: list[str] = Field(default_factory=list)
+    fallbacks: list[str] = Field(default_factory=list)
     unreadable: list[str] = Field(default_factory=list)
 
 
@@ -100,6 +106,8 @@ def load_articles(
         articles=collector.articles,
         skipped=collector.skipped,
         duplicates=collector.duplicates,
+        unsupported=collector.unsupported,
+        fallbacks=collector.fallbacks,
         unreadable=collector.unreadable,
     )
 
@@ -120,6 +128,7 @@ class _Entry(NamedTuple):
     item: Article | str
     line: int | None = None
     record: int | None = None  # 1-based index of the record in a .json file
+    fallback: bool = False  # an HTML page read by the plain reader: extraction found nothing
 
 
 class _Unreadable(QuotebotError):
@@ -152,7 +161,7 @@ def _files(root: Path, collector: _Collector) -> Iterator[_File]:
     found: list[Path] = []
     for dirpath, filenames in _walk(root, collector):
         for name in filenames:
-            if name.startswith(".") or Path(name).suffix.lower() not in _READERS:
+            if name.startswith("."):  # unsupported kinds too: they are counted, not ignored
                 continue
             path = Path(dirpath, name)
             if _undecodable(path.relative_to(root).as_posix()):
@@ -210,8 +219,8 @@ def _shown(path: Path) -> str:
 def _load_file(file: _File, collector: _Collector) -> None:
     suffix = file.path.suffix.lower()
     reader = _READERS.get(suffix)
-    if reader is None:  # only reachable for a file named directly: folder walks filter these
-        collector.skip(file.display, f"unsupported file type ({suffix or 'no extension'})")
+    if reader is None:
+        collector.unsupported_file(file.display, suffix)
         return
     try:
         content = _read_text(file.path, collector.max_article_chars)
@@ -285,6 +294,8 @@ class _Collector:
         self.articles: list[Article] = []
         self.skipped: list[SkippedInput] = []
         self.duplicates = 0
+        self.unsupported: list[str] = []
+        self.fallbacks: list[str] = []
         self.unreadable: list[str] = []
         self.max_article_chars = max_article_chars
         self._strict = strict
@@ -300,6 +311,11 @@ class _Collector:
         if self._on_skip is not None:
             self._on_skip(problem)
 
+    def unsupported_file(self, path: str, suffix: str) -> None:
+        # Counted and named in the summary, not a skip: a .pdf beside the articles is no
+        # damaged article, so even --strict goes on.
+        self.unsupported.append(path)
+
     def unreadable_path(self, shown: str, reason: str, path: str | Path) -> None:
         """A folder or file that could not be read: a skip, remembered so a build keeps
         what it indexed from there before."""
@@ -307,6 +323,8 @@ class _Collector:
         self.skip(shown, reason)
 
     def add(self, file: _File, entry: _Entry) -> None:
+        if entry.fallback:
+            self.fallbacks.append(file.display)
         prefix = f"record {entry.record}: " if entry.record is not None else ""
         if isinstance(entry.item, str):
             self.skip(file.display, prefix + entry.item, entry.line)
@@ -343,7 +361,8 @@ _TITLE_LINE = re.compile(r"[ \t]*(\S[^\r\n]*?)[ \t]*\r?\n(?:[ \t]*\r?\n)+")
 
 def _read_plain(file: _File, content: str) -> Iterator[_Entry]:
     title, text = _split_title(content, markdown=file.path.suffix.lower() == ".md")
-    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text, source=file.display))
+    # No source: that is the site or feed an article comes from; a file's place is its id.
+    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text, metadata=_file_metadata(file)))
 
 
 def _split_title(content: str, *, markdown: bool) -> tuple[str | None, str]:
@@ -426,20 +445,73 @@ class _HtmlText(HTMLParser):
 
 
 def _read_html(file: _File, content: str) -> Iterator[_Entry]:
-    page = _HtmlText()
-    page.feed(content)
-    page.close()
-    if not page.paragraphs:
-        yield _Entry("no visible text")
-        return
-    title = page.title or page.first_h1 or file.path.stem
-    text = "\n\n".join(page.paragraphs)
-    yield _Entry(Article(id=file.id, title=title, text=text, source=file.display))
+    article, fallback = read_html_page(content, article_id=file.id, default_title=file.path.stem)
+    if article is not None:
+        article = article.model_copy(update={"metadata": {**article.metadata, **_file_metadata(file)}})
+    yield _Entry(article if article is not None else "no visible text", fallback=fallback)
+
+
+def _file_metadata(file: _File) -> dict[str, str]:
+    """Where a file's article was read from (``source`` is the site or feed name): an update
+    keeps the articles of a file it could not read (builder._may_come_from)."""
+    return {"file": file.display}
+
+
+def read_html_page(
+    content: str, *, article_id: str, default_title: str, url: str | None = None
+) -> tuple[Article | None, bool]:
+    """``(article, fallback)`` from a page: the article trafilatura extracts (boilerplate
+    left out); the whole visible text only when extraction finds nothing (``fallback``);
+    None when the page has no text at all. ``url``: where the page was fetched from."""
+    from quotebot.index.web import extract_page
+
+    page = extract_page(content, url)
+    if page is not None:
+        article = Article(
+            id=article_id,
+            title=page.title or default_title,
+            text=page.text,
+            date=page.date,
+            url=url or page.url,
+            source=page.site_name,
+            author=page.author,
+            topic=page.topic,
+            metadata={"canonical_url": page.url} if url and page.url and page.url != url else {},
+        )
+        return article, False
+    visible = _HtmlText()
+    visible.feed(content)
+    visible.close()
+    if not visible.paragraphs:
+        return None, False
+    title = visible.title or visible.first_h1 or default_title
+    paragraphs = visible.paragraphs
+    if paragraphs[0] == title and len(paragraphs) > 1:
+        paragraphs = paragraphs[1:]  # the headline is the title, not paragraph 1
+    return Article(id=article_id, title=title, text="\n\n".join(paragraphs), url=url), True
+
+
+# --- Markdown ----------------------------------------------------------------------------
+
+
+def _read_markdown(file: _File, content: str) -> Iterator[_Entry]:
+    """Markdown as a reader sees it: links become their words, emphasis marks go, each block
+    (paragraph, heading, list item, quote, code block) is one paragraph."""
+    from quotebot.index.markdown import render_markdown
+
+    title, text = render_markdown(content)
+    if not text:
+        if title:  # a lone heading is an article of one line, not nothing
+            text, title = title, None
+        else:
+            yield _Entry("no text (only Markdown markup)")
+            return
+    yield _Entry(Article(id=file.id, title=title or file.path.stem, text=text, metadata=_file_metadata(file)))
 
 
 # --- JSON and JSON Lines ---------------------------------------------------------------
 
-_STRING_FIELDS = ("title", "date", "url", "source")
+_STRING_FIELDS = ("title", "date", "url", "source", "author", "topic")
 
 
 def _parse_json(text: str) -> tuple[Any, str | None, int | None]:
@@ -542,7 +614,8 @@ def _json_problem(value: Any) -> str | None:
 _Reader = Callable[[_File, str], Iterator[_Entry]]
 _READERS: dict[str, _Reader] = {
     ".txt": _read_plain,
-    ".md": _read_plain,
+    ".md": _read_markdown,
+    ".markdown": _read_markdown,
     ".html": _read_html,
     ".htm": _read_html,
     ".json": _read_json,

@@ -98,3 +98,17 @@ class IndexSettings(BaseModel):
                     store.setdefault(new, data.pop(old))
             data["vector_store"] = store
         return data
+
+class WebSettings(BaseModel):
+    """The ``web:`` section: fetching article pages and feeds (`index add URL`, `feeds`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout_seconds: float = Field(15.0, gt=0, le=600, description="Longest wait for one page or feed, in seconds.")
+    max_page_mb: int = Field(10, ge=1, le=1024, description="Pages and feeds larger than this many MB are refused.")
+    max_redirects: int = Field(5, ge=0, le=30, description="Redirects followed before a URL counts as failed.")
+    feeds_every: str = Field(
+        "15m", pattern=r"^\s*\d+(\.\d+)?\s*[smhd]?\s*$", description="How often `feeds watch` (and the Telegram "
+        "bot with telegram.watch_feeds) updates the feeds: 30s, 15m, 1h, 1d."
+    )
+    fetch_workers: int = Field(4, ge=1, le=64, description="Pages of feed entries fetched at once.")

@@ -74,6 +74,17 @@ class ArticleTable(Mapping[str, Article]):
     def at(self, position: int) -> Article:
         return self._article(position)
 
+    def date_keys(self) -> np.ndarray:
+        """Each article's date as seconds since the epoch, -inf when it has none (made once)."""
+        keys = getattr(self, "_date_keys", None)
+        if keys is None:
+            from quotebot.index.dates import date_key
+
+            found = (date_key(record.get("date")) for record in self.records)
+            keys = np.fromiter((-np.inf if key is None else key for key in found), dtype=np.float64, count=len(self))
+            self._date_keys = keys
+        return keys
+
     def text_bytes(self, position: int) -> bytes:
         row = self.rows[position]
         return bytes(self._texts[int(row["text_start"]) : int(row["text_end"])])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quotebot.index.filters import ArticleFilter
+
 
 class Quote(BaseModel):
     """A verbatim slice of an article: ``article.text[start:end] == text``."""
@@ -17,6 +19,9 @@ class Quote(BaseModel):
     end: int = Field(ge=0)
     score: float
     paragraph: int = Field(ge=1, description="1-based paragraph of the article where the quote starts")
+    date: str | None = Field(None, description="The article's date, ISO 8601")
+    url: str | None = None
+    source: str | None = Field(None, description="The site or feed the article comes from")
 
 
 class Answer(BaseModel):
@@ -28,3 +33,5 @@ class Answer(BaseModel):
     answered: bool
     confidence: float = Field(ge=0.0, le=1.0)
     quotes: tuple[Quote, ...] = ()
+    filter: ArticleFilter | None = Field(None, description="The filter the answer was searched within, if any")
+    filtered_articles: int | None = Field(None, description="How many articles passed the filter")

@@ -24,6 +24,7 @@ import numpy as np
 
 from quotebot.index.articles import Span
 from quotebot.index.embedding import TextEncoder
+from quotebot.index.filters import ArticleFilter, Selection, select
 from quotebot.index.reader import QuoteIndex
 from quotebot.index.text import tokenize
 from quotebot.retrieval.answer import Answer, Quote
@@ -53,6 +54,8 @@ _PRONOUN_START = re.compile(
 # Where a long sentence may be cut: after a comma, semicolon, colon or dash and a space.
 _CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s[—–]\s")
 _BLANK_LINES = re.compile(r"\n\s*")
+# Filters' selections kept per retriever: a conversation asks many questions with one filter.
+SELECTION_CACHE_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -127,19 +130,46 @@ class Retriever:
         other.index = index
         return other
 
-    def answer(self, question: str, *, context: str = "", prefer_articles: Sequence[str] = ()) -> Answer:
-        """Answer ``question``; ``context`` (earlier turns' subject) and ``prefer_articles`` steer follow-ups."""
+    def answer(
+        self,
+        question: str,
+        *,
+        context: str = "",
+        prefer_articles: Sequence[str] = (),
+        article_filter: ArticleFilter | None = None,
+    ) -> Answer:
+        """Answer ``question``; ``context`` (earlier turns' subject) and ``prefer_articles`` steer
+        follow-ups; ``article_filter`` limits the search to the articles it lets through."""
+        selection = self.selection(article_filter)
+        scope = {"filter": article_filter, "filtered_articles": selection.article_count} if selection else {}
+        if selection is not None and selection.article_count == 0:
+            return Answer(question=question, answered=False, confidence=0.0, **scope)
+        allowed = selection.chunk_ids if selection is not None else None
         query_vector = self.embedder.embed([f"{question} {context}".strip()])[0]
         weights = self._keyword_weights(tokenize(question), tokenize(context))
-        chunks, best_chunk_cosine = self._fused_chunks(query_vector, list(weights), prefer_articles)
+        chunks, best_chunk_cosine = self._fused_chunks(query_vector, list(weights), prefer_articles, allowed=allowed)
         candidates = self._score_sentences(question, chunks, query_vector, weights)
         if not candidates:
-            return Answer(question=question, answered=False, confidence=0.0)
+            return Answer(question=question, answered=False, confidence=0.0, **scope)
         confidence = self._confidence(_Evidence(candidates[0], best_chunk_cosine))
         if confidence < self.abstain_threshold:
-            return Answer(question=question, answered=False, confidence=round(confidence, 4))
+            return Answer(question=question, answered=False, confidence=round(confidence, 4), **scope)
         quotes = self._quotes(candidates, weights)
-        return Answer(question=question, answered=True, confidence=round(confidence, 4), quotes=tuple(quotes))
+        return Answer(question=question, answered=True, confidence=round(confidence, 4), quotes=tuple(quotes), **scope)
+
+    def selection(self, article_filter: ArticleFilter | None) -> Selection | None:
+        """What ``article_filter`` lets through in this index (None: no filter); cached."""
+        if article_filter is None or article_filter.is_empty:
+            return None
+        cache = self.__dict__.setdefault("_selections", {})
+        key = (self.index.generation, article_filter)
+        found = cache.get(key)
+        if found is None:
+            found = select(self.index.articles.records, self.index.chunks.rows, article_filter)
+            if len(cache) >= SELECTION_CACHE_SIZE:
+                cache.clear()  # filters are few per bot; dropping all beats tracking age across threads
+            cache[key] = found
+        return found
 
     def search_chunks(self, question: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best chunks for ``question`` asked afresh, as (chunk id, fused score), best first.
@@ -159,11 +189,15 @@ class Retriever:
         query_tokens: list[str],
         prefer_articles: Sequence[str],
         limit: int | None = None,
+        allowed: np.ndarray | None = None,
     ) -> tuple[list[tuple[int, float]], float]:
         """The best chunk ids with their reciprocal-rank-fusion scores, best first, and the
-        best chunk's cosine (how close the nearest text is at all)."""
-        dense_ids, dense_scores = self.index.vectors.search(query_vector, self.dense_candidates)
-        keyword_ids, _ = self.index.keywords.search(query_tokens, self.keyword_candidates)
+        best chunk's cosine (how close the nearest text is at all). ``allowed``: the chunk
+        ids a filter lets through (both searches look only among them)."""
+        dense_ids, dense_scores = self.index.vectors.search(query_vector, self.dense_candidates, allowed=allowed)
+        keyword_ids, keyword_scores = self.index.keywords.search(query_tokens, self.keyword_candidates, allowed=allowed)
+        dense_ids = self._newer_first(dense_ids, dense_scores)
+        keyword_ids = self._newer_first(keyword_ids, keyword_scores)
         fused: dict[int, float] = {}
         # BM25 ranks the right paragraph first more often than MiniLM does on news-like
         # text (SQuAD 1-24: passage@1 0.75 against 0.63), so its ranking weighs more; a
@@ -218,8 +252,26 @@ class Retriever:
                 - self.too_long_penalty * (len(text) > MAX_QUOTE_CHARS)
             )
             candidates.append(_Candidate(article_id, sentence, span, cosine, lexical, with_previous, score))
-        candidates.sort(key=lambda c: -c.score)
+        candidates.sort(key=lambda c: -round(c.score, 6))
+        scores = [round(c.score, 6) for c in candidates]
+        if any(a == b for a, b in zip(scores, scores[1:])):  # equal scores: the newer article first
+            dates, articles = self.index.articles.date_keys(), self.index.articles
+            candidates.sort(key=lambda c: (-round(c.score, 6), -dates[articles.position(c.article_id)]))
         return candidates
+
+    def _newer_first(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """``ids`` (best first) with equally scored chunks reordered newer article first, so a
+        tie in either ranking goes to the newer article."""
+        if len(ids) < 2:
+            return ids
+        rounded = np.round(np.asarray(scores, dtype=np.float64), 6)
+        if len(np.unique(rounded)) == len(rounded):
+            return ids  # no ties: the usual case, nothing to look up
+        dates = self.index.articles.date_keys()
+        rows = self.index.chunks.rows
+        positions = [int(rows[self.index.chunks.row_of(int(chunk_id))]["article"]) for chunk_id in ids]
+        order = np.lexsort((-dates[positions], -rounded))
+        return ids[order]
 
     def _with_leaned_on(self, article_id: str, sentence: int, text: str, present: set[str]) -> set[str]:
         """The sentence's keywords ``present``, with those of the sentence before it when it
@@ -318,6 +370,9 @@ class Retriever:
             end=span.end,
             score=round(candidate.score, 4),
             paragraph=paragraph_number(article.text, span.start),
+            date=article.date,
+            url=article.url,
+            source=article.source,
         )
 
 

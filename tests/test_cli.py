@@ -122,7 +122,7 @@ def test_index_list_stats_and_version(index_dir: Path) -> None:
     assert listing.returncode == 0, listing.stderr
     chunks = read_manifest(index_dir).counts.chunks
     assert listing.stdout.splitlines() == [
-        f"000_8df2fe3ddce01457.txt  {chunks} chunks  -  Russia and Israel resume military cooperation in Syria"
+        f"000_8df2fe3ddce01457.txt  {chunks} chunks  -  -  -  -  Russia and Israel resume military cooperation in Syria"
     ]
     stats = quotebot("index", "stats", "--json", "--index-dir", str(index_dir))
     assert stats.returncode == 0, stats.stderr

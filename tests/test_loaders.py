@@ -55,7 +55,7 @@ def test_txt_with_title(tmp_path: Path) -> None:
     assert article.id == "lavrov.txt"
     assert article.title == "Russia and Israel resume cooperation"
     assert article.text == f"{LAVROV}\n\n{HERZOG}"
-    assert article.source == path.as_posix()
+    assert article.source is None  # a site or feed name; a file has none of its own
 
 
 def test_txt_without_title_uses_stem_and_whole_text(tmp_path: Path) -> None:
@@ -141,15 +141,14 @@ PAGE = """<!doctype html>
 
 def test_html_title_text_and_entities(tmp_path: Path) -> None:
     article = load_one(write(tmp_path / "page.html", PAGE))
-    assert article.title == "Russia & Israel resume cooperation"
+    # The article's headline is the title and not paragraph 1; the menu is no paragraph at all.
+    assert article.title == "Russia and Israel resume military cooperation"
     assert article.text == (
-        "Home\n\n"
-        "Russia and Israel resume military cooperation\n\n"
-        "Sergei Lavrov said the militaries have resumed cooperation\xa0in Syria.\n\n"
+        "Sergei Lavrov said the militaries have resumed cooperation in Syria.\n\n"
         "Israel’s security <interests> matter.\n\n"
         "A new line."
     )
-    for hidden in ("tracking", "color", "alert", "JavaScript"):
+    for hidden in ("tracking", "color", "alert", "JavaScript", "Home"):
         assert hidden not in article.text
 
 
@@ -213,7 +212,8 @@ def test_jsonl_fields_and_metadata(tmp_path: Path) -> None:
         "https://example.com/lavrov",
         "Example Times",
     )
-    assert article.metadata == {"author": "J. Doe", "tags": ["syria", "russia"], "word_count": 18}
+    assert article.author == "J. Doe"
+    assert article.metadata == {"tags": ["syria", "russia"], "word_count": 18}
 
 
 def test_non_string_known_fields_go_to_metadata(tmp_path: Path) -> None:
@@ -337,9 +337,10 @@ def test_missing_path_always_raises(tmp_path: Path) -> None:
         load_articles([tmp_path, missing])
 
 
-def test_unsupported_file_named_directly_is_skipped(tmp_path: Path) -> None:
+def test_unsupported_file_named_directly_is_counted(tmp_path: Path) -> None:
     path = write(tmp_path / "report.pdf", b"%PDF-1.4")
-    assert only_skip(load_articles([path])).reason == "unsupported file type (.pdf)"
+    report = load_articles([path])
+    assert report.unsupported == [path.as_posix()] and report.skipped == [] and report.articles == []
 
 
 # --- duplicates -----------------------------------------------------------------------------
@@ -380,8 +381,8 @@ def test_ids_are_relative_to_the_corpus_root_and_order_is_sorted(tmp_path: Path)
     write(corpus / "README", "no extension")
     report = load_articles([corpus])
     assert [a.id for a in report.articles] == ["a/z.html", "b.md", "world/europe/moscow.txt"]
-    assert report.skipped == []  # hidden and unsupported files are ignored silently
-    assert report.articles[2].source == (corpus / "world" / "europe" / "moscow.txt").as_posix()
+    assert report.skipped == []  # hidden files are ignored; unsupported ones counted, not skipped
+    assert report.unsupported == [(corpus / "README").as_posix(), (corpus / "photo.jpg").as_posix()]
 
 
 def test_ids_do_not_depend_on_where_the_corpus_lives(
@@ -394,7 +395,7 @@ def test_ids_do_not_depend_on_where_the_corpus_lives(
     assert ids == {("sy/a.txt",)}
     monkeypatch.chdir(tmp_path / "one")
     article = load_articles([Path("news")]).articles[0]
-    assert (article.id, article.source) == ("sy/a.txt", "news/sy/a.txt")
+    assert article.id == "sy/a.txt"
 
 
 def test_single_file_id_is_its_name(tmp_path: Path) -> None:

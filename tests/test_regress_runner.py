@@ -208,7 +208,7 @@ def test_snapshot_update_then_report_changes_with_a_diff(workdir: Path, settings
     assert list(cost) == ["question", "answered", "confidence", "quotes"]
     assert cost["confidence"] == round(cost["confidence"], 2)
     first_quote = cost["quotes"][0]
-    assert list(first_quote) == ["article_id", "title", "paragraph", "start", "end", "text"]
+    assert list(first_quote) == ["article_id", "title", "paragraph", "start", "end", "text", "date", "url", "source"]
     assert (first_quote["article_id"], first_quote["start"]) == ("harbour.txt", 0)
     assert first_quote["text"].endswith("cost 48 million euros.")
 

@@ -50,6 +50,7 @@ MARKUP_TEXT = (
     "The designer Zorblat Quenth explained that the <b> tag makes text bold & the <i> tag makes it italic, "
     "and that a stray </b> breaks pages.\n\nThe meeting ended early."
 )
+MARKUP_URL = "https://example.org/markup?a=1&b=2"
 _WORDS = "amber basalt cobalt dune ember fjord garnet harbor iris jade kelp lichen marble nectar onyx pebble".split()
 # One sentence of ~8,600 characters (with emoji, two UTF-16 units each) and no comma to cut
 # it at: it is quoted whole, and no message holds it.
@@ -70,8 +71,9 @@ def corpus_index(tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Path,
     # The query encoder export depends only on the model: reuse the seed index's instead of exporting again.
     shutil.copytree(encoder_dir(seed_index_dir, settings.index.model), encoder_dir(index_dir, settings.index.model))
     articles = load_articles([SEEDS]).articles + [
-        Article(id="markup.txt", title=MARKUP_TITLE, text=MARKUP_TEXT),
-        Article(id="quillfeather.txt", title="The Quillfeather expedition", text=LONG_TEXT),
+        Article(id="markup.txt", title=MARKUP_TITLE, text=MARKUP_TEXT, url=MARKUP_URL, date="2024-05-02",
+                source="Example Wire"),
+        Article(id="quillfeather.txt", title="The Quillfeather expedition", text=LONG_TEXT, date="2024-06-01"),
     ]
     wiring.new_builder(settings.index, embedder, index_dir=index_dir).build(articles, index_dir)
     return index_dir
@@ -260,8 +262,31 @@ def test_article_markup_is_escaped(polling_bot: BotProcess, fake: FakeBotApi) ->
     [reply] = ask(fake, 1006, "What did Zorblat explain about the bold tag?")
     assert "the &lt;b&gt; tag makes text bold &amp; the &lt;i&gt; tag" in reply.text
     assert "a stray &lt;/b&gt; breaks pages" in reply.text
-    assert "<i>— Bold &lt;b&gt; tags &amp; entities, paragraph " in reply.text
+    # The title links to the article (the URL escaped as an attribute) and the date follows it.
+    assert ('<i>— <a href="https://example.org/markup?a=1&amp;b=2">Bold &lt;b&gt; tags &amp; entities</a> '
+            "(2024-05-02), paragraph ") in reply.text
     assert "the <b> tag makes text bold & the <i> tag" in visible(reply)  # what the user reads
+
+
+def test_filters_hold_per_chat(polling_bot: BotProcess, fake: FakeBotApi) -> None:
+    [reply] = ask(fake, 1020, "/source example wire")
+    assert visible(reply) == "Answering from 1 article from example wire (of 3)."
+    [inside] = ask(fake, 1020, "What did Zorblat explain about the bold tag?")
+    assert "a stray &lt;/b&gt; breaks pages" in inside.text
+    [outside] = ask(fake, 1020, HERZOG)  # the Herzog article is not from Example Wire
+    assert BLIND_EYE not in outside.text
+    [other_chat] = ask(fake, 1021, HERZOG)  # another chat has no filter
+    assert BLIND_EYE in other_chat.text
+    [bounded] = ask(fake, 1020, "/since 2030-01-01")
+    assert visible(bounded).startswith("No articles from example wire since 2030-01-01 (of 3 indexed).")
+    [nothing] = ask(fake, 1020, "What did Zorblat explain about the bold tag?")
+    assert visible(nothing) == "No articles from example wire since 2030-01-01."
+    [shown] = ask(fake, 1020, "/filters")
+    assert "since 2030-01-01" in visible(shown)
+    [cleared] = ask(fake, 1020, "/clear")
+    assert visible(cleared) == "Filters cleared. No filters: answering from all 3 articles."
+    [again] = ask(fake, 1020, HERZOG)
+    assert BLIND_EYE in again.text
 
 
 def test_very_long_answer_is_split_into_valid_messages(polling_bot: BotProcess, fake: FakeBotApi) -> None:
@@ -276,7 +301,7 @@ def test_very_long_answer_is_split_into_valid_messages(polling_bot: BotProcess, 
         text = visible(part)
         assert len(text.encode("utf-16-le")) // 2 <= 4096
         assert part.text.startswith("<blockquote expandable>")
-    assert "— The Quillfeather expedition, paragraph " in visible(parts[-1])
+    assert "— The Quillfeather expedition (2024-06-01), paragraph " in visible(parts[-1])
     assert parts[-1].buttons and not any(part.buttons for part in parts[:-1])
     quoted = " ".join(visible(part).split("\n— ")[0] for part in parts)
     assert quoted == LONG_SENTENCE

@@ -66,7 +66,8 @@ def test_a_quote_too_long_for_a_message_is_cut_between_words_into_valid_messages
     assert len(messages) >= 4
     texts = [accepted(m) for m in messages]
     assert all(m.startswith("<blockquote expandable>") and m.count("<blockquote") == 1 for m in messages)
-    assert texts[-1].endswith("…") and "— T" in texts[-1]
+    # The over-long title is shortened; the paragraph number after it is kept.
+    assert texts[-1].endswith("…, paragraph 3") and "— T" in texts[-1]
     body = " ".join(t.split("\n— ")[0] for t in texts)
     assert body.split() == words  # nothing lost, no word cut
 

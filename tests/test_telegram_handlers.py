@@ -249,7 +249,9 @@ def test_commands() -> None:
 
     async def scenario() -> None:
         async with running(core) as bot:
-            assert [c["command"] for c in bot.fake.commands] == ["ask", "sources", "new", "help", "start"]
+            assert [c["command"] for c in bot.fake.commands] == [
+                "ask", "sources", "new", "since", "source", "filters", "clear", "help", "start"
+            ]
             for text in ("/start", "/help", "/sources", "/new", "/ask", "/ask  what now?", "/nope"):
                 await bot.say(12, text)
             texts = [c.text for c in bot.fake.calls("sendMessage", chat_id=12)]

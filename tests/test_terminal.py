@@ -48,8 +48,8 @@ def test_sources_pages_a_long_list(tmp_path: Path) -> None:
 def test_index_list_aligns_its_columns_and_counts_one_chunk() -> None:
     rows = [({"id": "a.txt", "title": "A", "date": "2024-01-02"}, 1), ({"id": "longer-id.txt", "title": "B"}, 12)]
     assert article_table(rows) == [
-        "a.txt          1 chunk    2024-01-02  A",
-        "longer-id.txt  12 chunks  -           B",
+        "a.txt          1 chunk    2024-01-02  -  -  -  A",
+        "longer-id.txt  12 chunks  -           -  -  -  B",
     ]
 
 

@@ -7,6 +7,7 @@ the file, the line and the field, e.g.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,34 @@ class Expect(_Frozen):
 QUOTE_KEYS = ("quote_contains", "quote_contains_all", "article", "not_contains")
 
 
+def _date_text(value: Any) -> Any:
+    """YAML reads ``since: 2024-05-01`` as a date: take it as the ISO text it was."""
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+DateText = Annotated[Text, BeforeValidator(_date_text)]
+
+
+class FilterSpec(_Frozen):
+    """``filter:`` of a case: the articles its questions are answered from (see README "Filters")."""
+
+    since: DateText | None = Field(None, description="Only articles from this date on (YYYY-MM-DD).")
+    until: DateText | None = Field(None, description="Only articles up to this date (inclusive).")
+    source: Texts | None = Field(None, description="Only articles from this site or feed (one or a list).")
+    topic: Texts | None = Field(None, description="Only articles on this topic (one or a list).")
+
+    @model_validator(mode="after")
+    def _valid_dates(self) -> FilterSpec:
+        self.article_filter  # a date that is no date fails here, with the fixture's line
+        return self
+
+    @property
+    def article_filter(self):
+        from quotebot.index.filters import ArticleFilter
+
+        return ArticleFilter(since=self.since, until=self.until, sources=self.source or (), topics=self.topic or ())
+
+
 class Turn(_Frozen):
     """One question of a conversation, with what its answer must look like."""
 
@@ -107,6 +136,7 @@ class Case(_Frozen):
     conversation: Annotated[tuple[Turn, ...], AfterValidator(_not_empty)] | None = None
     tags: Annotated[tuple[Text, ...], BeforeValidator(_one_or_many)] = ()
     skip: Text | None = Field(None, description="Why the case is not run; it counts as skipped.")
+    filter: FilterSpec | None = Field(None, description="Answer only from these articles (since, until, source, topic).")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Case:
@@ -138,7 +168,9 @@ class FixtureModel(_Frozen):
     cases: Annotated[tuple[Case, ...], AfterValidator(_not_empty)]
 
 
-_MODEL_OF_PARENT: dict[str, type[BaseModel]] = {"cases": Case, "conversation": Turn, "expect": Expect}
+_MODEL_OF_PARENT: dict[str, type[BaseModel]] = {
+    "cases": Case, "conversation": Turn, "expect": Expect, "filter": FilterSpec
+}
 
 
 @dataclass(frozen=True)

@@ -164,8 +164,9 @@ class RegressionSession:
         started = time.perf_counter()
         turns = []
         try:
+            article_filter = case.case.filter.article_filter if case.case.filter is not None else None
             for turn in case.case.turns:
-                answer = bot.ask(turn.question, conversation=conversation)
+                answer = bot.ask(turn.question, conversation=conversation, article_filter=article_filter)
                 turns.append(TurnResult(turn.question, turn.expect, answer, tuple(check(answer, turn.expect))))
         finally:
             bot.forget(conversation)

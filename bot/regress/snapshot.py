@@ -65,6 +65,9 @@ def turn_record(question: str, answer: Answer) -> TurnRecord:
                 "start": quote.start,
                 "end": quote.end,
                 "text": quote.text,
+                "date": quote.date,
+                "url": quote.url,
+                "source": quote.source,
             }
             for quote in answer.quotes
         ],

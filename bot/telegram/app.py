@@ -42,6 +42,7 @@ from telegram.ext import (
 )
 
 from quotebot.bot.chat import ChatCore
+from quotebot.bot.filters import FILTER_COMMANDS, filter_command
 from quotebot.bot.telegram import formatting
 from quotebot.bot.telegram.settings import TelegramSettings
 from quotebot.bot.telegram.state import (
@@ -70,6 +71,10 @@ BOT_COMMANDS = (
     BotCommand("ask", "Ask a question about the articles"),
     BotCommand("sources", "List the indexed articles"),
     BotCommand("new", "Start a new conversation"),
+    BotCommand("since", "Only articles from a date on, e.g. /since 2024-05-01"),
+    BotCommand("source", "Only articles from a source, e.g. /source Reuters"),
+    BotCommand("filters", "Show this chat's filters"),
+    BotCommand("clear", "Drop this chat's filters"),
     BotCommand("help", "How to use this bot"),
     BotCommand("start", "Say hello"),
 )
@@ -150,6 +155,7 @@ class Handlers:
             "sources": self.sources,
             "new": self.new_conversation,
         }
+        commands.update({name: self.filter_command for name in FILTER_COMMANDS})
         for name, callback in commands.items():
             application.add_handler(CommandHandler(name, callback, filters=new_messages))
         application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.private_text))
@@ -187,12 +193,21 @@ class Handlers:
             # Asked each time: the bot reloads the index when `index add` publishes a new
             # generation (the core keeps the list of each generation, so this stays cheap).
             articles = await asyncio.to_thread(self.core.sources)
-            await self._reply(update, formatting.sources_messages([(a.title or a.id, a.date) for a in articles]))
+            await self._reply(update, formatting.sources_messages([(a.title or a.id, a.date[:10] if a.date else None) for a in articles]))
 
     async def new_conversation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if await self._may_reply(update):
             self.core.forget(conversation_key(update.effective_chat.id))
             await self._reply(update, [formatting.NEW_CONVERSATION_MESSAGE])
+
+    async def filter_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/since, /until, /source, /topic, /filters, /clear: this chat's filter (the chat core's commands)."""
+        if await self._admitted(update):
+            text = update.effective_message.text or ""
+            command = text.split()[0].lstrip("/").split("@")[0].lower()
+            key = conversation_key(update.effective_chat.id)
+            reply = await asyncio.to_thread(filter_command, self.core, key, command, " ".join(context.args or []))
+            await self._reply(update, [formatting.escape(reply)])
 
     async def ask_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         question = " ".join(context.args or [])
@@ -243,7 +258,7 @@ class Handlers:
 
     async def _send_answer(self, update: Update, answer: Answer) -> None:
         if not answer.answered:
-            await self._reply(update, [formatting.not_found_message()])
+            await self._reply(update, [formatting.not_found_message(answer)])
             return
         pages = formatting.quote_messages(answer.quotes[:1])
         keyboard = None

@@ -70,6 +70,12 @@ def run(args: argparse.Namespace, settings: Settings) -> ExitCode:
     application = build_application(core, telegram, token)
     articles = len(core.sources())
     log.info("%d article%s indexed; model ready in %.1f s", articles, "s" * (articles != 1), time.perf_counter() - started)
+    stop_watching = None
+    if telegram.watch_feeds:
+        from quotebot.bot.feeds_command import start_watcher
+
+        stop_watching = start_watcher(settings, sys.stderr)
+        log.info("watching the feeds every %s", settings.web.feeds_every)
     try:
         if args.webhook:
             _run_webhook(application, args, secret, log)
@@ -83,6 +89,9 @@ def run(args: argparse.Namespace, settings: Settings) -> ExitCode:
         raise UserError("the Bot API rejected the bot token (check TELEGRAM_BOT_TOKEN)", ExitCode.USAGE) from None
     except TelegramError as error:
         raise UserError(f"cannot start the bot: {type(error).__name__}: {error}", ExitCode.FAILED) from None
+    finally:
+        if stop_watching is not None:
+            stop_watching.set()
     log.info("stopped")
     return ExitCode.OK
 

@@ -15,8 +15,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from quotebot.bot.render import NOT_FOUND, source_line
-from quotebot.retrieval.answer import Quote
+from quotebot.bot.render import NOT_FOUND, not_found_text, source_parts
+from quotebot.retrieval.answer import Answer, Quote
 
 # Bot API limits (telegram.constants MessageLimit / InlineKeyboardButtonLimit; a test checks they agree).
 MAX_MESSAGE_UTF16 = 4096  # text after entity parsing, counted in UTF-16 code units
@@ -102,17 +102,28 @@ def quote_blocks(quote: Quote) -> list[Block]:
     text = " ".join(quote.text.split())  # line breaks inside a quote are layout, as on the terminal
     opening = "<blockquote expandable>" if utf16_len(text) > EXPANDABLE_FROM_UTF16 else "<blockquote>"
     quoted = [f"{opening}{escape(piece)}</blockquote>" for piece in _pieces(text, QUOTE_PIECE_UTF16)]
-    source = shorten(f"— {source_line(quote)}", SOURCE_LINE_MAX_UTF16)
-    quoted[-1] += f"\n<i>{escape(source)}</i>"
+    quoted[-1] += f"\n<i>{source_markup(quote)}</i>"
     return [Block.of(markup) for markup in quoted]
+
+
+def source_markup(quote: Quote) -> str:
+    """"— Title (date), paragraph N", the title a link to the article when it has a URL;
+    the title is shortened so the line stays within SOURCE_LINE_MAX_UTF16."""
+    title, rest = source_parts(quote)
+    room = SOURCE_LINE_MAX_UTF16 - utf16_len(f"— {rest}")
+    title = shorten(title, max(room, 20))
+    if quote.url and quote.url.startswith(("http://", "https://")):
+        return f'— <a href="{html.escape(quote.url, quote=True)}">{escape(title)}</a>{escape(rest)}'
+    return escape(f"— {title}{rest}")
 
 
 def quote_messages(quotes: Sequence[Quote]) -> list[str]:
     return pack([block for quote in quotes for block in quote_blocks(quote)])
 
 
-def not_found_message() -> str:
-    return escape(NOT_FOUND)
+def not_found_message(answer: Answer | None = None) -> str:
+    """The not-found line; with the answer, what a filter did ("No articles from Reuters since ...")."""
+    return escape(not_found_text(answer) if answer is not None else NOT_FOUND)
 
 
 @dataclass(frozen=True)
@@ -182,6 +193,9 @@ def help_message(example: str, bot_username: str) -> str:
         f"/ask <i>question</i> — ask, e.g. /ask {escape(example)}\n"
         "/sources — the indexed articles\n"
         "/new — start a new conversation\n"
+        "/since <i>date</i>, /until <i>date</i>, /source <i>name</i>, /topic <i>name</i> — only those articles "
+        "(e.g. /since 2024-05-01, /since 7d, /source Reuters)\n"
+        "/filters — the filters of this chat; /clear — drop them\n"
         "/help — this help\n\n"
         f"In groups I answer /ask, messages that mention {mention}, and replies to my messages."
     )

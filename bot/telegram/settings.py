@@ -63,6 +63,11 @@ class TelegramSettings(BaseModel):
         64, ge=1, le=4096, description="Updates handled at once, so a slow answer in one chat holds up no other."
     )
     poll_timeout_seconds: int = Field(30, ge=0, le=300, description="Long-polling timeout of getUpdates.")
+    watch_feeds: bool = Field(
+        False,
+        description="Run the feed watcher (`quotebot feeds watch`) in the bot's process, every web.feeds_every; "
+        "answers pick up each new generation.",
+    )
 
     @field_validator("api_base_url")
     @classmethod
