@@ -2,7 +2,9 @@
 
 ``quotebot eval squad PATH`` asks the questions of a SQuAD-format file over an open corpus
 of all its paragraphs, of quotebot and of the BM25-only and dense-only baselines, and
-prints their scores side by side; ``--abstention`` adds the threshold curves.
+prints their scores side by side; ``--abstention`` adds the threshold curves against a corpus without the answers,
+``--per-article`` one-article corpora (and other articles' questions against them),
+``--left-out`` the open corpus with each question's own paragraph left out.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from quotebot.bot.cli import ExitCode, UserError
 from quotebot.bot.settings import Settings
 
 EVAL_CACHE = Path(".quotebot") / "eval-cache"
+FOREIGN_PER_ARTICLE = 100
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -37,6 +40,18 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     squad.add_argument(
         "--abstention", type=Path, metavar="JSONL", help="also ask the questions against these articles (e.g. bbc.jsonl)"
     )
+    squad.add_argument(
+        "--per-article", action="store_true",
+        help="also index each chosen SQuAD article alone and ask it its own questions and other articles' ones",
+    )
+    squad.add_argument(
+        "--foreign", type=int, default=FOREIGN_PER_ARTICLE, metavar="N",
+        help=f"--per-article: other articles' questions asked of each article (default {FOREIGN_PER_ARTICLE})",
+    )
+    squad.add_argument(
+        "--left-out", action="store_true",
+        help="also ask each question without its own paragraph (counted where no gold answer is left in the corpus)",
+    )
     squad.add_argument("--cache-dir", type=Path, metavar="DIR", help="where eval indexes are cached (default: .quotebot/eval-cache)")
     squad.add_argument("--records", type=Path, metavar="FILE", help="write every question's outcome as JSON Lines")
     squad.set_defaults(handler=_squad)
@@ -45,8 +60,8 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.index.manifest import ChunkingSettings
     from quotebot.index.onnx_encoder import query_encoder_for
-    from quotebot.retrieval.evaluation.cache import article_file_index, file_sha256, squad_index
-    from quotebot.retrieval.evaluation.harness import evaluate
+    from quotebot.retrieval.evaluation.cache import article_file_index, file_sha256, squad_index, subset_index
+    from quotebot.retrieval.evaluation.harness import evaluate, evaluate_left_out, evaluate_per_article
     from quotebot.retrieval.evaluation.report import render_table
     from quotebot.retrieval.evaluation.squad import SquadFormatError, load_squad, parse_article_range
 
@@ -56,6 +71,8 @@ def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
         raise UserError(str(error), ExitCode.USAGE) from None
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1", ExitCode.USAGE)
+    if args.foreign < 0:
+        raise UserError("--foreign must be 0 or more", ExitCode.USAGE)
     if args.abstention is not None and not args.abstention.is_file():
         raise UserError(f"{args.abstention}: no such articles file (--abstention)", ExitCode.BAD_INPUT)
     try:
@@ -84,10 +101,11 @@ def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
             on_build=progress.building(args.abstention), on_progress=progress.indexing,
         )
         out_of_corpus = (other.index, _corpus_info(args.abstention, file_sha256(args.abstention), other))
+    encoder = query_encoder_for(cached.index_dir, settings.index.model, torch_model=lambda: embedder)
     run = evaluate(
         questions,
         cached.index,
-        query_encoder_for(cached.index_dir, settings.index.model, torch_model=lambda: embedder),
+        encoder,
         settings.retrieval,
         dataset=dataset,
         articles=f"{articles[0]}:{articles[1]}" if articles else "all",
@@ -95,10 +113,30 @@ def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
         out_of_corpus=out_of_corpus,
         on_progress=progress.asking,
     )
+    report, records = run.report, list(run.records)
+    if args.per_article:
+        def article_index(number: int):
+            sub = subset_index(
+                cached, squad.article_ids(number), cache_dir / f"{cached.index_dir.name}.articles" / f"{number:03d}",
+                embedder, chunking,
+            )
+            return sub.index, sub.built
+
+        per_article, extra = evaluate_per_article(
+            questions, squad.titles, article_index, encoder, settings.retrieval,
+            foreign_per_article=args.foreign, on_progress=progress.asking,
+        )
+        report, records = report.model_copy(update={"per_article": per_article}), records + extra
+    if args.left_out:
+        counted = squad.answer_only_in_own_paragraph(questions)
+        left_out, extra = evaluate_left_out(
+            run.records, counted, cached.index, encoder, settings.retrieval, on_progress=progress.asking
+        )
+        report, records = report.model_copy(update={"left_out": left_out}), records + extra
     progress.clear()
     if args.records:
-        _write_records(args.records, run.records)
-    print(run.report.model_dump_json(indent=2) if args.json else render_table(run.report))
+        _write_records(args.records, records)
+    print(report.model_dump_json(indent=2) if args.json else render_table(report))
     return ExitCode.OK
 
 

@@ -22,10 +22,19 @@ from quotebot.retrieval.evaluation.abstention import (
     threshold_point,
 )
 from quotebot.index.onnx_encoder import SHARED_EXPORTS, OnnxQueryEncoder, encoder_dir
-from quotebot.retrieval.evaluation.cache import article_file_index, squad_index
-from quotebot.retrieval.evaluation.harness import QUOTEBOT, Evaluation, SystemRecord, evaluate, system_metrics
+from quotebot.retrieval.evaluation.cache import article_file_index, squad_index, subset_index
+from quotebot.retrieval.evaluation.harness import (
+    QUOTEBOT,
+    Evaluation,
+    SystemRecord,
+    evaluate,
+    evaluate_left_out,
+    evaluate_per_article,
+    system_metrics,
+)
+from quotebot.retrieval.evaluation.masking import ExcludingIndex
 from quotebot.retrieval.evaluation.report import CorpusInfo, render_table
-from quotebot.retrieval.evaluation.squad import SquadFormatError, load_squad, parse_article_range
+from quotebot.retrieval.evaluation.squad import SquadFormatError, SquadQuestion, load_squad, parse_article_range
 from tests.conftest import SEEDS, assert_quotes_verbatim
 
 PARAGRAPHS = {
@@ -349,3 +358,156 @@ def test_eval_command_errors_are_one_line(tmp_path: Path, capsys: pytest.Capture
     assert "the file has articles 1 to 2" in capsys.readouterr().err
     assert main(["eval", "squad", str(tmp_path / "s.json"), "--abstention", str(tmp_path / "no.jsonl")]) == ExitCode.BAD_INPUT
     assert "no such articles file" in capsys.readouterr().err
+
+
+# -- one-article corpora, left-out paragraphs ---------------------------------------------
+
+
+class _NoEmbedding:
+    """An embedder that must not be asked to embed: subset indexes reuse the source's vectors."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.model = embedder.model
+        self.batch_size = embedder.batch_size
+        self.dimension = embedder.dimension
+
+    def embed(self, texts: list[str]):
+        raise AssertionError(f"asked to embed {len(texts)} texts")
+
+
+def test_subset_index_holds_only_its_articles_and_embeds_nothing(
+    squad_file: Path, cache: Path, embedder: Embedder
+) -> None:
+    squad = load_squad(squad_file)
+    source = squad_index(squad, cache, embedder, CHUNKING)
+    wanted = squad.article_ids(2)
+    assert wanted == ["Copper_mining_in_Calder_Valley/1", "Copper_mining_in_Calder_Valley/2"]
+    sub = subset_index(source, wanted, cache / "sub" / "002", _NoEmbedding(embedder), CHUNKING)
+    assert sub.built and list(sub.index.articles) == wanted
+    assert len(sub.index.keywords) == len(sub.index.chunks) == sum(len(source.index.chunk_ids_of(a)) for a in wanted)
+    for article_id in wanted:  # the same chunks, with the very vectors of the open corpus
+        ids = sub.index.chunk_ids_of(article_id)
+        assert ids == source.index.chunk_ids_of(article_id)
+        assert (sub.index.vectors.vectors(ids) == source.index.vectors.vectors(ids)).all()
+    # BM25 statistics are the small corpus's own: "copper" is in both of its chunks, so it
+    # weighs less there than in the open corpus, where two of four chunks hold it.
+    assert sub.index.keywords.idf(["copper"])[0] < source.index.keywords.idf(["copper"])[0]
+    again = subset_index(source, wanted, cache / "sub" / "002", _NoEmbedding(embedder), CHUNKING)
+    assert not again.built and list(again.index.articles) == wanted
+    # The source, whose files the subset was seeded from by hard links, is intact.
+    reloaded = squad_index(squad, cache, embedder, CHUNKING)
+    assert not reloaded.built and len(reloaded.index.articles) == 4
+
+
+def test_excluding_index_leaves_articles_out_of_both_searches(
+    squad_file: Path, cache: Path, embedder: Embedder
+) -> None:
+    index = squad_index(load_squad(squad_file), cache, embedder, CHUNKING).index
+    vector = embedder.embed(["Who built the harbour of Harrowby?"])[0]
+    tokens = ["harbour", "harrowby"]
+    view = ExcludingIndex(index)
+    assert view.index.vectors.search(vector, 4)[0].tolist() == index.vectors.search(vector, 4)[0].tolist()
+    view.leave_out(["Lake_Aldmere/2"])
+    left_out = set(index.chunk_ids_of("Lake_Aldmere/2"))
+    dense_all = [i for i in index.vectors.search(vector, 4)[0].tolist() if i not in left_out]
+    dense_view = view.index.vectors.search(vector, 3)[0].tolist()
+    assert dense_view == dense_all[:3] and not left_out & set(dense_view)
+    keyword_ids = view.index.keywords.search(tokens, 4)[0].tolist()
+    assert not left_out & set(keyword_ids)
+    assert view.index.keywords.search(tokens, 4)[0].tolist() == [
+        i for i in index.keywords.search(tokens, 4)[0].tolist() if i not in left_out
+    ]
+    view.leave_out([])
+    assert set(index.chunk_ids_of("Lake_Aldmere/2")) <= set(view.index.vectors.search(vector, 4)[0].tolist())
+
+
+def test_answer_only_in_own_paragraph(squad_file: Path) -> None:
+    squad = load_squad(squad_file)
+    counted = squad.answer_only_in_own_paragraph(squad.questions)
+    assert [q.id for q in counted] == ["q1", "q2", "q3", "q4", "q5"]  # every gold answer is in one paragraph only
+    elsewhere = SquadQuestion("x", "What was formed by glaciers?", ("the lake",), "Lake_Aldmere/1", 1)
+    assert squad.answer_only_in_own_paragraph([elsewhere]) == []  # "the lake" is in Lake_Aldmere/2 too
+    spaced = SquadQuestion("y", "Which copper mine closed?", ("Great  Orme DEEP",), "Copper_mining_in_Calder_Valley/1", 2)
+    assert squad.answer_only_in_own_paragraph([spaced]) == [spaced]  # compared after normalize
+
+
+def test_per_article_asks_each_article_alone(
+    squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
+) -> None:
+    squad = load_squad(squad_file)
+    source = squad_index(squad, cache, embedder, CHUNKING)
+
+    def article_index(number: int):
+        sub = subset_index(source, squad.article_ids(number), cache / "per" / str(number), embedder, CHUNKING)
+        return sub.index, sub.built
+
+    report, records = evaluate_per_article(
+        squad.select(), squad.titles, article_index, embedder, settings.retrieval, foreign_per_article=2
+    )
+    assert report.articles == 2 and report.questions == 5 and report.indexes_built_now == 2
+    assert report.foreign_questions == 4 and report.foreign_per_article == 2
+    assert [s.system for s in report.systems] == [s.system for s in report.foreign] == ["quotebot", "BM25", "dense"]
+    assert [(a.article, a.paragraphs, a.questions) for a in report.per_article] == [(1, 2, 3), (2, 2, 2)]
+    for record in records:
+        first = record.systems[QUOTEBOT].first_quote_article
+        own_article = record.question.paragraph_id.rsplit("/", 1)[0]
+        corpus = squad.titles[int(record.corpus) - 1]
+        assert record.mode == ("per-article" if own_article == corpus else "foreign")
+        assert first is None or first.startswith(corpus + "/")  # quotes come from the one article only
+    # A two-paragraph article: its own questions find their paragraph in the first two chunks.
+    assert report.systems[0].passage_at_5 == 1.0
+    assert report.foreign[2].wrong_answers == 1.0  # dense alone always has a nearest sentence ...
+    assert report.foreign[2].gold_in_first_quote == 0  # ... and cannot quote what is not there
+    assert len(report.curve) == 21 and report.curve[0].wrong_answer_rate == 1.0
+    assert "per article: each of 2 SQuAD articles indexed alone" in "\n".join(
+        render_table(_report_with(report=report, squad=squad, index=source.index, embedder=embedder, settings=settings)).splitlines()
+    )
+
+
+def _report_with(*, report, squad, index, embedder, settings):
+    info = CorpusInfo(file="tiny", sha256=squad.sha256, articles=4, chunks=len(index.chunks), sentences=0, index_built_now=False)
+    run = evaluate(squad.select(limit=1), index, embedder, settings.retrieval, dataset=info, articles="all")
+    return run.report.model_copy(update={"per_article": report})
+
+
+def test_left_out_never_quotes_the_left_out_paragraph(
+    squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
+) -> None:
+    squad = load_squad(squad_file)
+    index = squad_index(squad, cache, embedder, CHUNKING).index
+    info = CorpusInfo(file="tiny", sha256=squad.sha256, articles=4, chunks=len(index.chunks), sentences=0, index_built_now=False)
+    run = evaluate(squad.select(), index, embedder, settings.retrieval, dataset=info, articles="all")
+    counted = squad.answer_only_in_own_paragraph(squad.select())
+    report, records = evaluate_left_out(run.records, counted, index, embedder, settings.retrieval)
+    assert report.questions == 5 and report.counted == 5
+    for record in records:
+        assert record.mode == "left-out"
+        for system in record.systems.values():
+            assert system.first_quote_article != record.question.paragraph_id
+            assert system.passage_rank is None
+    by_name = {s.system: s for s in report.systems}
+    assert by_name["dense"].wrong_answers == 1.0  # the nearest sentence, however far
+    assert all(s.gold_in_first_quote == 0 for s in report.systems)
+    # In corpus: the open run; out of corpus: the left-out run, on the same questions.
+    assert report.curve[0].wrong_answer_rate == 1.0 and report.curve[0].wrong_abstain_rate == 0.0
+
+
+def test_eval_command_per_article_and_left_out(
+    squad_file: Path, cache: Path, tmp_path: Path, embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+) -> None:
+    monkeypatch.setattr(eval_command, "_embedder", lambda settings: embedder)
+    records = tmp_path / "records.jsonl"
+    argv = ["eval", "squad", str(squad_file), "--cache-dir", str(cache), "--per-article", "--foreign", "1", "--left-out"]
+    assert main(argv + ["--json", "--records", str(records)]) == ExitCode.OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["per_article"]["articles"] == 2 and report["per_article"]["foreign_questions"] == 2
+    assert report["left_out"]["counted"] == 5
+    modes = [json.loads(line)["mode"] for line in records.read_text(encoding="utf-8").splitlines()]
+    assert modes.count("open") == 5 and modes.count("per-article") == 5
+    assert modes.count("foreign") == 2 and modes.count("left-out") == 5
+    assert main(argv + ["--articles", "1:1"]) == ExitCode.OK  # one article: no other article of the half to ask
+    out = capsys.readouterr().out
+    assert "per article: each of 1 SQuAD articles indexed alone (0 indexes made now" in out
+    assert "related but unanswered: 3 of the 3 questions" in out
+    assert main(argv + ["--foreign", "-1"]) == ExitCode.USAGE

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from quotebot.index.loaders import load_articles
 from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings
 from quotebot.index.models import Article
 from quotebot.index.onnx_encoder import link_query_encoder
+from quotebot.index import storage
 from quotebot.index.storage import IndexMissingError
 from quotebot.index.stores import CorruptIndexError
 from quotebot.index.vectorize import EMBEDDING_RECIPE
@@ -111,3 +114,64 @@ def article_file_index(
         corpus_sha256=file_sha256(path), corpus_kind=ARTICLE_FILE_CORPUS, model=embedder.model, chunking=chunking
     )
     return cached_index(cache_dir, key, lambda: load_articles([path]).articles, embedder, chunking, **callbacks)
+
+
+def subset_index(
+    source: CachedIndex,
+    article_ids: Sequence[str],
+    index_dir: Path,
+    embedder: Embedder,
+    chunking: ChunkingSettings,
+) -> CachedIndex:
+    """An index of only ``article_ids``, made from ``source`` without embedding anything again.
+
+    It is made as a user's index is updated: ``index_dir`` is seeded with the source's live
+    generation (hard links, so no bytes are copied), then ``IndexBuilder.build`` makes it
+    hold exactly these articles: their chunks, vectors and tokens are kept (same title and
+    text), every other article is removed, and BM25 is built over the kept chunks alone, so
+    its statistics are those of the small corpus. The result equals a fresh build of the
+    articles (the update tests check that round trip), at the cost of a copy, not an embedding.
+    A folder already holding exactly these articles is reused; anything else (an interrupted
+    build, a seed never narrowed) is made again. It gets no query encoder of its own: questions
+    are embedded by the source's.
+    """
+    wanted = list(article_ids)
+    try:
+        index = QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking)
+        if list(index.articles) == wanted:
+            return CachedIndex(index, index_dir, False)
+    except (IndexMissingError, CorruptIndexError, IndexMismatchError):
+        pass
+    _seed(source.index_dir, index_dir)
+    articles = [source.index.articles[article_id] for article_id in wanted]
+    builder = IndexBuilder(embedder, chunking.chunk_tokens, chunking.chunk_overlap, export_onnx=False)
+    change = builder.build(articles, index_dir)
+    if change.embedded_chunks:
+        raise AssertionError(f"{index_dir}: a subset index embedded {change.embedded_chunks} chunks again")
+    return CachedIndex(QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking), index_dir, True)
+
+
+def _seed(source_dir: Path, index_dir: Path) -> None:
+    """Make ``source_dir``'s live generation the live generation of ``index_dir`` (hard links).
+
+    Generations are never written in place (only replaced, then deleted), so sharing their
+    files between two index folders is safe: deleting one folder's link leaves the other's.
+    """
+    generation = storage.current_generation(source_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    seeded = index_dir / generation.name
+    if not seeded.is_dir():
+        staging = index_dir / f".seed-{generation.name}"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(generation, staging, copy_function=_link_or_copy)
+        staging.rename(seeded)
+    pending = index_dir / f".{storage.CURRENT_FILE}.seed"
+    pending.write_text(generation.name + "\n", encoding="utf-8")
+    os.replace(pending, index_dir / storage.CURRENT_FILE)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed: copy
+        shutil.copy2(source, target)

@@ -25,8 +25,19 @@ from quotebot.index.index import QuoteIndex
 from quotebot.retrieval.evaluation import metrics
 from quotebot.retrieval.evaluation.abstention import SUGGESTION_THRESHOLDS, suggest_threshold, threshold_curve, threshold_point
 from quotebot.retrieval.evaluation.baselines import Answerer, Bm25Baseline, DenseBaseline
-from quotebot.retrieval.evaluation.report import AbstentionReport, CorpusInfo, EvalReport, MachineLoad, SystemMetrics
-from quotebot.retrieval.evaluation.squad import SquadQuestion
+from quotebot.retrieval.evaluation.masking import ExcludingIndex
+from quotebot.retrieval.evaluation.report import (
+    AbstentionReport,
+    ArticleScore,
+    CorpusInfo,
+    EvalReport,
+    LeftOutReport,
+    MachineLoad,
+    PerArticleReport,
+    SystemMetrics,
+    UnansweredMetrics,
+)
+from quotebot.retrieval.evaluation.squad import SquadQuestion, evenly_spread
 from quotebot.retrieval.models import Answer
 from quotebot.retrieval.retriever import MAX_QUOTE_CHARS, Retriever
 from quotebot.retrieval.settings import RetrievalSettings
@@ -62,10 +73,16 @@ class QuestionRecord:
     systems: dict[str, SystemRecord] = field(default_factory=dict)
     out_of_corpus_confidence: float | None = None
     out_of_corpus_first_quote: str | None = None
+    # open: the open corpus; per-article: its own article alone; foreign: another article
+    # alone (no answer there); left-out: the open corpus without its own paragraph.
+    mode: str = "open"
+    corpus: str | None = None  # per-article and foreign: the SQuAD article number asked against
 
     def to_json(self) -> dict:
         q = self.question
         return {
+            "mode": self.mode,
+            "corpus": self.corpus,
             "id": q.id,
             "question": q.question,
             "answers": list(q.answers),
@@ -284,6 +301,142 @@ def abstention_report(records: Sequence[QuestionRecord], configured: float, othe
         ),
         curve=threshold_curve(in_corpus, right, out),
     )
+
+
+def unanswered_metrics(name: str, records: Sequence[QuestionRecord]) -> UnansweredMetrics:
+    """One system on questions its corpus cannot answer: answering at all is the error."""
+    ours = [r.systems[name] for r in records]
+    return UnansweredMetrics(
+        system=name,
+        questions=len(records),
+        wrong_answers=metrics.rate([s.answered for s in ours]),
+        gold_in_first_quote=sum(
+            1
+            for r, s in zip(records, ours)
+            if s.answered and s.first_quote and metrics.contains_answer(s.first_quote, r.question.answers)
+        ),
+    )
+
+
+def _curve_of(in_corpus: Sequence[QuestionRecord], out_of_corpus: Sequence[QuestionRecord], configured: float):
+    """quotebot's threshold curve and configured point: ``in_corpus`` answerable, ``out_of_corpus`` not."""
+    confidences = [r.systems[QUOTEBOT].confidence for r in in_corpus]
+    right = [r.systems[QUOTEBOT].raw_quote_rank == 1 for r in in_corpus]
+    out = [r.systems[QUOTEBOT].confidence for r in out_of_corpus]
+    return threshold_curve(confidences, right, out), threshold_point(configured, confidences, right, out)
+
+
+def evaluate_per_article(
+    questions: Sequence[SquadQuestion],
+    titles: Sequence[str],
+    article_index: Callable[[int], tuple[QuoteIndex, bool]],
+    embedder: TextEncoder,
+    retrieval: RetrievalSettings,
+    *,
+    foreign_per_article: int,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[PerArticleReport, list[QuestionRecord]]:
+    """Each SQuAD article of ``questions`` indexed alone (``article_index(n)`` gives its index
+    and whether it was made now), asked its own questions, then ``foreign_per_article`` of the
+    other articles' questions among ``questions`` (evenly spread), which it cannot answer.
+
+    Only questions of the chosen articles are asked, so the tuning and report halves stay apart.
+    """
+    started = time.perf_counter()
+    numbers = sorted({q.article_number for q in questions})
+    records: list[QuestionRecord] = []
+    own_all: list[QuestionRecord] = []
+    foreign_all: list[QuestionRecord] = []
+    scores: list[ArticleScore] = []
+    built = 0
+    total = len(questions) + foreign_per_article * len(numbers)
+    for number in numbers:
+        index, built_now = article_index(number)
+        built += built_now
+        evaluation = Evaluation(index, embedder, retrieval)
+        evaluation.warm_up()
+        own = [q for q in questions if q.article_number == number]
+        others = evenly_spread([q for q in questions if q.article_number != number], foreign_per_article)
+        own_records, foreign_records = [], []
+        for question in [*own, *others]:
+            record = evaluation.ask(question)
+            record.mode = "per-article" if question.article_number == number else "foreign"
+            record.corpus = str(number)
+            (own_records if record.mode == "per-article" else foreign_records).append(record)
+            records.append(record)
+            if on_progress:
+                on_progress("per article", len(records), total)
+        own_all += own_records
+        foreign_all += foreign_records
+        ours = system_metrics(QUOTEBOT, [r.systems[QUOTEBOT] for r in own_records])
+        scores.append(
+            ArticleScore(
+                article=number,
+                title=titles[number - 1],
+                paragraphs=len(index.articles),
+                chunks=len(index.chunks),
+                questions=len(own_records),
+                quote_at_1=round(ours.quote_at_1, 4),
+                answered=round(ours.answered, 4),
+                foreign_wrong_answers=round(unanswered_metrics(QUOTEBOT, foreign_records).wrong_answers, 4),
+            )
+        )
+    names = list(own_all[0].systems) if own_all else [QUOTEBOT]
+    curve, configured = _curve_of(own_all, foreign_all, retrieval.abstain_threshold)
+    report = PerArticleReport(
+        articles=len(numbers),
+        questions=len(own_all),
+        systems=[system_metrics(name, [r.systems[name] for r in own_all]) for name in names],
+        foreign_questions=len(foreign_all),
+        foreign_per_article=foreign_per_article,
+        foreign=[unanswered_metrics(name, foreign_all) for name in names],
+        configured=configured,
+        curve=curve,
+        per_article=scores,
+        indexes_built_now=built,
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    return report, records
+
+
+def evaluate_left_out(
+    open_records: Sequence[QuestionRecord],
+    counted: Sequence[SquadQuestion],
+    index: QuoteIndex,
+    embedder: TextEncoder,
+    retrieval: RetrievalSettings,
+    *,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[LeftOutReport, list[QuestionRecord]]:
+    """Ask each question of ``counted`` against the open ``index`` with its own paragraph left
+    out of every search. ``open_records`` (the open-corpus run of the same questions) give the
+    in-corpus side of the threshold curve; ``counted`` are those whose gold answers occur in
+    no other paragraph (``squad.answer_only_in_own_paragraph``)."""
+    started = time.perf_counter()
+    view = ExcludingIndex(index)
+    evaluation = Evaluation(view.index, embedder, retrieval)
+    evaluation.warm_up()
+    records = []
+    for done, question in enumerate(counted, 1):
+        view.leave_out([question.paragraph_id])
+        record = evaluation.ask(question)
+        record.mode = "left-out"
+        records.append(record)
+        if on_progress:
+            on_progress("own paragraph left out", done, len(counted))
+    view.leave_out([])
+    ids = {q.id for q in counted}
+    in_corpus = [r for r in open_records if r.question.id in ids]
+    curve, configured = _curve_of(in_corpus, records, retrieval.abstain_threshold)
+    report = LeftOutReport(
+        questions=len(open_records),
+        counted=len(records),
+        systems=[unanswered_metrics(name, records) for name in evaluation.systems],
+        configured=configured,
+        curve=curve,
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    return report, records
 
 
 def _load_average() -> float | None:

@@ -67,6 +67,66 @@ class AbstentionReport(BaseModel):
     curve: list[ThresholdPoint]
 
 
+class UnansweredMetrics(BaseModel):
+    """One system on questions the corpus does not answer: every answer is a wrong one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    questions: int
+    wrong_answers: float  # share answered (quotebot: confidence >= the configured threshold)
+    gold_in_first_quote: int  # answered with a first quote holding a gold answer anyway (a check: ~0)
+
+
+class ArticleScore(BaseModel):
+    """quotebot on one SQuAD article indexed alone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    article: int  # 1-based SQuAD article number
+    title: str
+    paragraphs: int
+    chunks: int
+    questions: int
+    quote_at_1: float
+    answered: float
+    foreign_wrong_answers: float  # other articles' questions asked against it, answered
+
+
+class PerArticleReport(BaseModel):
+    """``--per-article``: each SQuAD article indexed alone, asked its own questions and some of
+    the other articles' (of the same half), which it cannot answer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    articles: int
+    questions: int  # own questions, each asked against its own article
+    systems: list[SystemMetrics]
+    foreign_questions: int  # other articles' questions, summed over the articles
+    foreign_per_article: int
+    foreign: list[UnansweredMetrics]
+    configured: ThresholdPoint  # own questions in corpus, foreign ones out of corpus
+    curve: list[ThresholdPoint]
+    per_article: list[ArticleScore]
+    indexes_built_now: int
+    seconds: float
+
+
+class LeftOutReport(BaseModel):
+    """``--left-out``: each question against the open corpus without its own paragraph, counted
+    only when no gold answer string is left anywhere in the corpus (the subject is there, the
+    answer is not)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    questions: int  # asked in the main run
+    counted: int  # of them, those whose every gold answer occurs in no other paragraph
+    systems: list[UnansweredMetrics]
+    configured: ThresholdPoint  # the open-corpus run in corpus, the left-out run out of corpus
+    curve: list[ThresholdPoint]
+    seconds: float
+
+
 class EvalReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -77,6 +137,8 @@ class EvalReport(BaseModel):
     retrieval: dict[str, Any]  # the configured retrieval settings quotebot ran with
     systems: list[SystemMetrics]
     abstention: AbstentionReport | None = None
+    per_article: PerArticleReport | None = None
+    left_out: LeftOutReport | None = None
     query_encoder: str = ""  # what embedded the questions (the bot's: the index's ONNX export, else torch)
     seconds: float
     machine: MachineLoad | None = None
@@ -92,16 +154,9 @@ def render_table(report: EvalReport) -> str:
         "retrieval: " + ", ".join(f"{key}={value}" for key, value in report.retrieval.items()),
         f"questions embedded by {report.query_encoder}",
         "",
-        f"{'system':<9} {'quote@1':>7} {'q@1 fit':>7} {'quote@3':>7} {'pass@1':>7} {'pass@5':>7} {'pass@20':>7} "
-        f"{'MRR':>6} {'answered':>8} {'p50 ms':>7} {'p95 ms':>7}",
+        *_system_lines(report.systems),
+        "",
     ]
-    for s in report.systems:
-        lines.append(
-            f"{s.system:<9} {s.quote_at_1:>7.3f} {s.quote_at_1_within_limit:>7.3f} {s.quote_at_3:>7.3f} "
-            f"{s.passage_at_1:>7.3f} {s.passage_at_5:>7.3f} {s.passage_at_20:>7.3f} {s.mrr:>6.3f} "
-            f"{s.answered:>8.3f} {s.latency_p50_ms:>7.1f} {s.latency_p95_ms:>7.1f}"
-        )
-    lines.append("")
     lines.append(
         "q@1 fit: quote@1 counting only first quotes of at most 2 sentences and 400 chars; "
         "first quotes (answered), p50 chars / how many do not fit: "
@@ -115,6 +170,10 @@ def render_table(report: EvalReport) -> str:
             )
     if report.abstention:
         lines += ["", *_abstention_lines(report.abstention)]
+    if report.per_article:
+        lines += ["", *_per_article_lines(report.per_article)]
+    if report.left_out:
+        lines += ["", *_left_out_lines(report.left_out)]
     machine = report.machine
     load = (
         f"; {machine.cpus} CPUs, load average {machine.load_before} before, {machine.load_after} after"
@@ -149,3 +208,69 @@ def _abstention_lines(a: AbstentionReport) -> list[str]:
         )
     lines.append(f"out-of-corpus first quotes that hold a gold answer anyway: {a.gold_found_out_of_corpus}")
     return lines
+
+
+def _system_lines(systems: list[SystemMetrics]) -> list[str]:
+    lines = [
+        f"{'system':<9} {'quote@1':>7} {'q@1 fit':>7} {'quote@3':>7} {'pass@1':>7} {'pass@5':>7} {'pass@20':>7} "
+        f"{'MRR':>6} {'answered':>8} {'p50 ms':>7} {'p95 ms':>7}",
+    ]
+    for s in systems:
+        lines.append(
+            f"{s.system:<9} {s.quote_at_1:>7.3f} {s.quote_at_1_within_limit:>7.3f} {s.quote_at_3:>7.3f} "
+            f"{s.passage_at_1:>7.3f} {s.passage_at_5:>7.3f} {s.passage_at_20:>7.3f} {s.mrr:>6.3f} "
+            f"{s.answered:>8.3f} {s.latency_p50_ms:>7.1f} {s.latency_p95_ms:>7.1f}"
+        )
+    return lines
+
+
+def _unanswered_lines(systems: list[UnansweredMetrics]) -> list[str]:
+    lines = [f"{'system':<9} {'questions':>9} {'wrong answers':>13} {'gold in 1st quote':>17}"]
+    for s in systems:
+        lines.append(f"{s.system:<9} {s.questions:>9,} {s.wrong_answers:>13.3f} {s.gold_in_first_quote:>17}")
+    return lines
+
+
+def _point_line(label: str, p: ThresholdPoint) -> str:
+    return (
+        f"{label} {p.threshold:.2f}: wrong answers {p.wrong_answer_rate:.1%}, "
+        f"wrong abstentions {p.wrong_abstain_rate:.1%}, quote@1 {p.quote_at_1:.3f}"
+    )
+
+
+def _curve_lines(curve: list[ThresholdPoint], every: int = 2) -> list[str]:
+    lines = [f"{'threshold':>9} {'wrong answers':>13} {'wrong abstentions':>17} {'quote@1':>7}"]
+    for p in curve[::every]:
+        lines.append(f"{p.threshold:>9.2f} {p.wrong_answer_rate:>13.3f} {p.wrong_abstain_rate:>17.3f} {p.quote_at_1:>7.3f}")
+    return lines
+
+
+def _per_article_lines(r: PerArticleReport) -> list[str]:
+    worst = sorted(r.per_article, key=lambda a: a.quote_at_1)[:5]
+    return [
+        f"per article: each of {r.articles} SQuAD articles indexed alone "
+        f"({r.indexes_built_now} indexes made now, from the open corpus's vectors); {r.questions:,} own questions",
+        *_system_lines(r.systems),
+        "",
+        f"other articles' questions against each article alone ({r.foreign_per_article} per article, "
+        f"{r.foreign_questions:,} in all): every answer is wrong",
+        *_unanswered_lines(r.foreign),
+        "quotebot by threshold (own questions in corpus, other articles' out of corpus):",
+        *_curve_lines(r.curve),
+        _point_line("configured threshold", r.configured),
+        "weakest articles (quote@1 / answered / others' wrong answers): "
+        + "; ".join(f"{a.article} {a.title} {a.quote_at_1:.2f}/{a.answered:.2f}/{a.foreign_wrong_answers:.2f}" for a in worst),
+        f"({r.seconds:.0f} s)",
+    ]
+
+
+def _left_out_lines(r: LeftOutReport) -> list[str]:
+    return [
+        f"related but unanswered: {r.counted:,} of the {r.questions:,} questions asked against the open corpus "
+        f"without their own paragraph (only those whose gold answers occur in no other paragraph)",
+        *_unanswered_lines(r.systems),
+        "quotebot by threshold (open corpus in corpus, own paragraph left out out of corpus):",
+        *_curve_lines(r.curve),
+        _point_line("configured threshold", r.configured),
+        f"({r.seconds:.0f} s)",
+    ]

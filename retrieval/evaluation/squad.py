@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from quotebot.index.models import Article
+from quotebot.retrieval.evaluation.metrics import normalize
+
+T = TypeVar("T")
 
 # Bumped whenever the mapping from a SQuAD file to articles changes, so cached indexes
 # built from the old mapping are not reused.
@@ -55,11 +60,38 @@ class SquadSet:
                     f"--articles {first}:{last}: the file has articles 1 to {len(self.titles)} (A:B with A <= B)"
                 )
             chosen = [q for q in chosen if first <= q.article_number <= last]
-        if limit is not None and limit < len(chosen):
-            if limit < 1:
-                raise ValueError("--limit must be at least 1")
-            chosen = [chosen[i * len(chosen) // limit] for i in range(limit)]
-        return chosen
+        if limit is not None and limit < 1:
+            raise ValueError("--limit must be at least 1")
+        return evenly_spread(chosen, limit)
+
+    def article_ids(self, number: int) -> list[str]:
+        """The ids of the paragraphs of SQuAD article ``number`` (1-based), in file order."""
+        return [a.id for a in self.articles if a.metadata["squad_article"] == number]
+
+    def answer_only_in_own_paragraph(self, questions: Sequence[SquadQuestion]) -> list[SquadQuestion]:
+        """The questions none of whose gold answers occurs (after ``metrics.normalize``) in any
+        paragraph but their own: left without that paragraph, the corpus cannot answer them."""
+        texts = {a.id: normalize(a.text) for a in self.articles}
+        everything = "\x00".join(texts.values())
+        total: dict[str, int] = {}
+
+        def elsewhere(answer: str, own: str) -> bool:
+            if answer not in total:
+                total[answer] = everything.count(answer)
+            return total[answer] > own.count(answer)
+
+        return [
+            q
+            for q in questions
+            if not any(elsewhere(a, texts[q.paragraph_id]) for a in {normalize(a) for a in q.answers} if a)
+        ]
+
+
+def evenly_spread(items: Sequence[T], limit: int | None) -> list[T]:
+    """At most ``limit`` of ``items``, evenly spaced and always the first (all for ``None``)."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    return [items[i * len(items) // limit] for i in range(limit)]
 
 
 def paragraph_id(title: str, number: int) -> str:
