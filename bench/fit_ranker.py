@@ -1,7 +1,7 @@
 """Fit the sentence ranker and the confidence model (retrieval/weights.json) on tuning halves only.
 
-    python bench/fit_ranker.py ../shared/data/squad/dev-v1.1.json ../shared/data/news/bbc.jsonl \
-        --cache-dir /work/wt/eval-cache [--write]
+    python bench/fit_ranker.py ../shared/data/squad/dev-v1.1.json --bbc ../shared/data/news/bbc.jsonl \
+        --news bench/news_questions.yaml --cache-dir /work/wt/eval-cache --write
 
 What it asks, all from the tuning half (SQuAD articles 1-24; the report half 25-48 is never read):
 
@@ -32,20 +32,22 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from quotebot.index.embedding import Embedder
 from quotebot.index.manifest import ChunkingSettings
 from quotebot.index.onnx_encoder import query_encoder_for
-from quotebot.retrieval.evaluation.cache import article_file_index, cache_key, cached_index, squad_index
-from quotebot.retrieval.evaluation.metrics import contains_answer, normalize
+from quotebot.retrieval.evaluation.cache import article_file_index, squad_index, subset_index
+from quotebot.retrieval.evaluation.masking import ExcludingIndex
+from quotebot.retrieval.evaluation.metrics import contains_answer
 from quotebot.retrieval.evaluation.squad import load_squad
 from quotebot.retrieval.features import CONFIDENCE_FEATURES, RANKER_FEATURES
-from quotebot.retrieval.ranker import WEIGHTS_FILE, LogisticModel, Models, load_models
+from quotebot.retrieval.ranker import WEIGHTS_FILE, LogisticModel, Models
 from quotebot.retrieval.retriever import Retriever
 from quotebot.retrieval.settings import RetrievalSettings
 
 TUNING_ARTICLES = (1, 24)
-ANSWERABLE = {"open", "article"}
+ANSWERABLE = {"open", "article", "news", "news-alone"}
 CONFIDENCE_DEPTH = 3  # candidates per question the confidence is fitted on (the quotes shown)
 L2 = 1.0
 
@@ -69,30 +71,12 @@ class CachingEncoder:
         return np.stack([self.cache[t] for t in texts])
 
 
-class LeaveOut(Retriever):
-    """The retriever with one article's chunks removed from both rankings (related-but-unanswered)."""
-
-    left_out: str = ""
-
-    def _fused_chunks(self, query_vector, query_tokens, prefer_articles, limit=None):
-        dense_ids, dense_scores = self.index.vectors.search(query_vector, self.dense_candidates + 10)
-        keyword_ids, _ = self.index.keywords.search(query_tokens, self.keyword_candidates + 10)
-        keep = lambda ids: np.array([i for i in ids.tolist() if self.index.chunks[i].article_id != self.left_out], dtype=np.int64)  # noqa: E731
-        kept_dense = [(i, s) for i, s in zip(dense_ids.tolist(), dense_scores.tolist()) if self.index.chunks[i].article_id != self.left_out]
-        return self._fuse(
-            np.array([i for i, _ in kept_dense], dtype=np.int64),
-            np.array([s for _, s in kept_dense], dtype=np.float32),
-            keep(keyword_ids),
-            prefer_articles,
-            limit,
-        )
-
-
-def collect(retriever: Retriever, question: str, answers: tuple[str, ...], set_name: str, qid: str, rows: list) -> None:
+def collect(retriever: Retriever, question: str, answers, set_name: str, qid: str, rows: list) -> None:
+    """Every candidate sentence of one question, with its features and whether it holds an answer."""
     candidates = retriever.evidence(" ".join(question.split()))
     for candidate in candidates:
         text = retriever.index.articles[candidate.article_id].text[candidate.start : candidate.end]
-        label = set_name in ANSWERABLE and contains_answer(text, answers)
+        label = set_name in ANSWERABLE and bool(answers) and contains_answer(text, answers)
         rows.append((set_name, qid, label, dict(candidate.values)))
 
 
@@ -103,7 +87,7 @@ def gather(args: argparse.Namespace) -> list:
     embedder = Embedder(model=args.model)
     cached = squad_index(squad, args.cache_dir, embedder, chunking)
     encoder = CachingEncoder(query_encoder_for(cached.index_dir, args.model, torch_model=lambda: embedder))
-    bbc = article_file_index(args.bbc, args.cache_dir, embedder, chunking)
+    bbc = article_file_index(args.bbc, args.cache_dir, embedder, chunking) if args.bbc else None
     settings = RetrievalSettings().model_dump() | {"abstain_threshold": 0.0}
     questions = squad.select(TUNING_ARTICLES)
     rows: list = []
@@ -118,54 +102,68 @@ def gather(args: argparse.Namespace) -> list:
     for n, q in enumerate(open_sample, 1):
         collect(open_retriever, q.question, q.answers, "open", q.id, rows)
         progress("open", n, len(open_sample))
-    bbc_retriever = Retriever(bbc.index, encoder, **settings)
-    for n, q in enumerate(rng.sample(open_sample, min(args.negatives, len(open_sample))), 1):
-        collect(bbc_retriever, q.question, q.answers, "bbc", q.id, rows)
-        progress("bbc", n, args.negatives)
+    if bbc is not None:
+        bbc_retriever = Retriever(bbc.index, encoder, **settings)
+        negatives = rng.sample(open_sample, min(args.negatives, len(open_sample)))
+        for n, q in enumerate(negatives, 1):
+            collect(bbc_retriever, q.question, q.answers, "bbc", q.id, rows)
+            progress("bbc", n, len(negatives))
 
-    # Related but unanswered: own paragraph left out, no gold answer anywhere else.
-    corpus_text = [normalize(a.text) for a in squad.articles]
-    related = LeaveOut(cached.index, encoder, **settings)
-    pool = rng.sample(open_sample, min(len(open_sample), args.negatives * 3))
-    taken = 0
-    for q in pool:
-        others = (t for a, t in zip(squad.articles, corpus_text) if a.id != q.paragraph_id)
-        if any(normalize(ans) in t for t in others for ans in q.answers):
-            continue
-        related.left_out = q.paragraph_id
+    # Related but unanswered: own paragraph left out of both searches, no gold answer elsewhere.
+    view = ExcludingIndex(cached.index)
+    related = Retriever(view.index, encoder, **settings)
+    counted = squad.answer_only_in_own_paragraph(open_sample)
+    counted = rng.sample(counted, min(args.negatives, len(counted)))
+    for n, q in enumerate(counted, 1):
+        view.leave_out([q.paragraph_id])
         collect(related, q.question, q.answers, "related", q.id, rows)
-        taken += 1
-        progress("related", taken, args.negatives)
-        if taken >= args.negatives:
-            break
+        progress("related", n, len(counted))
+    view.leave_out([])
 
-    # One-article corpora: SQuAD articles of the tuning half, each indexed alone.
-    by_article = defaultdict(list)
-    for q in questions:
-        by_article[q.article_number].append(q)
+    # One-article corpora: SQuAD articles of the tuning half, each indexed alone (as --per-article).
     for number in range(TUNING_ARTICLES[0], TUNING_ARTICLES[1] + 1):
-        alone = one_article_index(squad, number, args.article_cache or args.cache_dir, embedder, chunking)
+        alone = subset_index(
+            cached, squad.article_ids(number), args.cache_dir / f"{cached.index_dir.name}.articles" / f"{number:03d}",
+            embedder, chunking,
+        )
         retriever = Retriever(alone.index, encoder, **settings)
-        own = by_article[number]
+        own = [q for q in questions if q.article_number == number]
         for q in rng.sample(own, min(args.per_article, len(own))):
             collect(retriever, q.question, q.answers, "article", q.id, rows)
         others = [q for q in questions if q.article_number != number]
-        for q in rng.sample(others, args.per_article // 2):
-            collect(retriever, q.question, q.answers, "other-article", q.id, rows)
-        print(f"  article {number} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+        for q in rng.sample(others, args.per_article // 3):
+            collect(retriever, q.question, q.answers, "other-article", f"{number}/{q.id}", rows)
+        print(f"  article {number} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+
+    # The news set's tuning half (BBC articles): whole corpus and each article alone.
+    if args.news and bbc is not None:
+        for article_id, question, expect in news_questions(args.news, "tune"):
+            if article_id not in bbc.index.articles:
+                continue  # Reuters: no whole-corpus index of it here
+            answers = tuple(expect) if expect else ()
+            name = "news" if answers else "news-unanswerable"
+            collect(bbc_retriever, question, answers, name, question, rows)
+            alone = subset_index(
+                bbc, [article_id], args.cache_dir / f"{bbc.index_dir.name}.articles" / article_id, embedder, chunking
+            )
+            collect(Retriever(alone.index, encoder, **settings), question, answers, name + "-alone", question, rows)
+        print(f"  news ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     return rows
 
 
-def one_article_index(squad, number: int, cache_dir: Path, embedder, chunking):
-    """SQuAD article ``number`` (all its paragraphs) indexed alone, cached like the eval's indexes."""
-    paragraphs = [a for a in squad.articles if a.metadata["squad_article"] == number]
-    key = cache_key(
-        corpus_sha256=hashlib.sha256(f"{squad.sha256}/article-{number}".encode()).hexdigest(),
-        corpus_kind="squad-one-article-v1",
-        model=embedder.model,
-        chunking=chunking,
-    )
-    return cached_index(cache_dir, key, lambda: paragraphs, embedder, chunking)
+def news_questions(path: Path, half: str) -> list[tuple[str, str, list[str] | None]]:
+    """(article id, question, expected texts or None) of one half of bench/news_questions.yaml."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    out = []
+    for entry in data["articles"]:
+        article_id = entry["article"]
+        in_half = "tune" if hashlib.sha256(article_id.encode()).digest()[0] % 2 == 0 else "report"
+        if in_half != half:
+            continue
+        for q in entry["questions"]:
+            expect = q.get("expect")
+            out.append((article_id, q["q"], [expect] if isinstance(expect, str) else expect))
+    return out
 
 
 # -- fitting ---------------------------------------------------------------------------------
@@ -268,9 +266,9 @@ def report(models: Models, tops: dict) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("squad", type=Path)
-    parser.add_argument("bbc", type=Path)
+    parser.add_argument("--bbc", type=Path, help="bbc.jsonl: out-of-corpus questions, and the news set's corpus")
     parser.add_argument("--cache-dir", type=Path, default=Path(".quotebot/eval-cache"))
-    parser.add_argument("--article-cache", type=Path, help="where one-article indexes are cached (default: --cache-dir)")
+    parser.add_argument("--news", type=Path, help="bench/news_questions.yaml: add its tuning half (BBC articles)")
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--chunk-tokens", type=int, default=120)
     parser.add_argument("--chunk-overlap", type=int, default=1)

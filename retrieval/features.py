@@ -30,7 +30,7 @@ RANKER_FEATURES: tuple[str, ...] = (
     "type_missing",  # it asks for a kind, and the sentence holds none the question lacks
     "number_agrees",  # the sentence holds a number or year the question names
     "number_conflicts",  # it names other years / numbers instead
-    "lead",  # the article's first sentence (news tells the essentials first)
+    "lead",  # the first sentence of an article of several paragraphs (news tells the essentials first)
     "lead_untyped",  # the lead, for a question with no type cue ("what ...", "which ...")
     "chunk_rank",  # 1 / (1 + fused rank of its best chunk)
     "too_long",  # longer than a chat bubble holds
@@ -66,18 +66,38 @@ class SentenceEvidence:
 
 
 class SentenceText:
-    """The sentences and keyword sets of the articles one question touches (memoised)."""
+    """Sentences, their keyword sets and paragraph counts of one index, memoised across
+    questions (an index generation never changes; a retriever over a new one makes a new one)."""
+
+    # Entries kept before the memo starts afresh: bounds memory on a large archive.
+    MAX_ENTRIES = 200_000
 
     def __init__(self, index) -> None:
         self.index = index
         self._spans: dict[str, list] = {}
         self._tokens: dict[tuple[str, int], set[str]] = {}
+        self._paragraphs: dict[str, int] = {}
+
+    def trim(self) -> None:
+        """Start afresh when the memo has grown past MAX_ENTRIES."""
+        if len(self._tokens) + len(self._spans) > self.MAX_ENTRIES:
+            self._spans.clear()
+            self._tokens.clear()
+            self._paragraphs.clear()
 
     def spans(self, article_id: str):
         spans = self._spans.get(article_id)
         if spans is None:
             spans = self._spans[article_id] = self.index.sentences_of(article_id)
         return spans
+
+    def paragraphs(self, article_id: str) -> int:
+        """How many paragraphs (runs of text between line breaks) the article has."""
+        count = self._paragraphs.get(article_id)
+        if count is None:
+            text = self.index.articles[article_id].text
+            count = self._paragraphs[article_id] = sum(1 for p in text.split("\n") if p.strip())
+        return count
 
     def text(self, article_id: str, sentence: int) -> str:
         return self.spans(article_id)[sentence].slice(self.index.articles[article_id].text)
@@ -130,7 +150,7 @@ def sentence_features(
         typed = asked.kind is not None
         found = typed and bool(answer_spans(asked, text))
         agrees, conflicts = number_agreement(asked, text)
-        lead = float(candidate.sentence == 0)
+        lead = float(candidate.sentence == 0 and texts.paragraphs(candidate.article_id) > 1)
         candidate.values = {
             "cosine": cosine,
             "coverage": keyword_coverage(weights, present),

@@ -101,6 +101,7 @@ class Retriever:
         self.max_quotes = max_quotes
         self.abstain_threshold = abstain_threshold
         self.models = models or load_models()
+        self._texts = SentenceText(index)
 
     def warm_up(self) -> None:
         self.embedder.warm_up()
@@ -109,6 +110,7 @@ class Retriever:
         """The same retriever over another index (a newly published generation)."""
         other = copy.copy(self)
         other.index = index
+        other._texts = SentenceText(index)
         return other
 
     def answer(self, question: str, *, context: str = "", prefer_articles: Sequence[str] = ()) -> Answer:
@@ -215,10 +217,8 @@ class Retriever:
         found = list(candidates.values())
         rows = [self.index.sentence_row(c.article_id, c.sentence) for c in found]
         cosines = (self.index.sentence_vectors[rows].astype(np.float32) @ query_vector).tolist()
-        texts = SentenceText(self.index)
-        sentence_features(
-            asked, found, cosines, texts, weights, self._rare(weights), self._with_leaned_on
-        )
+        self._texts.trim()
+        sentence_features(asked, found, cosines, self._texts, weights, self._rare(weights), self._with_leaned_on)
         return found
 
     def _rare(self, weights: dict[str, float]) -> list[str]:
@@ -240,8 +240,7 @@ class Retriever:
         """
         if sentence == 0 or not _LEANING_START.match(text):
             return present
-        article_text = self.index.articles[article_id].text
-        return present | set(tokenize(self.index.sentences_of(article_id)[sentence - 1].slice(article_text)))
+        return present | self._texts.tokens(article_id, sentence - 1)
 
     def _keyword_weights(self, question: list[str], context: list[str]) -> dict[str, float]:
         """How much each query keyword matters; they sum to 1.

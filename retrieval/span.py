@@ -11,6 +11,7 @@ unmarked.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from quotebot.index.text import STOP_WORDS, tokenize
 from quotebot.retrieval.answer_types import QuestionType, answer_spans
@@ -74,8 +75,13 @@ def _trim(words: list[re.Match]) -> list[re.Match]:
 
 
 def _is_keyword(word: str, keywords: set[str]) -> bool:
+    return _keyword_of(word) in keywords
+
+
+@lru_cache(maxsize=65536)
+def _keyword_of(word: str) -> str | None:
     tokens = tokenize(word)
-    return bool(tokens) and tokens[0] in keywords
+    return tokens[0] if tokens else None
 
 
 def _distance(span: tuple[int, int], anchors: list[tuple[int, int]]) -> int:
