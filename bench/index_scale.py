@@ -145,7 +145,7 @@ def raw_encoder_rate(path: Path, sample_chunks: int, index_dir: Path) -> dict:
     from quotebot.bot.settings import load_settings
     from quotebot.index.chunking import chunk_article
     from quotebot.index.loaders import load_articles
-    from quotebot.index.models import Span
+    from quotebot.index.articles import Span
     from quotebot.index.vectorize import embedding_text
 
     settings = load_settings(ROOT / "config.yaml").index
@@ -191,7 +191,7 @@ def _document_encoder(settings, index_dir: Path):
 
 
 def corpus(args: argparse.Namespace) -> dict:
-    from quotebot.index.index import read_manifest
+    from quotebot.index.reader import read_manifest
 
     articles = [json.loads(line) for line in args.path.read_text(encoding="utf-8").splitlines() if line.strip()]
     scratch = Path(tempfile.mkdtemp(prefix="quotebot-scale-", dir=args.work))
@@ -256,9 +256,10 @@ def add_one_article(index_dir: Path, articles: list[dict], scratch: Path) -> dic
 def synthetic(args: argparse.Namespace) -> dict:
     import numpy as np
 
-    import quotebot.index.index as index_module
+    import quotebot.index.builder as index_module
     from quotebot.bot.settings import load_settings
-    from quotebot.index.index import IndexBuilder, QuoteIndex
+    from quotebot.index.builder import IndexBuilder
+    from quotebot.index.reader import QuoteIndex
     from quotebot.index.loaders import load_articles
     from quotebot.index.vectorize import ArticleVectors, embed_articles
 
@@ -335,7 +336,7 @@ def ann_recall(index_dir: Path, real, rng, noise: float) -> dict:
     """recall@10 of the index's vector store against exact inner product over the same vectors."""
     import numpy as np
 
-    from quotebot.index.index import QuoteIndex
+    from quotebot.index.reader import QuoteIndex
 
     index = QuoteIndex.load(index_dir)
     ids = index.chunks.ids

@@ -51,9 +51,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from quotebot.index.articles import Article, Span  # noqa: E402
 from quotebot.index.chunking import chunk_article, split_sentences  # noqa: E402
 from quotebot.index.embedding import PACKAGED_MODEL, Embedder  # noqa: E402
-from quotebot.index.models import Article, Span  # noqa: E402
 from quotebot.index.onnx_encoder import OnnxQueryEncoder, encoder_dir, export_onnx_encoders  # noqa: E402
 from quotebot.index.vectorize import embedding_text  # noqa: E402
 

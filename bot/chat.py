@@ -15,10 +15,10 @@ from pathlib import Path
 from quotebot.bot.followup import context_for, leans_on_previous, subject_of
 from quotebot.bot.settings import Settings
 from quotebot.index.embedding import Embedder, TextEncoder
-from quotebot.index.onnx_encoder import query_encoder_for
 from quotebot.index.live import LiveIndex
 from quotebot.index.manifest import ChunkingSettings
-from quotebot.retrieval.models import Answer
+from quotebot.index.onnx_encoder import query_encoder_for
+from quotebot.retrieval.answer import Answer
 from quotebot.retrieval.retriever import Retriever
 
 # Conversations kept in memory at once (one per Telegram chat); the oldest are forgotten.

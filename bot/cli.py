@@ -1,13 +1,13 @@
 """``quotebot``: the command line. Every command is a thin shell over the index or the chat core.
 
-Errors reach the user as one line on stderr and an exit code (see ``ExitCode``), never a
-traceback; ``QUOTEBOT_DEBUG=1`` shows the traceback of an unexpected error.
+Errors reach the user as one line on stderr and an exit code, never a traceback: every error
+a user can fix is a ``QuotebotError`` carrying its ``ExitCode`` (quotebot.index.errors);
+``QUOTEBOT_DEBUG=1`` shows the traceback of an unexpected error.
 """
 
 from __future__ import annotations
 
 import argparse
-import enum
 import importlib
 import os
 import sys
@@ -16,7 +16,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from quotebot.bot.settings import Settings, SettingsError, load_settings
+from quotebot.bot.settings import Settings, load_settings
+from quotebot.index.errors import ExitCode, UserError, exit_code_of, is_user_error
+
+__all__ = ["ExitCode", "UserError", "build_parser", "main"]
 
 
 # Commands that live beside their front end. Each module has ``register(commands, common)``,
@@ -27,26 +30,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "quotebot.bot.telegram.command",
     "quotebot.bot.regress.command",
 )
-
-
-class ExitCode(enum.IntEnum):
-    OK = 0
-    FAILED = 1  # a check did not pass (regression cases, index verify)
-    USAGE = 2  # bad command line, config file or environment variable
-    NO_INDEX = 3  # index missing, built with other settings, or damaged
-    BAD_INPUT = 4  # unreadable articles (with --strict), missing paths or question files
-    NO_MODEL = 5  # the embedding model is not installed
-    LOCKED = 6  # another `quotebot index` command is changing this index
-    INTERNAL = 70  # a bug: please report it
-    INTERRUPTED = 130  # Ctrl-C
-
-
-class UserError(Exception):
-    """An error to show as one line, with the exit code it means."""
-
-    def __init__(self, message: str, code: ExitCode) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,27 +123,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _classify(error: Exception) -> tuple[ExitCode, str]:
-    from quotebot.index.embedding import ModelNotFoundError
-    from quotebot.index.index import IndexMismatchError, UnknownArticleError
-    from quotebot.index.loaders import InputError
-    from quotebot.index.lock import IndexLockedError
-    from quotebot.index.storage import IndexMissingError
-    from quotebot.index.stores import CorruptIndexError
-
-    known: list[tuple[type[Exception], ExitCode]] = [
-        (UserError, ExitCode.USAGE),
-        (SettingsError, ExitCode.USAGE),
-        (UnknownArticleError, ExitCode.USAGE),
-        (IndexLockedError, ExitCode.LOCKED),
-        (IndexMissingError, ExitCode.NO_INDEX),
-        (IndexMismatchError, ExitCode.NO_INDEX),
-        (CorruptIndexError, ExitCode.NO_INDEX),
-        (InputError, ExitCode.BAD_INPUT),
-        (ModelNotFoundError, ExitCode.NO_MODEL),
-    ]
-    for kind, code in known:
-        if isinstance(error, kind):
-            return getattr(error, "code", code), str(error)
+    if is_user_error(error):
+        return exit_code_of(error), str(error)
     if isinstance(error, OSError):
         return ExitCode.BAD_INPUT, f"{error.filename or ''}: {error.strerror or error}".lstrip(": ")
     summary = str(error).splitlines()[0] if str(error) else ""
@@ -202,7 +166,7 @@ def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
 def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
     import json
 
-    from quotebot.index.index import QuoteIndex
+    from quotebot.index.reader import QuoteIndex
 
     articles = QuoteIndex.load(settings.index.index_dir).articles
     for record, chunks in zip(articles.records, articles.rows["chunks"].tolist()):
@@ -232,7 +196,7 @@ def _builder(settings: Settings, *, embeds: bool = True):
     index folder has none), so `index add` never imports torch. `index remove` embeds
     nothing: its torch ``Embedder`` is never loaded."""
     from quotebot.index.embedding import Embedder
-    from quotebot.index.index import IndexBuilder
+    from quotebot.index.builder import IndexBuilder
     from quotebot.index.onnx_encoder import document_encoder_for
 
     index = settings.index
@@ -255,7 +219,7 @@ def _load_or_fail(paths: list[Path], strict: bool, reporter):
 
 
 def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from quotebot.index.index import read_manifest
+    from quotebot.index.reader import read_manifest
 
     manifest = read_manifest(settings.index.index_dir)
     if args.json:
@@ -343,8 +307,4 @@ def _chat(args: argparse.Namespace, settings: Settings) -> ExitCode:
 Handler = Callable[[argparse.Namespace, Settings], ExitCode]
 
 if __name__ == "__main__":
-    # `python -m bot.cli` runs this file as __main__, a second copy of the module: run the
-    # importable one, so command modules and this handler share one UserError class.
-    from quotebot.bot.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from quotebot.bot.cli import ExitCode, UserError
 from quotebot.bot.settings import Settings
+from quotebot.index.errors import ExitCode, UserError
 
 EVAL_CACHE = Path(".quotebot") / "eval-cache"
 FOREIGN_PER_ARTICLE = 100

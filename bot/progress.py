@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from quotebot.index.index import BuildProgress, IndexChange
+from quotebot.index.builder import BuildProgress, IndexChange
 from quotebot.index.loaders import SkippedInput
 
 # On a terminal the progress line is redrawn at most this often; elsewhere a line is printed

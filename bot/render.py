@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from quotebot.retrieval.models import Answer, Quote
+from quotebot.retrieval.answer import Answer, Quote
 
 NOT_FOUND = "I couldn't find that in the articles."
 QUOTE_INDENT = "    "

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quotebot.bot.telegram.settings import TelegramSettings
 from quotebot.bot.yamlerrors import YamlLocatedError, describe_validation_error, parse_yaml
+from quotebot.index.errors import ExitCode, QuotebotError
 from quotebot.index.settings import IndexSettings
 from quotebot.retrieval.settings import RetrievalSettings
 
@@ -26,8 +27,10 @@ ENV_ALIASES = {"QUOTEBOT_TELEGRAM_API_BASE_URL": "QUOTEBOT_TELEGRAM__API_BASE_UR
 DEFAULT_CONFIG_NAME = "config.yaml"
 
 
-class SettingsError(Exception):
+class SettingsError(QuotebotError):
     """A bad config file or environment variable; ``str()`` is the one-line message."""
+
+    exit_code = ExitCode.USAGE
 
 
 class ChatSettings(BaseModel):

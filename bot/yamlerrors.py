@@ -14,13 +14,17 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from quotebot.index.errors import ExitCode, QuotebotError
+
 # A location in a YAML document: mapping keys and list indexes, all as strings (pydantic
 # reports list indexes as ints, settings code as strings; both find the same line).
 Lines = dict[tuple[str, ...], int]
 
 
-class YamlLocatedError(ValueError):
+class YamlLocatedError(QuotebotError, ValueError):
     """Unparsable YAML; ``str()`` is ``where:line: problem``."""
+
+    exit_code = ExitCode.USAGE
 
     def __init__(self, where: str, line: int | None, problem: str) -> None:
         super().__init__(f"{where}{f':{line}' if line else ''}: {problem}")

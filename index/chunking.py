@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from quotebot.index.models import Chunk, Span
+from quotebot.index.articles import Chunk, Span
 
 # --- Abbreviations -------------------------------------------------------------
 # Each group is matched case-sensitively against the word before a period

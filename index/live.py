@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 
 from quotebot.index import storage
-from quotebot.index.index import IndexMismatchError, QuoteIndex
+from quotebot.index.errors import CorruptIndexError, IndexMismatchError
 from quotebot.index.manifest import ChunkingSettings
-from quotebot.index.stores import CorruptIndexError
+from quotebot.index.reader import QuoteIndex
 
 log = logging.getLogger("quotebot.index")
 

@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quotebot.index.models import Article
+from quotebot.index.articles import Article
+from quotebot.index.errors import ExitCode, QuotebotError
 
 
 class SkippedInput(BaseModel):
@@ -48,8 +49,10 @@ class LoadReport(BaseModel):
     duplicates: int = 0
 
 
-class InputError(Exception):
+class InputError(QuotebotError):
     """A problem that stops the load: a missing path, or any skip in strict mode."""
+
+    exit_code = ExitCode.BAD_INPUT
 
     def __init__(self, message: str, skipped: SkippedInput | None = None) -> None:
         super().__init__(message)
@@ -99,8 +102,10 @@ class _Entry(NamedTuple):
     record: int | None = None  # 1-based index of the record in a .json file
 
 
-class _Unreadable(Exception):
+class _Unreadable(QuotebotError):
     """The file as a whole cannot be loaded."""
+
+    exit_code = ExitCode.BAD_INPUT
 
     def __init__(self, reason: str, line: int | None = None) -> None:
         super().__init__(reason)

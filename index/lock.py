@@ -15,11 +15,15 @@ import socket
 from pathlib import Path
 from types import TracebackType
 
+from quotebot.index.errors import ExitCode, QuotebotError
+
 LOCK_FILE = "LOCK"
 
 
-class IndexLockedError(Exception):
+class IndexLockedError(QuotebotError):
     """Another process is changing this index; ``str()`` says which one."""
+
+    exit_code = ExitCode.LOCKED
 
 
 class IndexLock:

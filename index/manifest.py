@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from quotebot.index.articles import Article
 
 # 2: irregular verbs in BM25 tokens; 3: titles in BM25; 4: stable chunk ids, BM25 id map;
 # 5: articles, chunks and sentences as arrays (index/tables.py), BM25 tokens kept for updates
@@ -38,3 +42,8 @@ class Manifest(BaseModel):
     file_sizes: dict[str, int] = Field(description="file name -> bytes, to catch truncated files")
     built_at: str
     build_seconds: float
+
+
+def article_fingerprint(article: Article) -> str:
+    """What decides whether an article must be embedded again (``Manifest.article_hashes``): its title and its text."""
+    return hashlib.sha256(f"{article.title}\x00{article.text}".encode("utf-8")).hexdigest()

@@ -14,6 +14,10 @@ import time
 import uuid
 from pathlib import Path
 
+from quotebot.index.errors import IndexMissingError
+
+__all__ = ["IndexMissingError", "current_generation", "current_name", "new_generation", "publish"]
+
 CURRENT_FILE = "CURRENT"
 GENERATION_PREFIX = "gen-"
 MANIFEST_FILE = "manifest.json"
@@ -26,10 +30,6 @@ CHUNK_VECTORS_FILE = "chunk_vectors.faiss"
 SENTENCE_VECTORS_FILE = "sentence_vectors.npy"
 KEYWORD_DIR = "bm25"
 CHUNK_TOKENS_FILE = "chunk_tokens.txt"  # each chunk's BM25 tokens, a line each, for updates
-
-
-class IndexMissingError(Exception):
-    """No index has been built at this place yet."""
 
 
 def current_generation(index_dir: Path) -> Path:

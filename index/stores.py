@@ -29,6 +29,8 @@ import bm25s
 import faiss
 import numpy as np
 
+from quotebot.index.errors import CorruptIndexError, QuotebotError
+
 # One OpenMP thread: a single query is measured twice as fast on one thread as on two,
 # and the bot answers one question at a time per worker.
 faiss.omp_set_num_threads(1)
@@ -63,12 +65,10 @@ HNSW_MAX_TOMBSTONE_FRACTION = 0.2
 REBUILD_BATCH = 100_000  # rows decoded at a time while rebuilding a graph
 
 
-class CorruptIndexError(Exception):
-    """An index file is missing, truncated or unreadable; ``str()`` names the file."""
+class ReadOnlyIndexError(QuotebotError):
+    """A change to a vector store loaded with ``mmap=True``; load it with ``mmap=False`` to change it.
 
-
-class ReadOnlyIndexError(Exception):
-    """A change to a vector store loaded with ``mmap=True``; load it with ``mmap=False`` to change it."""
+    A bug in the caller, not the user's doing: it keeps the INTERNAL exit code."""
 
 
 @runtime_checkable

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quotebot.index.models import Article, Chunk, Span
+from quotebot.index.articles import Article, Chunk, Span
 
 ARTICLE_ROW = np.dtype(
     [("text_start", "<i8"), ("text_end", "<i8"), ("chunks", "<i4"), ("sentences", "<i4")]

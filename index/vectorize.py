@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quotebot.index.articles import Article, Chunk, Span
 from quotebot.index.embedding import DocumentEncoder
-from quotebot.index.models import Article, Chunk, Span
 
 
 @dataclass(frozen=True)

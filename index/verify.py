@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from quotebot.index import files, storage
-from quotebot.index.files import IndexMismatchError
-from quotebot.index.index import article_fingerprint
-from quotebot.index.manifest import Manifest
-from quotebot.index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex
+from quotebot.index import generation_files as files
+from quotebot.index import storage
+from quotebot.index.errors import CorruptIndexError, IndexMismatchError
+from quotebot.index.manifest import Manifest, article_fingerprint
+from quotebot.index.stores import FaissVectorStore, KeywordIndex
 from quotebot.index.tables import ArticleTable, ChunkTable
 
 # A stored unit vector may drift this far from length 1 (float16 rounding) and be sound.

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quotebot.index.articles import Span
 from quotebot.index.embedding import TextEncoder
-from quotebot.index.index import QuoteIndex
-from quotebot.index.models import Span
+from quotebot.index.reader import QuoteIndex
 from quotebot.index.text import tokenize
+from quotebot.retrieval.answer import Answer, Quote
 from quotebot.retrieval.answer_types import QuestionType, question_type
 from quotebot.retrieval.features import (
     MAX_QUOTE_CHARS,
@@ -36,7 +37,6 @@ from quotebot.retrieval.features import (
     keyword_coverage,
     sentence_features,
 )
-from quotebot.retrieval.models import Answer, Quote
 from quotebot.retrieval.ranker import Models, _sigmoid, load_models
 from quotebot.retrieval.span import answer_span
 

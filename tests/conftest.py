@@ -15,10 +15,10 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")  # loopback must never 
 
 from quotebot.bot.chat import QuoteBot  # noqa: E402
 from quotebot.bot.settings import Settings  # noqa: E402
+from quotebot.index.builder import IndexBuilder  # noqa: E402
 from quotebot.index.embedding import Embedder  # noqa: E402
-from quotebot.index.index import IndexBuilder  # noqa: E402
 from quotebot.index.loaders import load_articles  # noqa: E402
-from quotebot.retrieval.models import Answer  # noqa: E402
+from quotebot.retrieval.answer import Answer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

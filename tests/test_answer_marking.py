@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from quotebot.bot.regress.snapshot import turn_record
 from quotebot.bot.render import answer_to_json, answer_to_text
 from quotebot.bot.telegram.formatting import QUOTE_PIECE_UTF16, quote_blocks
-from quotebot.retrieval.models import Answer, Quote
+from quotebot.retrieval.answer import Answer, Quote
 
 TEXT = "Rosneft bought the   Yugansk unit\nfor $9.3bn & more <at once>."
 

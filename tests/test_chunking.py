@@ -15,7 +15,7 @@ from quotebot.index.chunking import (
     count_tokens,
     split_sentences,
 )
-from quotebot.index.models import Span
+from quotebot.index.articles import Span
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_8df2fe3ddce01457.txt"
 LINE_BREAKS = "\n\r\u2028\u2029\x85"

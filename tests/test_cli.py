@@ -15,7 +15,7 @@ import pytest
 
 from quotebot.bot.cli import ExitCode
 from quotebot.index import storage
-from quotebot.index.index import QuoteIndex, read_manifest
+from quotebot.index.reader import QuoteIndex, read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 
 from quotebot.index import storage
+from quotebot.index.articles import Article
+from quotebot.index.builder import IndexBuilder
 from quotebot.index.embedding import Embedder
-from quotebot.index.index import IndexBuilder, IndexMismatchError, QuoteIndex, article_fingerprint, read_manifest
+from quotebot.index.errors import IndexMismatchError
+from quotebot.index.errors import CorruptIndexError
+from quotebot.index.manifest import article_fingerprint
 from quotebot.index.manifest import ChunkingSettings
-from quotebot.index.models import Article
-from quotebot.index.stores import CorruptIndexError, FaissVectorStore, KeywordIndex, VectorStore
+from quotebot.index.reader import QuoteIndex, read_manifest
+from quotebot.index.stores import FaissVectorStore, KeywordIndex, VectorStore
 from quotebot.index.text import tokenize
 
 ARTICLES = [
@@ -206,7 +210,7 @@ def _copy_index(source: Path, tmp_path: Path) -> Path:
 
 def test_stored_vectors_belong_to_their_chunks_and_sentences(built: Path, embedder: Embedder) -> None:
     from quotebot.index.vectorize import embedding_text
-    from quotebot.index.models import Span
+    from quotebot.index.articles import Span
 
     index = QuoteIndex.load(built)
     for chunk_id, chunk in index.chunks.items():

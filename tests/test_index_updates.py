@@ -19,10 +19,11 @@ import pytest
 from quotebot.bot.chat import QuoteBot
 from quotebot.bot.settings import Settings
 from quotebot.index import storage
+from quotebot.index.articles import Article
+from quotebot.index.builder import IndexBuilder, UnknownArticleError
 from quotebot.index.embedding import Embedder
-from quotebot.index.index import IndexBuilder, QuoteIndex, UnknownArticleError
 from quotebot.index.lock import IndexLock, IndexLockedError
-from quotebot.index.models import Article
+from quotebot.index.reader import QuoteIndex
 from quotebot.index.stores import FaissVectorStore
 from quotebot.index.text import tokenize
 from quotebot.index.verify import verify_index

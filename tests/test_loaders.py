@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from quotebot.index.articles import Article
 from quotebot.index.loaders import InputError, LoadReport, SkippedInput, load_articles
-from quotebot.index.models import Article
 
 LAVROV = (
     "Russian Foreign Minister Sergei Lavrov said the militaries of Jerusalem and Moscow "

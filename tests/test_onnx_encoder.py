@@ -112,9 +112,11 @@ def test_index_add_with_the_export_never_imports_torch(seed_index_dir: Path, tmp
     script = """
 import sys
 from pathlib import Path
-from quotebot.index.index import IndexBuilder, QuoteIndex
-from quotebot.index.models import Article
+
+from quotebot.index.articles import Article
+from quotebot.index.builder import IndexBuilder
 from quotebot.index.onnx_encoder import OnnxDocumentEncoder, document_encoder_for
+from quotebot.index.reader import QuoteIndex
 encoder = document_encoder_for(Path(sys.argv[1]), "all-MiniLM-L6-v2", 64)
 assert isinstance(encoder, OnnxDocumentEncoder), encoder
 text = "The Kelso harbour bridge reopened on Monday. Mayor Ines Duarte cut the ribbon."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from quotebot.bot.progress import BuildReporter, progress_line
-from quotebot.index.index import BuildProgress
+from quotebot.index.builder import BuildProgress
 
 
 class Terminal(io.StringIO):

@@ -8,7 +8,7 @@ import pytest
 
 from quotebot.bot.regress.expectations import check, contains
 from quotebot.bot.regress.fixtures import Expect
-from quotebot.retrieval.models import Answer, Quote
+from quotebot.retrieval.answer import Answer, Quote
 
 TITLE = "Harbour bridge reopens after two-year repair"
 COST = "The Kelso harbour bridge reopened to traffic on Monday after a repair that cost 48 million euros."

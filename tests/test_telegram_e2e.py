@@ -25,10 +25,10 @@ import pytest
 from quotebot.bot.render import NOT_FOUND
 from quotebot.bot.settings import Settings
 from quotebot.bot.telegram import formatting
+from quotebot.index.articles import Article
+from quotebot.index.builder import IndexBuilder
 from quotebot.index.embedding import Embedder
-from quotebot.index.index import IndexBuilder
 from quotebot.index.loaders import load_articles
-from quotebot.index.models import Article
 from quotebot.index.onnx_encoder import encoder_dir
 from tests.fake_bot_api import BOT_ID, BOT_USERNAME, Call, FakeBotApi, parse_html
 

@@ -22,7 +22,7 @@ from quotebot.bot.telegram.formatting import (
     sources_messages,
     utf16_len,
 )
-from quotebot.retrieval.models import Quote
+from quotebot.retrieval.answer import Quote
 from tests.fake_bot_api import ApiError, parse_html
 
 

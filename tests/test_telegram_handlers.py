@@ -25,7 +25,7 @@ from quotebot.bot.render import NOT_FOUND
 from quotebot.bot.telegram import formatting
 from quotebot.bot.telegram.app import build_application
 from quotebot.bot.telegram.settings import TelegramSettings
-from quotebot.retrieval.models import Answer, Quote
+from quotebot.retrieval.answer import Answer, Quote
 from tests.fake_bot_api import BOT_USERNAME, FakeBotApi, parse_html
 
 TOKEN = "123456:TEST"

@@ -11,7 +11,7 @@ from quotebot.bot.telegram.state import (
     more_data,
     parse_more_data,
 )
-from quotebot.retrieval.models import Answer
+from quotebot.retrieval.answer import Answer
 
 
 class Clock:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from quotebot.index.articles import Article, Span
 from quotebot.index.chunking import chunk_article
 from quotebot.index.embedding import Embedder
-from quotebot.index.models import Article, Span
 from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_8df2fe3ddce01457.txt"

@@ -56,7 +56,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 def run(args: argparse.Namespace, settings: Settings, *, embedder: Embedder | None = None) -> int:
     """The ``regress`` handler; ``embedder`` lets tests share a loaded model."""
-    from quotebot.bot.cli import ExitCode, UserError
+    from quotebot.index.errors import ExitCode, UserError
     from quotebot.bot.regress import report
     from quotebot.bot.regress.corpus import CorpusError
     from quotebot.bot.regress.fixtures import FixtureError, find_fixture_files, load_fixture

@@ -23,11 +23,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from quotebot.index import storage
+from quotebot.index.articles import Article
+from quotebot.index.builder import IndexBuilder
 from quotebot.index.embedding import Embedder
-from quotebot.index.index import IndexBuilder
+from quotebot.index.errors import ExitCode, QuotebotError
 from quotebot.index.loaders import SkippedInput, load_articles
 from quotebot.index.manifest import FORMAT_VERSION
-from quotebot.index.models import Article
 from quotebot.index.onnx_encoder import link_query_encoder
 from quotebot.index.settings import IndexSettings
 from quotebot.index.vectorize import EMBEDDING_RECIPE
@@ -36,8 +37,10 @@ CACHE_FOLDER = "regress-cache"
 KEY_FILE = "corpus.json"  # what the key was made of, for people looking into the cache
 
 
-class CorpusError(Exception):
+class CorpusError(QuotebotError):
     """A fixture corpus that holds no article."""
+
+    exit_code = ExitCode.USAGE
 
 
 def default_cache_root(index_settings: IndexSettings) -> Path:

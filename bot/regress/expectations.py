@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 
 from quotebot.bot.regress.fixtures import Expect
-from quotebot.retrieval.models import Answer, Quote
+from quotebot.retrieval.answer import Answer, Quote
 
 
 def normalize(text: str) -> str:

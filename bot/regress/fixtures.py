@@ -26,12 +26,15 @@ from pydantic import (
 )
 
 from quotebot.bot.yamlerrors import YamlLocatedError, describe_validation_error, nearest_line, parse_yaml
+from quotebot.index.errors import ExitCode, QuotebotError
 
 FIXTURE_SUFFIXES = (".yaml", ".yml")
 
 
-class FixtureError(Exception):
+class FixtureError(QuotebotError):
     """A bad fixture file; ``str()`` is the one-line message with file and line."""
+
+    exit_code = ExitCode.USAGE
 
 
 def _one_or_many(value: Any) -> Any:

@@ -30,22 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from quotebot.index.errors import ExitCode, QuotebotError, is_user_error
+
 if TYPE_CHECKING:
     from quotebot.bot.regress.fixtures import FixtureCase, FixtureFile
     from quotebot.bot.regress.runner import CaseResult, RegressionSession
 
 DEFAULT_PATTERN = "tests/**/qa_*.yaml"
-_ONE_LINE_ERRORS = (
-    "quotebot.bot.regress.fixtures.FixtureError",
-    "quotebot.bot.regress.corpus.CorpusError",
-    "quotebot.bot.regress.snapshot.SnapshotError",
-    "quotebot.bot.settings.SettingsError",
-    "quotebot.index.storage.IndexMissingError",
-    "quotebot.index.index.IndexMismatchError",
-    "quotebot.index.stores.CorruptIndexError",
-    "quotebot.index.embedding.ModelNotFoundError",
-    "quotebot.index.loaders.InputError",
-)
 
 
 @dataclass
@@ -134,8 +125,10 @@ def _matches(path: Path, rootpath: Path, patterns: list[re.Pattern[str]]) -> boo
     return any(pattern.match(relative) for pattern in patterns)
 
 
-class QACaseFailed(Exception):
+class QACaseFailed(QuotebotError):
     """A case whose answers do not meet its expectations (or changed, with fail-on-change)."""
+
+    exit_code = ExitCode.FAILED
 
     def __init__(self, result: CaseResult) -> None:
         super().__init__(result.failures[0] if result.failures else "failed")
@@ -252,5 +245,5 @@ def _display(path: Path, rootpath: Path) -> str:
 
 
 def _is_one_line(error: BaseException) -> bool:
-    names = {f"{kind.__module__}.{kind.__qualname__}" for kind in type(error).__mro__}
-    return any(name in names for name in _ONE_LINE_ERRORS)
+    """A user's error (bad fixture, missing index, ...) reads as its one line; a bug keeps its traceback."""
+    return is_user_error(error)

@@ -15,7 +15,7 @@ from typing import Any
 from quotebot.bot.regress.fixtures import Expect
 from quotebot.bot.regress.runner import CHANGED, FAILED, PASSED, SKIPPED, CaseResult
 from quotebot.bot.render import answer_to_text, source_line
-from quotebot.retrieval.models import Answer
+from quotebot.retrieval.answer import Answer
 
 _STATUS_WORD = {PASSED: "pass", FAILED: "FAIL", SKIPPED: "skip", CHANGED: "changed"}
 _MIN_WIDTH = 100

@@ -18,7 +18,7 @@ from quotebot.bot.regress.expectations import check
 from quotebot.bot.regress.fixtures import Expect, FixtureCase, FixtureFile
 from quotebot.bot.regress.snapshot import Change, Snapshot, TurnRecord, turn_record
 from quotebot.bot.settings import Settings
-from quotebot.retrieval.models import Answer
+from quotebot.retrieval.answer import Answer
 
 if TYPE_CHECKING:
     from quotebot.bot.chat import QuoteBot

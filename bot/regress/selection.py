@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from quotebot.bot.regress.fixtures import FixtureCase
+from quotebot.index.errors import ExitCode, QuotebotError
 
 Matcher = Callable[[FixtureCase], bool]
 
@@ -19,8 +20,10 @@ _TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)"|\'([^\']*)\'|([^\s()"\']+))')
 _OPERATORS = ("and", "or", "not")
 
 
-class SelectionError(ValueError):
+class SelectionError(QuotebotError, ValueError):
     """A -k expression that does not parse; ``str()`` says where."""
+
+    exit_code = ExitCode.USAGE
 
 
 def compile_selection(expression: str) -> Matcher:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quotebot.retrieval.models import Answer
+from quotebot.index.errors import ExitCode, QuotebotError
+from quotebot.retrieval.answer import Answer
 
 SNAPSHOT_FORMAT = 1
 CONFIDENCE_DIGITS = 2
@@ -30,8 +31,10 @@ _WRAP = 88
 TurnRecord = dict[str, Any]
 
 
-class SnapshotError(Exception):
+class SnapshotError(QuotebotError):
     """An unreadable snapshot file; ``str()`` names it."""
+
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)

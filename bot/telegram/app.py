@@ -55,7 +55,7 @@ from quotebot.bot.telegram.state import (
     parse_more_data,
 )
 from quotebot.bot.terminal import EXAMPLE_QUESTION
-from quotebot.retrieval.models import Answer
+from quotebot.retrieval.answer import Answer
 
 log = logging.getLogger("quotebot.telegram")
 

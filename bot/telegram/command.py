@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from quotebot.bot.cli import ExitCode, UserError
 from quotebot.bot.settings import Settings
 from quotebot.bot.telegram.settings import TokenError, read_token
+from quotebot.index.errors import ExitCode, UserError
 
 SECRET_ENVIRONMENT_VARIABLE = "TELEGRAM_WEBHOOK_SECRET"
 # What setWebhook accepts as secret_token.

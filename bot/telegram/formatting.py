@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from quotebot.bot.render import ANSWER_CLOSE, ANSWER_OPEN, NOT_FOUND, marked_text, source_line
-from quotebot.retrieval.models import Quote
+from quotebot.retrieval.answer import Quote
 
 # Bot API limits (telegram.constants MessageLimit / InlineKeyboardButtonLimit; a test checks they agree).
 MAX_MESSAGE_UTF16 = 4096  # text after entity parsing, counted in UTF-16 code units

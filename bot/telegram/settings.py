@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from quotebot.index.errors import ExitCode, QuotebotError
+
 TOKEN_ENVIRONMENT_VARIABLE = "TELEGRAM_BOT_TOKEN"
 # The issue names this spelling (single underscore); QUOTEBOT_TELEGRAM__API_BASE_URL works too.
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
@@ -63,8 +65,10 @@ class TelegramSettings(BaseModel):
         return value
 
 
-class TokenError(Exception):
+class TokenError(QuotebotError):
     """No usable bot token; ``str()`` is the one-line message."""
+
+    exit_code = ExitCode.USAGE
 
 
 def read_token(settings: TelegramSettings, base: Path, environ: Mapping[str, str] | None = None) -> str:

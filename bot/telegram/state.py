@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from quotebot.bot.telegram.formatting import MAX_CALLBACK_DATA_BYTES
-from quotebot.retrieval.models import Answer
+from quotebot.retrieval.answer import Answer
 
 Clock = Callable[[], float]
 

@@ -20,11 +20,11 @@ from typing import Protocol
 
 import numpy as np
 
+from quotebot.index.articles import Span
 from quotebot.index.embedding import TextEncoder
-from quotebot.index.index import QuoteIndex
-from quotebot.index.models import Span
+from quotebot.index.reader import QuoteIndex
 from quotebot.index.text import tokenize
-from quotebot.retrieval.models import Answer, Quote
+from quotebot.retrieval.answer import Answer, Quote
 from quotebot.retrieval.retriever import paragraph_number
 
 

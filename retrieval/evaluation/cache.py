@@ -16,15 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from quotebot.index.articles import Article
+from quotebot.index.builder import BuildProgress, IndexBuilder
 from quotebot.index.embedding import Embedder
-from quotebot.index.index import BuildProgress, IndexBuilder, IndexMismatchError, QuoteIndex
+from quotebot.index.errors import CorruptIndexError, IndexMismatchError, IndexMissingError
 from quotebot.index.loaders import load_articles
 from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings
-from quotebot.index.models import Article
 from quotebot.index.onnx_encoder import link_query_encoder
 from quotebot.index import storage
-from quotebot.index.storage import IndexMissingError
-from quotebot.index.stores import CorruptIndexError
+from quotebot.index.reader import QuoteIndex
 from quotebot.index.vectorize import EMBEDDING_RECIPE
 from quotebot.retrieval.evaluation.squad import CORPUS_VERSION, SquadSet
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from quotebot.index.embedding import TextEncoder
-from quotebot.index.index import QuoteIndex
+from quotebot.index.reader import QuoteIndex
+from quotebot.retrieval.answer import Answer
 from quotebot.retrieval.evaluation import metrics
 from quotebot.retrieval.evaluation.abstention import SUGGESTION_THRESHOLDS, suggest_threshold, threshold_curve, threshold_point
 from quotebot.retrieval.evaluation.baselines import Answerer, Bm25Baseline, DenseBaseline
@@ -38,7 +39,6 @@ from quotebot.retrieval.evaluation.report import (
     UnansweredMetrics,
 )
 from quotebot.retrieval.evaluation.squad import SquadQuestion, evenly_spread
-from quotebot.retrieval.models import Answer
 from quotebot.retrieval.retriever import MAX_QUOTE_CHARS, Retriever
 from quotebot.retrieval.settings import RetrievalSettings
 

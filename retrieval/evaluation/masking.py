@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from quotebot.index.index import QuoteIndex
+from quotebot.index.reader import QuoteIndex
 
 
 class _ExcludingStore:

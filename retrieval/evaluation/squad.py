@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from quotebot.index.models import Article
+from quotebot.index.articles import Article
+from quotebot.index.errors import ExitCode, QuotebotError
 from quotebot.retrieval.evaluation.metrics import normalize
 
 T = TypeVar("T")
@@ -25,8 +26,10 @@ T = TypeVar("T")
 CORPUS_VERSION = 1
 
 
-class SquadFormatError(Exception):
+class SquadFormatError(QuotebotError):
     """The file is not a readable SQuAD-format file; ``str()`` is one line naming it."""
+
+    exit_code = ExitCode.BAD_INPUT
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,11 @@ import numpy as np
 from pydantic import ValidationError
 
 from quotebot.index import storage
+from quotebot.index.errors import CorruptIndexError, IndexMismatchError
 from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Manifest
-from quotebot.index.stores import CorruptIndexError
 from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, ArticleTable, ChunkTable
 
 REBUILD = "run `quotebot index build`"
-
-
-class IndexMismatchError(Exception):
-    """The index on disk was built with other settings than the configured ones."""
 
 
 def read_manifest(generation: Path) -> Manifest:

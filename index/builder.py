@@ -1,9 +1,13 @@
-"""Building, updating and loading the index: articles -> chunks -> vectors -> stores."""
+"""Writing the index: articles -> chunks -> vectors -> stores, as a new generation.
+
+``IndexBuilder`` plans which articles keep their chunks and vectors and which are chunked and
+embedded anew, then ``_GenerationWriter`` writes the next generation and publishes it.
+Reading lives in ``quotebot.index.reader``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,32 +16,28 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from quotebot.index import files, storage
+from quotebot.index import generation_files, storage
+from quotebot.index.articles import Article, Span
 from quotebot.index.chunking import chunk_article
 from quotebot.index.embedding import DocumentEncoder
-from quotebot.index.files import IndexMismatchError
+from quotebot.index.errors import CorruptIndexError, ExitCode, IndexMismatchError, QuotebotError
 from quotebot.index.lock import IndexLock
-from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest
-from quotebot.index.models import Article, Span
+from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest, article_fingerprint
 from quotebot.index.onnx_encoder import encoder_dir, export_onnx_encoders
+from quotebot.index.reader import QuoteIndex
 from quotebot.index.stores import (
     DEFAULT_HNSW_M,
-    CorruptIndexError,
-    FaissVectorStore,
     KeywordIndex,
     VectorStore,
     choose_vector_index,
     new_vector_store,
 )
-from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, ArticleTable, ChunkTable, article_record, chunk_rows, sentence_rows, write_records
+from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, article_record, chunk_rows, sentence_rows, write_records
 from quotebot.index.text import tokenize
 from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
 
-__all__ = ["BuildProgress", "IndexBuilder", "IndexChange", "IndexMismatchError", "QuoteIndex", "read_manifest"]
+__all__ = ["BuildProgress", "IndexBuilder", "IndexChange", "UnknownArticleError"]
 
-# A reader retries when a writer replaced the generation it was reading (the writer
-# deletes the old one once the new one is live).
-LOAD_ATTEMPTS = 3
 # What stands in the token file for a chunk without a single BM25 token.
 NO_TOKENS = "\x00"
 
@@ -48,110 +48,6 @@ class BuildProgress:
     articles_total: int
     chunks_done: int
     seconds: float
-
-
-class QuoteIndex:
-    """A loaded index: articles with their verbatim text, chunks, sentences and both stores.
-
-    ``chunks`` maps each chunk's stable int64 id (its id in the vector and keyword
-    stores) to the chunk; ids are never reused, so they survive index updates. Sentences
-    are numbered per article in text order; ``sentence_row`` maps them to rows of
-    ``sentence_vectors``.
-    """
-
-    def __init__(
-        self,
-        manifest: Manifest,
-        articles: ArticleTable,
-        chunks: ChunkTable,
-        vectors: VectorStore,
-        keywords: KeywordIndex,
-        sentence_vectors: np.ndarray,
-        path: Path,
-    ) -> None:
-        self.manifest = manifest
-        self.articles = articles
-        self.chunks = chunks
-        self.vectors = vectors
-        self.keywords = keywords
-        self.sentence_vectors = sentence_vectors
-        self.path = path  # the generation folder it was loaded from
-
-    @property
-    def generation(self) -> str:
-        return self.path.name
-
-    def sentences_of(self, article_id: str) -> list[Span]:
-        rows = self._sentence_slice(self.articles.position(article_id))
-        return [Span(start=int(start), end=int(end)) for start, end in self.chunks.sentences[rows]]
-
-    def sentence_row(self, article_id: str, sentence: int) -> int:
-        return int(self.articles.sentence_base[self.articles.position(article_id)]) + sentence
-
-    def chunk_ids_of(self, article_id: str) -> list[int]:
-        position = self.articles.position(article_id)
-        start, end = self.articles.chunk_base[position], self.articles.chunk_base[position + 1]
-        return self.chunks.ids[start:end].tolist()
-
-    def _sentence_slice(self, position: int) -> slice:
-        base = self.articles.sentence_base
-        return slice(int(base[position]), int(base[position + 1]))
-
-    @classmethod
-    def load(
-        cls,
-        index_dir: Path,
-        *,
-        model: str | None = None,
-        chunking: ChunkingSettings | None = None,
-        mmap: bool = True,
-        hnsw_ef_search: int | None = None,
-    ) -> QuoteIndex:
-        """Load the live generation; refuse one built with another model or chunking.
-
-        ``mmap`` maps the arrays and vectors instead of reading them (a server's choice);
-        a writer loads with ``mmap=False`` to get a copy it may change. A generation
-        replaced and deleted by a writer while being read is read again from the new pointer.
-        """
-        for attempt in range(LOAD_ATTEMPTS):
-            generation = storage.current_generation(index_dir)
-            try:
-                return cls._load_generation(generation, index_dir, model, chunking, mmap, hnsw_ef_search)
-            except CorruptIndexError:
-                replaced = storage.current_name(index_dir) != generation.name
-                if not replaced or attempt == LOAD_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
-
-    @classmethod
-    def _load_generation(
-        cls,
-        generation: Path,
-        index_dir: Path,
-        model: str | None,
-        chunking: ChunkingSettings | None,
-        mmap: bool,
-        hnsw_ef_search: int | None,
-    ) -> QuoteIndex:
-        manifest = files.read_manifest(generation)
-        files.check_compatible(manifest, index_dir, model, chunking)
-        files.check_file_sizes(generation, manifest)
-        articles, chunks = files.read_tables(generation, mmap)
-        vectors = FaissVectorStore.load(generation / storage.CHUNK_VECTORS_FILE, mmap=mmap, hnsw_ef_search=hnsw_ef_search)
-        keywords = KeywordIndex.load(generation / storage.KEYWORD_DIR, mmap=mmap)
-        sentence_vectors = files.load_array(generation / storage.SENTENCE_VECTORS_FILE, mmap)
-        _check_counts(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
-        return cls(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
-
-
-def read_manifest(index_dir: Path) -> Manifest:
-    """The manifest of the live index, without loading the rest."""
-    return files.read_manifest(storage.current_generation(index_dir))
-
-
-def article_fingerprint(article: Article) -> str:
-    """What decides whether an article must be embedded again: its title and its text."""
-    return hashlib.sha256(f"{article.title}\x00{article.text}".encode("utf-8")).hexdigest()
 
 
 class IndexChange(BaseModel):
@@ -168,8 +64,10 @@ class IndexChange(BaseModel):
     seconds: float = 0.0
 
 
-class UnknownArticleError(Exception):
+class UnknownArticleError(QuotebotError):
     """``index remove`` was given an id the index does not hold."""
+
+    exit_code = ExitCode.USAGE
 
 
 class IndexBuilder:
@@ -486,7 +384,7 @@ class _GenerationWriter:
             next_chunk_id=self.plan.next_chunk_id,
             vector_index=getattr(vectors, "kind", "flat"),
             article_hashes={article_id: hashes[article_id] for article_id in article_ids},
-            file_sizes=files.file_sizes(self.generation),
+            file_sizes=generation_files.file_sizes(self.generation),
             built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
         )
@@ -506,20 +404,3 @@ def _read_tokens(index: QuoteIndex) -> list[str]:
     return lines
 
 
-def _check_counts(
-    manifest: Manifest,
-    articles: ArticleTable,
-    chunks: ChunkTable,
-    vectors: VectorStore,
-    keywords: KeywordIndex,
-    sentence_vectors: np.ndarray,
-    generation: Path,
-) -> None:
-    counts = manifest.counts
-    found = Counts(articles=len(articles), chunks=len(chunks), sentences=len(sentence_vectors))
-    if found != counts or len(vectors) != counts.chunks or len(keywords) != counts.chunks or len(chunks.sentences) != counts.sentences:
-        raise CorruptIndexError(
-            f"{generation}: index files disagree with the manifest ({found}, {len(vectors)} vectors, "
-            f"{len(keywords)} BM25 rows, {len(chunks.sentences)} sentence spans; manifest: {counts}): "
-            f"run `quotebot index build`"
-        )

@@ -1,0 +1,142 @@
+"""Reading an index: ``QuoteIndex``, the loaded live generation that retrieval searches.
+
+Writing lives in ``quotebot.index.builder``; this module imports neither the chunker, the
+embedder nor the ONNX export, so a reader (the bot, ``index list``) loads only what it reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from quotebot.index import generation_files, storage
+from quotebot.index.articles import Span
+from quotebot.index.errors import CorruptIndexError
+from quotebot.index.manifest import ChunkingSettings, Counts, Manifest
+from quotebot.index.stores import FaissVectorStore, KeywordIndex, VectorStore
+from quotebot.index.tables import ArticleTable, ChunkTable
+
+__all__ = ["QuoteIndex", "read_manifest"]
+
+# A reader retries when a writer replaced the generation it was reading (the writer
+# deletes the old one once the new one is live).
+LOAD_ATTEMPTS = 3
+
+
+class QuoteIndex:
+    """A loaded index: articles with their verbatim text, chunks, sentences and both stores.
+
+    ``chunks`` maps each chunk's stable int64 id (its id in the vector and keyword
+    stores) to the chunk; ids are never reused, so they survive index updates. Sentences
+    are numbered per article in text order; ``sentence_row`` maps them to rows of
+    ``sentence_vectors``.
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        articles: ArticleTable,
+        chunks: ChunkTable,
+        vectors: VectorStore,
+        keywords: KeywordIndex,
+        sentence_vectors: np.ndarray,
+        path: Path,
+    ) -> None:
+        self.manifest = manifest
+        self.articles = articles
+        self.chunks = chunks
+        self.vectors = vectors
+        self.keywords = keywords
+        self.sentence_vectors = sentence_vectors
+        self.path = path  # the generation folder it was loaded from
+
+    @property
+    def generation(self) -> str:
+        return self.path.name
+
+    def sentences_of(self, article_id: str) -> list[Span]:
+        rows = self._sentence_slice(self.articles.position(article_id))
+        return [Span(start=int(start), end=int(end)) for start, end in self.chunks.sentences[rows]]
+
+    def sentence_row(self, article_id: str, sentence: int) -> int:
+        return int(self.articles.sentence_base[self.articles.position(article_id)]) + sentence
+
+    def chunk_ids_of(self, article_id: str) -> list[int]:
+        position = self.articles.position(article_id)
+        start, end = self.articles.chunk_base[position], self.articles.chunk_base[position + 1]
+        return self.chunks.ids[start:end].tolist()
+
+    def _sentence_slice(self, position: int) -> slice:
+        base = self.articles.sentence_base
+        return slice(int(base[position]), int(base[position + 1]))
+
+    @classmethod
+    def load(
+        cls,
+        index_dir: Path,
+        *,
+        model: str | None = None,
+        chunking: ChunkingSettings | None = None,
+        mmap: bool = True,
+        hnsw_ef_search: int | None = None,
+    ) -> QuoteIndex:
+        """Load the live generation; refuse one built with another model or chunking.
+
+        ``mmap`` maps the arrays and vectors instead of reading them (a server's choice);
+        a writer loads with ``mmap=False`` to get a copy it may change. A generation
+        replaced and deleted by a writer while being read is read again from the new pointer.
+        """
+        for attempt in range(LOAD_ATTEMPTS):
+            generation = storage.current_generation(index_dir)
+            try:
+                return cls._load_generation(generation, index_dir, model, chunking, mmap, hnsw_ef_search)
+            except CorruptIndexError:
+                replaced = storage.current_name(index_dir) != generation.name
+                if not replaced or attempt == LOAD_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_generation(
+        cls,
+        generation: Path,
+        index_dir: Path,
+        model: str | None,
+        chunking: ChunkingSettings | None,
+        mmap: bool,
+        hnsw_ef_search: int | None,
+    ) -> QuoteIndex:
+        manifest = generation_files.read_manifest(generation)
+        generation_files.check_compatible(manifest, index_dir, model, chunking)
+        generation_files.check_file_sizes(generation, manifest)
+        articles, chunks = generation_files.read_tables(generation, mmap)
+        vectors = FaissVectorStore.load(generation / storage.CHUNK_VECTORS_FILE, mmap=mmap, hnsw_ef_search=hnsw_ef_search)
+        keywords = KeywordIndex.load(generation / storage.KEYWORD_DIR, mmap=mmap)
+        sentence_vectors = generation_files.load_array(generation / storage.SENTENCE_VECTORS_FILE, mmap)
+        _check_counts(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
+        return cls(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """The manifest of the live index, without loading the rest."""
+    return generation_files.read_manifest(storage.current_generation(index_dir))
+
+
+def _check_counts(
+    manifest: Manifest,
+    articles: ArticleTable,
+    chunks: ChunkTable,
+    vectors: VectorStore,
+    keywords: KeywordIndex,
+    sentence_vectors: np.ndarray,
+    generation: Path,
+) -> None:
+    counts = manifest.counts
+    found = Counts(articles=len(articles), chunks=len(chunks), sentences=len(sentence_vectors))
+    if found != counts or len(vectors) != counts.chunks or len(keywords) != counts.chunks or len(chunks.sentences) != counts.sentences:
+        raise CorruptIndexError(
+            f"{generation}: index files disagree with the manifest ({found}, {len(vectors)} vectors, "
+            f"{len(keywords)} BM25 rows, {len(chunks.sentences)} sentence spans; manifest: {counts}): "
+            f"run `quotebot index build`"
+        )
