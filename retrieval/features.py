@@ -23,6 +23,10 @@ RANKER_FEATURES: tuple[str, ...] = (
     "cosine_gap",  # minus the best cosine among this question's candidates (<= 0)
     "coverage",  # share of the question's keyword weight in the sentence
     "coverage_gap",  # minus the best coverage among the candidates (<= 0)
+    "bigram",  # share of the question's adjacent keyword pairs found adjacent in the sentence
+    "cosine_rank",  # 1 / (1 + its place among the candidates by cosine)
+    "coverage_rank",  # 1 / (1 + its place by coverage)
+    "length",  # its length, up to a chat bubble's (chars / 400, at most 1)
     "with_previous",  # share of keywords in the sentence and the one it leans on ("He ...")
     "window",  # share of keyword weight in the sentence and its two neighbours
     "rare",  # share of the question's rarest keywords in the sentence and its neighbours
@@ -36,10 +40,28 @@ RANKER_FEATURES: tuple[str, ...] = (
     "too_long",  # longer than a chat bubble holds
 )
 
+# The ranker also weighs products of these pairs (a number found *and* the keywords around
+# it, ...): the one non-linearity a logistic model needs here (+1 point of first sentences
+# right on held-out SQuAD questions of the tuning half).
+INTERACTING: tuple[str, ...] = (
+    "cosine_gap", "coverage_gap", "with_previous", "window", "rare", "bigram", "type_found",
+    "type_missing", "chunk_rank", "cosine_rank", "coverage_rank", "length",
+)
+
+
+def ranker_terms() -> tuple[str, ...]:
+    """Every term of the ranker: the features, then each product of two INTERACTING ones (and squares)."""
+    products = [f"{a}*{b}" for i, a in enumerate(INTERACTING) for b in INTERACTING[i:]]
+    return (*RANKER_FEATURES, *products)
+
+
+MAX_MARGIN = 5.0
+
 # Confidence model inputs (about one candidate, plus the nearest chunk of the question).
 CONFIDENCE_FEATURES: tuple[str, ...] = (
     "ranker",  # the ranker's log-odds for this sentence
     "ranker_gap",  # minus the best log-odds among the candidates (<= 0)
+    "margin",  # how far the best candidate leads the second (capped at MAX_MARGIN)
     "cosine",
     "chunk_cosine",  # the best chunk cosine of the question: how close the corpus comes at all
     "coverage",
@@ -76,6 +98,7 @@ class SentenceText:
         self.index = index
         self._spans: dict[str, list] = {}
         self._tokens: dict[tuple[str, int], set[str]] = {}
+        self._bigrams: dict[tuple[str, int], set[tuple[str, str]]] = {}
         self._paragraphs: dict[str, int] = {}
 
     def trim(self) -> None:
@@ -83,6 +106,7 @@ class SentenceText:
         if len(self._tokens) + len(self._spans) > self.MAX_ENTRIES:
             self._spans.clear()
             self._tokens.clear()
+            self._bigrams.clear()
             self._paragraphs.clear()
 
     def spans(self, article_id: str):
@@ -106,8 +130,15 @@ class SentenceText:
         key = (article_id, sentence)
         tokens = self._tokens.get(key)
         if tokens is None:
-            tokens = self._tokens[key] = set(tokenize(self.text(article_id, sentence)))
+            ordered = tokenize(self.text(article_id, sentence))
+            tokens = self._tokens[key] = set(ordered)
+            self._bigrams[key] = set(zip(ordered, ordered[1:]))
         return tokens
+
+    def bigrams(self, article_id: str, sentence: int) -> set[tuple[str, str]]:
+        """Adjacent keyword pairs of the sentence."""
+        self.tokens(article_id, sentence)
+        return self._bigrams[(article_id, sentence)]
 
     def window(self, article_id: str, sentence: int) -> set[str]:
         """Keywords of the sentence and its neighbours (the question's "he" or subject is often
@@ -125,7 +156,7 @@ def keyword_coverage(weights: dict[str, float], present: set[str]) -> float:
     return sum(weight for token, weight in weights.items() if token in present)
 
 
-def plain_coverage(tokens: list[str], present: set[str]) -> float:
+def plain_coverage(tokens: list, present: set) -> float:
     """Share of the distinct ``tokens`` among those ``present``, each counting the same."""
     if not tokens:
         return 0.0
@@ -140,8 +171,9 @@ def sentence_features(
     weights: dict[str, float],
     rare: list[str],
     leaned_on: callable,
+    question_bigrams: list[tuple[str, str]],
 ) -> None:
-    """Fill ``values`` of every candidate (the gap features need them all at once)."""
+    """Fill ``values`` of every candidate (the gap and rank features need them all at once)."""
     keywords = list(weights)
     for candidate, cosine in zip(candidates, cosines):
         text = texts.text(candidate.article_id, candidate.sentence)
@@ -165,6 +197,8 @@ def sentence_features(
             "lead_untyped": lead * (not typed),
             "chunk_rank": 1.0 / (1 + candidate.chunk_rank),
             "too_long": float(len(text) > MAX_QUOTE_CHARS),
+            "length": min(len(text), MAX_QUOTE_CHARS) / MAX_QUOTE_CHARS,
+            "bigram": plain_coverage(question_bigrams, texts.bigrams(candidate.article_id, candidate.sentence)),
         }
         window_agrees, _ = number_agreement(asked, _window_text(texts, candidate))
         candidate.values["numbers_absent"] = float(names_numbers(asked) and not window_agrees)
@@ -174,6 +208,11 @@ def sentence_features(
     for candidate in candidates:
         candidate.values["cosine_gap"] = candidate.values["cosine"] - best_cosine
         candidate.values["coverage_gap"] = candidate.values["coverage"] - best_coverage
+    for name in ("cosine", "coverage"):
+        distinct = sorted({c.values[name] for c in candidates}, reverse=True)
+        place = {value: rank for rank, value in enumerate(distinct)}
+        for candidate in candidates:
+            candidate.values[f"{name}_rank"] = 1.0 / (1 + place[candidate.values[name]])
 
 
 def _window_text(texts: SentenceText, candidate: SentenceEvidence) -> str:

@@ -23,12 +23,24 @@ WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
 @dataclass(frozen=True)
 class LogisticModel:
+    """A linear model over named terms: a feature ("cosine") or the product of two ("cosine*window")."""
+
     features: tuple[str, ...]
     coefficients: tuple[float, ...]
     bias: float
 
+    def __post_init__(self) -> None:
+        terms = tuple((tuple(name.split("*")), w) for name, w in zip(self.features, self.coefficients) if w != 0.0)
+        object.__setattr__(self, "_terms", terms)
+
     def log_odds(self, values: dict[str, float]) -> float:
-        return self.bias + sum(w * values[name] for name, w in zip(self.features, self.coefficients))
+        total = self.bias
+        for names, weight in self._terms:  # type: ignore[attr-defined]
+            term = values[names[0]]
+            for name in names[1:]:
+                term *= values[name]
+            total += weight * term
+        return total
 
     def probability(self, values: dict[str, float]) -> float:
         return _sigmoid(self.log_odds(values))

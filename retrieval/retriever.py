@@ -31,6 +31,7 @@ from quotebot.index.text import tokenize
 from quotebot.retrieval.answer import Answer, Quote
 from quotebot.retrieval.answer_types import QuestionType, question_type
 from quotebot.retrieval.features import (
+    MAX_MARGIN,
     MAX_QUOTE_CHARS,
     SentenceEvidence,
     SentenceText,
@@ -136,16 +137,18 @@ class Retriever:
         weights = self._keyword_weights(tokenize(question), tokenize(context))
         asked = question_type(question)
         chunks, best_chunk_cosine = self._fused_chunks(query_vector, list(weights), prefer_articles)
-        candidates = self._candidates(asked, chunks, query_vector, weights)
+        candidates = self._candidates(question, asked, chunks, query_vector, weights)
         for candidate in candidates:
             candidate.values["chunk_cosine"] = best_chunk_cosine
             candidate.ranker = self.models.ranker.log_odds(candidate.values)
         candidates.sort(key=lambda c: -c.ranker)
         if candidates:
             best = candidates[0].ranker
+            margin = min(best - candidates[1].ranker if len(candidates) > 1 else MAX_MARGIN, MAX_MARGIN)
             for candidate in candidates:
                 candidate.values["ranker"] = candidate.ranker
                 candidate.values["ranker_gap"] = candidate.ranker - best
+                candidate.values["margin"] = margin
                 candidate.confidence = self.models.confidence.probability(candidate.values)
         return _Found(candidates, weights, asked)
 
@@ -202,7 +205,7 @@ class Retriever:
     # -- 2. sentences ------------------------------------------------------------------------
 
     def _candidates(
-        self, asked: QuestionType, chunks: list[tuple[int, float]], query_vector: np.ndarray, weights: dict[str, float]
+        self, question: str, asked: QuestionType, chunks: list[tuple[int, float]], query_vector: np.ndarray, weights: dict[str, float]
     ) -> list[SentenceEvidence]:
         """Every sentence of the ``chunks``, once, with its features."""
         if not chunks:
@@ -218,7 +221,11 @@ class Retriever:
         rows = [self.index.sentence_row(c.article_id, c.sentence) for c in found]
         cosines = (self.index.sentence_vectors[rows].astype(np.float32) @ query_vector).tolist()
         self._texts.trim()
-        sentence_features(asked, found, cosines, self._texts, weights, self._rare(weights), self._with_leaned_on)
+        question_tokens = [t for t in tokenize(question) if t in weights]
+        bigrams = list(dict.fromkeys(zip(question_tokens, question_tokens[1:])))
+        sentence_features(
+            asked, found, cosines, self._texts, weights, self._rare(weights), self._with_leaned_on, bigrams
+        )
         return found
 
     def _rare(self, weights: dict[str, float]) -> list[str]:

@@ -34,8 +34,10 @@ TIMEWARNER = (
         ("Where are Russian forces operating?", AnswerType.PLACE),
         ("Why is Israel worried?", AnswerType.REASON),
         ("Which plane was shot down?", AnswerType.NAME),
-        ("What did Lavrov underscore?", None),
-        ("What did Herzog ask Lavrov?", None),
+        ("What did Lavrov underscore?", AnswerType.STATEMENT),
+        ("What did Herzog ask Lavrov?", AnswerType.STATEMENT),
+        ("What was Herzog's previous job?", None),
+        ("What is Hamas?", None),
     ],
 )
 def test_question_types(question: str, kind: AnswerType | None) -> None:
@@ -84,12 +86,15 @@ def test_the_marked_answer_is_the_asked_kind_nearest_the_question_words() -> Non
 
 
 def test_an_open_question_marks_what_follows_its_words() -> None:
-    quote = (
-        "Russian Foreign Minister Sergei Lavrov revealed that the militaries of Jerusalem and Moscow "
-        "have resumed cooperation to assure deconfliction."
-    )
-    marked = _marked("What did Lavrov reveal?", quote)
-    assert marked is not None and marked.startswith("militaries of Jerusalem")
+    quote = "The militaries of Jerusalem and Moscow have resumed cooperation to assure deconfliction, he said."
+    marked = _marked("What have the militaries of Jerusalem and Moscow resumed?", quote)
+    assert marked is not None and marked.startswith("cooperation")
+
+
+def test_a_question_about_what_someone_said_marks_the_reported_words() -> None:
+    quote = "Due to the growing Russian influence, Herzog also urged the Kremlin’s top diplomat not to turn a blind eye."
+    marked = _marked("What did Herzog ask Lavrov?", quote)
+    assert marked is not None and marked.startswith("urged") and "blind eye" in marked
 
 
 def test_a_figure_question_without_a_figure_marks_nothing() -> None:
