@@ -21,6 +21,7 @@ from quotebot.index.errors import ExitCode, UserError
 
 EVAL_CACHE = Path(".quotebot") / "eval-cache"
 FOREIGN_PER_ARTICLE = 100
+NEWS_PER_FILE_LIMIT = 2_500
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -55,6 +56,34 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     squad.add_argument("--cache-dir", type=Path, metavar="DIR", help="where eval indexes are cached (default: .quotebot/eval-cache)")
     squad.add_argument("--records", type=Path, metavar="FILE", help="write every question's outcome as JSON Lines")
     squad.set_defaults(handler=_squad)
+
+    news = kinds.add_parser(
+        "news",
+        help="the hand-written news question set, each article alone and the whole corpus",
+        description="Ask the questions of a news question set (bench/news_questions.yaml) of quotebot, BM25 alone "
+        "and dense alone: each against its article indexed alone, and against the whole corpus of the files given; "
+        "report first-quote accuracy and wrong answers on the unanswerable ones, per half.",
+        parents=[common],
+    )
+    news.add_argument("path", type=Path, metavar="QUESTIONS", help="a news question set (YAML)")
+    news.add_argument(
+        "--corpus", type=Path, action="append", required=True, metavar="FILE",
+        help="an articles file the questions' articles come from (repeat: bbc.jsonl, reuters21578.jsonl)",
+    )
+    news.add_argument(
+        "--per-file-limit", type=int, default=NEWS_PER_FILE_LIMIT, metavar="N",
+        help="a corpus file with more articles gives the questions' ones plus an even sample up to N "
+        f"(default {NEWS_PER_FILE_LIMIT:,})",
+    )
+    news.add_argument("--half", choices=["tune", "report"], help="ask only this half (default: both, reported apart)")
+    news.add_argument(
+        "--mode", choices=["both", "alone", "corpus"], default="both",
+        help="the article alone, the whole corpus, or both (default)",
+    )
+    news.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    news.add_argument("--cache-dir", type=Path, metavar="DIR", help="where eval indexes are cached (default: .quotebot/eval-cache)")
+    news.add_argument("--records", type=Path, metavar="FILE", help="write every question's outcome as JSON Lines")
+    news.set_defaults(handler=_news)
 
 
 def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
@@ -140,6 +169,94 @@ def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
     return ExitCode.OK
 
 
+def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    import hashlib
+    import os
+
+    from quotebot.index.loaders import load_articles
+    from quotebot.index.manifest import ChunkingSettings
+    from quotebot.index.onnx_encoder import query_encoder_for
+    from quotebot.retrieval.evaluation.cache import NEWS_CORPUS, cache_key, cached_index, derived_index, file_sha256, subset_index
+    from quotebot.retrieval.evaluation.harness import evaluate_news, load_average
+    from quotebot.retrieval.evaluation.news import corpus_articles, load_news_set
+    from quotebot.retrieval.evaluation.report import CorpusInfo, MachineLoad, NewsReport, render_news_table
+
+    if args.per_file_limit < 1:
+        raise UserError("--per-file-limit must be at least 1", ExitCode.USAGE)
+    for path in args.corpus:
+        if not path.is_file():
+            raise UserError(f"{path}: no such articles file (--corpus)", ExitCode.BAD_INPUT)
+    news = load_news_set(args.path)
+    questions = news.select(args.half)
+    started = time.perf_counter()
+    load_before = load_average()
+    progress = _Progress(sys.stderr)
+    cache_dir = (args.cache_dir or _project_dir(args) / EVAL_CACHE).resolve()
+    embedder = _embedder(settings)
+    chunking = ChunkingSettings(chunk_tokens=settings.index.chunk_tokens, chunk_overlap=settings.index.chunk_overlap)
+    files = [(path, load_articles([path]).articles) for path in args.corpus]
+    articles = corpus_articles(files, news.article_ids, args.per_file_limit)
+    news.check_against({a.id: a for a in articles})
+    # The questions' own articles are indexed once (a small build); each article-alone index
+    # is narrowed from it and the whole corpus grown from it: no article is embedded twice.
+    by_id = {a.id: a for a in articles}
+    own = [by_id[article_id] for article_id in news.article_ids]
+    files_digest = hashlib.sha256("\n".join([*(file_sha256(p) for p in args.corpus), *news.article_ids]).encode()).hexdigest()
+    own_key = cache_key(corpus_sha256=files_digest, corpus_kind=NEWS_CORPUS, model=embedder.model, chunking=chunking)
+    base = cached_index(
+        cache_dir, own_key, lambda: own, embedder, chunking,
+        on_build=progress.building(args.path), on_progress=progress.indexing,
+    )
+    encoder = query_encoder_for(base.index_dir, settings.index.model, torch_model=lambda: embedder)
+    modes, records = [], []
+    if args.mode in ("both", "alone"):
+        alone: dict[str, object] = {}
+
+        def article_alone(article_id: str):
+            if article_id not in alone:
+                alone.clear()
+                folder = cache_dir / f"{own_key}.alone" / article_id
+                alone[article_id] = subset_index(base, [article_id], folder, embedder, chunking).index
+            return alone[article_id]
+
+        reports, extra = evaluate_news("article alone", questions, article_alone, encoder, settings.retrieval, on_progress=progress.asking)
+        modes += reports
+        records += extra
+    whole = None
+    if args.mode in ("both", "corpus"):
+        progress.building_count(len(articles) - len(own), "corpus articles")
+        whole = derived_index(
+            base, articles, cache_dir / f"{own_key}.corpus-{args.per_file_limit}", embedder, chunking,
+            embed_new=True, on_progress=progress.indexing,
+        )
+        reports, extra = evaluate_news("whole corpus", questions, lambda _: whole.index, encoder, settings.retrieval, on_progress=progress.asking)
+        modes += reports
+        records += extra
+    progress.clear()
+    used = {a.id for a in articles} if whole is not None else set(news.article_ids)
+    report = NewsReport(
+        questions_file=args.path.name,
+        sha256=news.sha256,
+        questions=len(questions),
+        articles=len({q.article_id for q in questions}),
+        corpus=None if whole is None else CorpusInfo(
+            file=", ".join(p.name for p in args.corpus), sha256=files_digest, articles=whole.index.manifest.counts.articles,
+            chunks=whole.index.manifest.counts.chunks, sentences=whole.index.manifest.counts.sentences,
+            index_built_now=whole.built,
+        ),
+        corpus_files=[f"{p.name}: {sum(a.id in used for a in arts):,} of {len(arts):,} articles" for p, arts in files],
+        retrieval=settings.retrieval.model_dump(),
+        modes=modes,
+        query_encoder=f"{type(encoder).__name__} ({encoder.model})",
+        seconds=round(time.perf_counter() - started, 1),
+        machine=MachineLoad(cpus=os.cpu_count() or 0, load_before=load_before, load_after=load_average()),
+    )
+    if args.records:
+        _write_records(args.records, records)
+    print(report.model_dump_json(indent=2) if args.json else render_news_table(report))
+    return ExitCode.OK
+
+
 def _embedder(settings: Settings):
     from quotebot.index.embedding import Embedder
 
@@ -186,6 +303,11 @@ class _Progress:
             print(f"quotebot: indexing {articles:,} articles of {path.name} for eval (cached for reruns)", file=self.stream)
 
         return announce
+
+    def building_count(self, articles: int, what: str) -> None:
+        if articles:
+            self.clear()
+            print(f"quotebot: indexing {articles:,} {what} for eval (cached for reruns)", file=self.stream)
 
     def indexing(self, status) -> None:
         self._show(f"indexing: {status.articles_done:,}/{status.articles_total:,} articles, {status.chunks_done:,} chunks")

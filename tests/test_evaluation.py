@@ -33,6 +33,9 @@ from quotebot.retrieval.evaluation.harness import (
     system_metrics,
 )
 from quotebot.retrieval.evaluation.masking import ExcludingIndex
+from quotebot.retrieval.evaluation.news import NewsSetError, corpus_articles, half_of, load_news_set
+from quotebot.index.loaders import load_articles
+from quotebot.index.articles import Article
 from quotebot.retrieval.evaluation.report import CorpusInfo, render_table
 from quotebot.retrieval.evaluation.squad import SquadFormatError, SquadQuestion, load_squad, parse_article_range
 from tests.conftest import SEEDS, assert_quotes_verbatim
@@ -511,3 +514,135 @@ def test_eval_command_per_article_and_left_out(
     assert "per article: each of 1 SQuAD articles indexed alone (0 indexes made now" in out
     assert "related but unanswered: 3 of the 3 questions" in out
     assert main(argv + ["--foreign", "-1"]) == ExitCode.USAGE
+
+
+# -- the news question set -----------------------------------------------------------------
+
+REGRESS_CORPUS = Path(__file__).parent / "fixtures" / "regress_corpus"
+NEWS_SET = """
+articles:
+- article: harbour
+  questions:
+  - {q: "How much did the repair of the Kelso harbour bridge cost?", expect: "48 million euros", kind: how-much}
+  - {q: "Who cut the ribbon at the harbour bridge?", expect: ["Ines Duarte"], kind: who}
+  - {q: "What colour is the Kelso harbour bridge painted?", expect: null, kind: unanswerable}
+- article: library
+  questions:
+  - {q: "How did the council vote on Sunday opening of the library?", expect: "23 to 14", kind: what}
+  - {q: "What did librarian Sofia Marr say about Sundays?", expect: "busiest day for families", kind: quote}
+- article: orchard
+  questions:
+  - {q: "How much emergency aid did the apple growers ask for?", expect: "two million euros", kind: how-much}
+  - {q: "How many apple trees does Tomas Berg own?", expect: null, kind: unanswerable}
+"""
+
+
+def write_news_corpus(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The regress corpus as two JSON Lines files (the second grows the first's index) and a question set."""
+    records = []
+    for path in sorted(REGRESS_CORPUS.iterdir()):
+        title, _, body = path.read_text(encoding="utf-8").lstrip("# ").partition("\n")
+        records.append({"id": path.stem, "title": title.strip(), "text": body.strip()})
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(json.dumps(r) + "\n" for r in records[:2]), encoding="utf-8")
+    second.write_text("".join(json.dumps(r) + "\n" for r in records[2:]), encoding="utf-8")
+    questions = tmp_path / "news.yaml"
+    questions.write_text(NEWS_SET, encoding="utf-8")
+    return first, second, questions
+
+
+def test_news_set_loads_with_halves_by_article_id(tmp_path: Path) -> None:
+    _, _, path = write_news_corpus(tmp_path)
+    news = load_news_set(path)
+    assert [q.id for q in news.questions][:3] == ["harbour#1", "harbour#2", "harbour#3"]
+    assert news.article_ids == ["harbour", "library", "orchard"]
+    assert {q.half for q in news.questions if q.article_id == "library"} == {half_of("library")}
+    assert half_of("library") in ("tune", "report") and half_of("x") == half_of("x")
+    assert [q.answerable for q in news.questions].count(False) == 2
+    assert news.questions[1].expected == ("Ines Duarte",)
+    assert len(news.select("tune")) + len(news.select("report")) == len(news.questions)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("articles: []", "non-empty 'articles' list"),
+        ("articles:\n- article: a\n  questions:\n  - {q: x, expect: y, kind: colour}", "question 1: 'kind' must be one of"),
+        ("articles:\n- article: a\n  questions:\n  - {q: x, expect: null, kind: who}", "'expect: null' goes with"),
+        ("articles:\n- article: a\n  questions:\n  - {q: x, expect: y, kind: who, note: z}", "unknown field 'note'"),
+        ("articles:\n- article: a\n  questions: [{q: x, expect: y, kind: who}]\n- article: a\n  questions: [{q: x, expect: y, kind: who}]", "listed twice"),
+        ("articles: [", "not valid YAML"),
+    ],
+)
+def test_news_set_errors_name_the_place(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(NewsSetError, match="bad.yaml") as error:
+        load_news_set(path)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_news_set_checks_expected_text_against_the_articles(tmp_path: Path) -> None:
+    _, _, path = write_news_corpus(tmp_path)
+    path.write_text(NEWS_SET.replace("48 million euros", "84 million euros"), encoding="utf-8")
+    articles = {a.id: a for a in load_articles([REGRESS_CORPUS]).articles}
+    articles = {key.split(".")[0]: value for key, value in articles.items()}
+    with pytest.raises(NewsSetError, match=r"harbour#1: expected text '84 million euros' is not in article harbour"):
+        load_news_set(path).check_against(articles)
+    path.write_text(NEWS_SET, encoding="utf-8")
+    load_news_set(path).check_against(articles)
+    with pytest.raises(NewsSetError, match="article orchard is not in the corpus"):
+        load_news_set(path).check_against({k: v for k, v in articles.items() if k != "orchard"})
+
+
+def test_corpus_articles_samples_only_large_files() -> None:
+    small = [Article(id=f"s{i}", title="t", text="x") for i in range(3)]
+    large = [Article(id=f"l{i}", title="t", text="x") for i in range(10)]
+    chosen = corpus_articles([(Path("small"), small), (Path("large"), large)], ["l7"], per_file_limit=4)
+    ids = [a.id for a in chosen]
+    assert ids[:3] == ["s0", "s1", "s2"]  # under the limit: every article
+    assert len(ids) == 3 + 4 and "l7" in ids  # over it: the needed ones plus an even sample
+    assert ids[3:] == sorted(ids[3:], key=lambda i: int(i[1:]))  # file order kept
+
+
+def test_eval_news_asks_each_article_alone_and_the_whole_corpus(
+    tmp_path: Path, cache: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(eval_command, "_embedder", lambda settings: embedder)
+    first, second, questions = write_news_corpus(tmp_path)
+    records = tmp_path / "records.jsonl"
+    argv = ["eval", "news", str(questions), "--corpus", str(first), "--corpus", str(second), "--cache-dir", str(cache)]
+    assert main(argv + ["--json", "--records", str(records)]) == ExitCode.OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["questions"] == 7 and report["articles"] == 3
+    assert report["corpus"]["articles"] == 3  # the second file's article embedded into the first's index
+    assert report["corpus_files"] == ["first.jsonl: 2 of 2 articles", "second.jsonl: 1 of 1 articles"]
+    modes = {(m["mode"], m["half"]) for m in report["modes"]}
+    halves = {half_of(a) for a in ("harbour", "library", "orchard")}
+    assert modes == {(mode, half) for mode in ("article alone", "whole corpus") for half in halves}
+    for mode in report["modes"]:
+        assert [s["system"] for s in mode["systems"]] == ["quotebot", "BM25", "dense"]
+        assert mode["answerable"] + mode["unanswerable"] > 0
+    lines = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 14
+    for line in lines:
+        first_article = line["systems"]["quotebot"]["first_quote_article"]
+        if line["mode"] == "article alone" and first_article is not None:
+            assert first_article == line["paragraph"]  # the article alone quotes nothing else
+    by_question = {(line["mode"], line["id"]): line for line in lines}
+    assert by_question[("whole corpus", "harbour#1")]["systems"]["quotebot"]["quote_rank"] == 1
+    assert main(argv + ["--mode", "corpus", "--half", half_of("harbour")]) == ExitCode.OK  # a table, from the cache
+    out = capsys.readouterr().out
+    assert "whole corpus, " + half_of("harbour") + " half" in out and "article alone" not in out
+    assert main(argv + ["--mode", "alone", "--json"]) == ExitCode.OK
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["corpus"] is None and {m["mode"] for m in alone["modes"]} == {"article alone"}
+
+
+def test_eval_news_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    first, second, questions = write_news_corpus(tmp_path)
+    assert main(["eval", "news", str(questions), "--corpus", str(tmp_path / "nope.jsonl")]) == ExitCode.BAD_INPUT
+    assert "nope.jsonl: no such articles file (--corpus)" in capsys.readouterr().err
+    assert main(["eval", "news", str(questions), "--corpus", str(first)]) == ExitCode.BAD_INPUT  # orchard is in second
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "orchard#1: article orchard is not in the corpus files given" in err

@@ -31,6 +31,7 @@ from quotebot.retrieval.evaluation.squad import CORPUS_VERSION, SquadSet
 # How a corpus file becomes articles, part of the cache key.
 SQUAD_CORPUS = f"squad-paragraphs-v{CORPUS_VERSION}"
 ARTICLE_FILE_CORPUS = "load_articles-v1"
+NEWS_CORPUS = "news-question-articles-v1"  # the articles of a news question set, from its corpus files
 
 
 def cache_key(
@@ -123,19 +124,34 @@ def subset_index(
     embedder: Embedder,
     chunking: ChunkingSettings,
 ) -> CachedIndex:
-    """An index of only ``article_ids``, made from ``source`` without embedding anything again.
+    return derived_index(source, [source.index.articles[a] for a in article_ids], index_dir, embedder, chunking)
+
+
+def derived_index(
+    source: CachedIndex,
+    articles: Sequence[Article],
+    index_dir: Path,
+    embedder: Embedder,
+    chunking: ChunkingSettings,
+    *,
+    embed_new: bool = False,
+    on_progress: Callable[[BuildProgress], None] | None = None,
+) -> CachedIndex:
+    """An index of exactly ``articles``, made from ``source`` without embedding its articles again.
 
     It is made as a user's index is updated: ``index_dir`` is seeded with the source's live
     generation (hard links, so no bytes are copied), then ``IndexBuilder.build`` makes it
     hold exactly these articles: their chunks, vectors and tokens are kept (same title and
     text), every other article is removed, and BM25 is built over the kept chunks alone, so
-    its statistics are those of the small corpus. The result equals a fresh build of the
+    its statistics are those of the new corpus. Articles the source does not hold are
+    embedded only with ``embed_new`` (a whole corpus grown from a cached one); without it,
+    having to embed anything is an error. The result equals a fresh build of the
     articles (the update tests check that round trip), at the cost of a copy, not an embedding.
     A folder already holding exactly these articles is reused; anything else (an interrupted
     build, a seed never narrowed) is made again. It gets no query encoder of its own: questions
     are embedded by the source's.
     """
-    wanted = list(article_ids)
+    wanted = [article.id for article in articles]
     try:
         index = QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking)
         if list(index.articles) == wanted:
@@ -143,10 +159,9 @@ def subset_index(
     except (IndexMissingError, CorruptIndexError, IndexMismatchError):
         pass
     _seed(source.index_dir, index_dir)
-    articles = [source.index.articles[article_id] for article_id in wanted]
     builder = IndexBuilder(embedder, chunking.chunk_tokens, chunking.chunk_overlap, export_onnx=False)
-    change = builder.build(articles, index_dir)
-    if change.embedded_chunks:
+    change = builder.build(articles, index_dir, on_progress=on_progress)
+    if change.embedded_chunks and not embed_new:
         raise AssertionError(f"{index_dir}: a subset index embedded {change.embedded_chunks} chunks again")
     return CachedIndex(QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking), index_dir, True)
 

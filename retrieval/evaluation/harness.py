@@ -32,12 +32,15 @@ from quotebot.retrieval.evaluation.report import (
     ArticleScore,
     CorpusInfo,
     EvalReport,
+    KindScore,
     LeftOutReport,
     MachineLoad,
+    NewsModeReport,
     PerArticleReport,
     SystemMetrics,
     UnansweredMetrics,
 )
+from quotebot.retrieval.evaluation.news import KINDS, NewsQuestion
 from quotebot.retrieval.evaluation.squad import SquadQuestion, evenly_spread
 from quotebot.retrieval.retriever import MAX_QUOTE_CHARS, Retriever
 from quotebot.retrieval.settings import RetrievalSettings
@@ -217,7 +220,7 @@ def evaluate(
 ) -> EvalRun:
     """Ask every question of the three systems (and of ``out_of_corpus``), then score them."""
     started = time.perf_counter()
-    load_before = _load_average()
+    load_before = load_average()
     evaluation = Evaluation(index, embedder, retrieval)
     evaluation.warm_up()
     records = []
@@ -246,7 +249,7 @@ def evaluate(
         abstention=abstention,
         query_encoder=f"{type(embedder).__name__} ({embedder.model})",
         seconds=round(time.perf_counter() - started, 1),
-        machine=MachineLoad(cpus=os.cpu_count() or 0, load_before=load_before, load_after=_load_average()),
+        machine=MachineLoad(cpus=os.cpu_count() or 0, load_before=load_before, load_after=load_average()),
     )
     return EvalRun(report, records)
 
@@ -439,7 +442,72 @@ def evaluate_left_out(
     return report, records
 
 
-def _load_average() -> float | None:
+def evaluate_news(
+    mode: str,
+    questions: Sequence[NewsQuestion],
+    index_for: Callable[[str], QuoteIndex],
+    embedder: TextEncoder,
+    retrieval: RetrievalSettings,
+    *,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[list[NewsModeReport], list[QuestionRecord]]:
+    """Ask every news question over ``index_for(article id)`` (the article alone, or one whole
+    corpus for all), of quotebot and the baselines; one report per half."""
+    records: list[QuestionRecord] = []
+    evaluations: dict[int, Evaluation] = {}
+    for number, question in enumerate(questions, 1):
+        index = index_for(question.article_id)
+        evaluation = evaluations.get(id(index))
+        if evaluation is None:
+            evaluations.clear()  # one index at a time: the article-alone indexes come in article order
+            evaluation = evaluations[id(index)] = Evaluation(index, embedder, retrieval)
+            evaluation.warm_up()
+        record = evaluation.ask(question.as_gold(number))
+        record.mode = mode
+        record.corpus = question.article_id if mode == "article alone" else "whole corpus"
+        records.append(record)
+        if on_progress:
+            on_progress(mode, number, len(questions))
+    reports = []
+    by_id = {q.id: q for q in questions}
+    for half in ("tune", "report"):
+        chosen = [r for r in records if by_id[r.question.id].half == half]
+        if chosen:
+            reports.append(_news_mode_report(mode, half, chosen, by_id, retrieval.abstain_threshold))
+    return reports, records
+
+
+def _news_mode_report(
+    mode: str, half: str, records: list[QuestionRecord], by_id: dict[str, NewsQuestion], threshold: float
+) -> NewsModeReport:
+    answerable = [r for r in records if by_id[r.question.id].answerable]
+    unanswerable = [r for r in records if not by_id[r.question.id].answerable]
+    names = list(records[0].systems)
+    _, configured = _curve_of(answerable, unanswerable, threshold)
+    by_kind = []
+    for kind in KINDS:
+        of_kind = [r for r in records if by_id[r.question.id].kind == kind]
+        if not of_kind:
+            continue
+        if kind == "unanswerable":
+            by_kind.append(KindScore(kind=kind, questions=len(of_kind), wrong_answers=unanswered_metrics(QUOTEBOT, of_kind).wrong_answers))
+        else:
+            ranks = [r.systems[QUOTEBOT].quote_rank for r in of_kind]
+            by_kind.append(KindScore(kind=kind, questions=len(of_kind), quote_at_1=metrics.hit_rate(ranks, 1)))
+    return NewsModeReport(
+        mode=mode,
+        half=half,
+        articles=len({by_id[r.question.id].article_id for r in records}),
+        answerable=len(answerable),
+        systems=[system_metrics(name, [r.systems[name] for r in answerable]) for name in names],
+        unanswerable=len(unanswerable),
+        abstention=[unanswered_metrics(name, unanswerable) for name in names],
+        configured=configured,
+        by_kind=by_kind,
+    )
+
+
+def load_average() -> float | None:
     """The 1-minute load average: latency means little on a machine busy with other work."""
     try:
         return round(os.getloadavg()[0], 2)

@@ -127,6 +127,49 @@ class LeftOutReport(BaseModel):
     seconds: float
 
 
+class KindScore(BaseModel):
+    """quotebot on one kind of question: quote@1 for answerable kinds, wrong answers for unanswerable."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    questions: int
+    quote_at_1: float | None = None
+    wrong_answers: float | None = None
+
+
+class NewsModeReport(BaseModel):
+    """One way of asking the news set (the article alone, or the whole corpus), one half."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: str  # "article alone" or "whole corpus"
+    half: str  # "tune" or "report"
+    articles: int
+    answerable: int
+    systems: list[SystemMetrics]  # over the answerable questions
+    unanswerable: int
+    abstention: list[UnansweredMetrics]  # over the unanswerable ones
+    configured: ThresholdPoint  # quotebot: answerable in corpus, unanswerable out of it
+    by_kind: list[KindScore]
+
+
+class NewsReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    questions_file: str
+    sha256: str
+    questions: int
+    articles: int
+    corpus: CorpusInfo | None  # the whole corpus (None when only the articles alone were asked)
+    corpus_files: list[str]  # each as "<file>: <articles used> of <articles in it>"
+    retrieval: dict[str, Any]
+    modes: list[NewsModeReport]
+    query_encoder: str = ""
+    seconds: float
+    machine: MachineLoad | None = None
+
+
 class EvalReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -274,3 +317,40 @@ def _left_out_lines(r: LeftOutReport) -> list[str]:
         _point_line("configured threshold", r.configured),
         f"({r.seconds:.0f} s)",
     ]
+
+
+def render_news_table(report: NewsReport) -> str:
+    """The news-set report for people: per mode and half, the systems side by side."""
+    lines = [
+        f"news set {report.questions_file}: {report.questions} questions over {report.articles} articles",
+        (
+            f"whole corpus: {report.corpus.articles:,} articles ({report.corpus.chunks:,} chunks) from "
+            if report.corpus
+            else "articles alone, from "
+        )
+        + "; ".join(report.corpus_files),
+        "retrieval: " + ", ".join(f"{key}={value}" for key, value in report.retrieval.items()),
+        f"questions embedded by {report.query_encoder}",
+    ]
+    for m in report.modes:
+        lines += [
+            "",
+            f"{m.mode}, {m.half} half: {m.articles} articles, {m.answerable} answerable questions, "
+            f"{m.unanswerable} unanswerable",
+            *_system_lines(m.systems),
+            "unanswerable (the article is about the subject, not the answer):",
+            *_unanswered_lines(m.abstention),
+            _point_line("quotebot at threshold", m.configured),
+            "quotebot by kind: "
+            + ", ".join(
+                f"{k.kind} {k.quote_at_1:.2f}" if k.quote_at_1 is not None else f"{k.kind} wrong {k.wrong_answers:.2f}"
+                for k in m.by_kind
+            )
+            + " (n: "
+            + ", ".join(f"{k.questions}" for k in m.by_kind)
+            + ")",
+        ]
+    machine = report.machine
+    load = f"; {machine.cpus} CPUs, load average {machine.load_before} before, {machine.load_after} after" if machine else ""
+    lines += ["", f"({report.seconds:.0f} s{load})"]
+    return "\n".join(lines)
