@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import random
 import sys
 import time
@@ -339,13 +340,17 @@ def report(models: Models, tops: dict) -> float:
     for step in range(1, 100):
         t = step / 100
         r = rates(models, tops, t)
+        # Each set's shortfall counts by the square root of its size: a rate over 17
+        # questions is noisier than one over 1,500.
         shortfall = sum(
-            max(0.0, r[name]["answered"] - limit) for name, limit in UNANSWERABLE_TARGETS.items() if name in r
-        ) + max(0.0, 0.95 - r.get("article", {}).get("answered", 1))
+            math.sqrt(r[name]["n"]) * max(0.0, r[name]["answered"] - limit)
+            for name, limit in UNANSWERABLE_TARGETS.items()
+            if name in r
+        ) + math.sqrt(r.get("article", {}).get("n", 0)) * max(0.0, 0.95 - r.get("article", {}).get("answered", 1))
         if best is None or shortfall < best[0] - 1e-9:
             best = (shortfall, t)
     chosen = best[1] if best else None
-    print(f"targets missed by {best[0]:.3f} in all at {chosen}" if best and best[0] > 0 else "every tuning target met")
+    print(f"targets missed at {chosen} (size-weighted shortfall {best[0]:.3f})" if best and best[0] > 0 else "every tuning target met")
     return chosen
 
 

@@ -89,7 +89,7 @@ class Retriever:
         keyword_weight: float = 1.3,
         candidate_chunks: int = 8,
         max_quotes: int = 3,
-        abstain_threshold: float = 0.30,
+        abstain_threshold: float = 0.13,
         models: Models | None = None,
     ) -> None:
         self.index = index
