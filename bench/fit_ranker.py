@@ -262,15 +262,20 @@ def top1(ranker: LogisticModel, rows: list) -> dict[str, float]:
 
 def ablate(rows: list) -> None:
     """What each lever gains: the ranker refitted without it, first sentence right per set."""
-    full, _ = fit(rows)
-    print("lever (ranker refitted without it)      " + "  ".join(f"{n:>10}" for n in top1(full.ranker, rows)))
-    print(f"{'all features':<40} " + "  ".join(f"{v:>10.3f}" for v in top1(full.ranker, rows).values()))
+    full = fit_ranker(rows)
+    print("lever (ranker refitted without it)      " + "  ".join(f"{n:>10}" for n in top1(full, rows)))
+    print(f"{'all features':<40} " + "  ".join(f"{v:>10.3f}" for v in top1(full, rows).values()))
     for lever, names in LEVERS.items():
-        models, _ = fit(rows, drop=names)
-        print(f"{'without ' + lever:<40} " + "  ".join(f"{v:>10.3f}" for v in top1(models.ranker, rows).values()))
+        ranker = fit_ranker(rows, drop=names)
+        print(f"{'without ' + lever:<40} " + "  ".join(f"{v:>10.3f}" for v in top1(ranker, rows).values()))
 
 
 def fit(rows: list, drop: tuple[str, ...] = ()) -> tuple[Models, dict]:
+    ranker = fit_ranker(rows, drop)
+    return fit_confidence(rows, ranker)
+
+
+def fit_ranker(rows: list, drop: tuple[str, ...] = ()) -> LogisticModel:
     by_question: dict[tuple[str, str], list] = defaultdict(list)
     for set_name, qid, label, values in rows:
         by_question[(set_name, qid)].append((label, values))
@@ -284,7 +289,13 @@ def fit(rows: list, drop: tuple[str, ...] = ()) -> tuple[Models, dict]:
             groups.append((set_name, x, np.array([float(label) for label, _ in candidates])))
     dropped = [i for i, t in enumerate(TERMS) if any(part in drop for part in t.split("*"))]
     coefficients = fit_conditional_logit(groups, dropped)
-    ranker = LogisticModel(TERMS, tuple(coefficients.tolist()), 0.0)
+    return LogisticModel(TERMS, tuple(coefficients.tolist()), 0.0)
+
+
+def fit_confidence(rows: list, ranker: LogisticModel) -> tuple[Models, dict]:
+    by_question: dict[tuple[str, str], list] = defaultdict(list)
+    for set_name, qid, label, values in rows:
+        by_question[(set_name, qid)].append((label, values))
     # Confidence: the best few candidates of every question, each set weighing the same.
     tops: dict[tuple[str, str], list] = {}
     for key, candidates in by_question.items():

@@ -27,7 +27,6 @@ class AnswerType(str, Enum):
     PLACE = "place"
     NAME = "name"  # "which ..." of some other capitalised thing
     REASON = "reason"
-    STATEMENT = "statement"  # what someone said, asked, urged, hopes: a quotation or reported speech
 
 
 _NOUN_TYPES = {
@@ -59,18 +58,6 @@ _NUMBER_QUESTION = re.compile(
 _DATE_QUESTION = re.compile(r"\bwhen\b|\bwhat time\b|\bin what (?:year|month)\b|\bhow long ago\b")
 _PERSON_QUESTION = re.compile(r"\b(?:who|whom|whose)\b")
 _PLACE_QUESTION = re.compile(r"\bwhere\b")
-_STATEMENT_QUESTION = re.compile(
-    r"\bwhat (?:did|does|do|has|have|had|will|would|is|was)\b.*\b(?:say|said|ask|asked|tell|told|urge|urged|warn|warned"
-    r"|reply|replied|answer|claim|claimed|announce|announced|hope|hopes|think|believe|fear|want|wants|promise|promised"
-    r"|insist|add|added|call|called|demand|demanded|admit|admitted|argue|argued|stress|stressed|reveal|revealed"
-    r"|underscore|underscored|emphasi[sz]e|emphasi[sz]ed|describe|described)\b"
-)
-_SPEECH_SPAN = re.compile(
-    r"[“\"‘][^”\"’]{12,}[”\"’]"
-    r"|\b(?:said|says|told|asked|urged|warned|added|stressed|emphasi[sz]ed|underscored|noted|insisted|claimed|argued"
-    r"|replied|announced|revealed|hoped|hopes|believes|fears|called on|called for|demanded|admitted|promised)\b[^.;]*",
-    re.IGNORECASE,
-)
 _REASON_QUESTION = re.compile(r"\bwhy\b|\bwhat (?:caused|causes|led|prompted|made|reason)\b|\bfor what reason\b|\bhow come\b")
 
 NUMBER_WORDS = (
@@ -141,8 +128,6 @@ def question_type(question: str) -> QuestionType:
 def _kind(asked: str) -> AnswerType | None:
     if _REASON_QUESTION.search(asked):
         return AnswerType.REASON
-    if _STATEMENT_QUESTION.search(asked):
-        return AnswerType.STATEMENT
     if _PERCENT_QUESTION.search(asked):
         return AnswerType.PERCENT
     if re.search(r"\bby how (?:much|many)\b", asked):
@@ -178,8 +163,6 @@ def answer_spans(asked: QuestionType, sentence: str) -> list[tuple[int, int]]:
         return []
     if kind is AnswerType.REASON:
         return [m.span() for m in _REASON_SPAN.finditer(sentence)]
-    if kind is AnswerType.STATEMENT:
-        return [m.span() for m in _SPEECH_SPAN.finditer(sentence)]
     if kind is AnswerType.PERCENT:
         pattern = _PERCENT_SPAN
     elif kind is AnswerType.AMOUNT:

@@ -34,8 +34,8 @@ TIMEWARNER = (
         ("Where are Russian forces operating?", AnswerType.PLACE),
         ("Why is Israel worried?", AnswerType.REASON),
         ("Which plane was shot down?", AnswerType.NAME),
-        ("What did Lavrov underscore?", AnswerType.STATEMENT),
-        ("What did Herzog ask Lavrov?", AnswerType.STATEMENT),
+        ("What did Lavrov underscore?", None),
+        ("What did Herzog ask Lavrov?", None),
         ("What was Herzog's previous job?", None),
         ("What is Hamas?", None),
     ],
@@ -89,13 +89,3 @@ def test_an_open_question_marks_what_follows_its_words() -> None:
     quote = "The militaries of Jerusalem and Moscow have resumed cooperation to assure deconfliction, he said."
     marked = _marked("What have the militaries of Jerusalem and Moscow resumed?", quote)
     assert marked is not None and marked.startswith("cooperation")
-
-
-def test_a_question_about_what_someone_said_marks_the_reported_words() -> None:
-    quote = "Due to the growing Russian influence, Herzog also urged the Kremlin’s top diplomat not to turn a blind eye."
-    marked = _marked("What did Herzog ask Lavrov?", quote)
-    assert marked is not None and marked.startswith("urged") and "blind eye" in marked
-
-
-def test_a_figure_question_without_a_figure_marks_nothing() -> None:
-    assert _marked("How many soldiers died?", "The soldiers were remembered in a ceremony.") is None
