@@ -4,16 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: chat test install index clean
+.PHONY: chat test test-quick install index clean
 
 ## chat: set up .venv, build the seed index if there is none, open the chat
 chat: install
 	@$(BIN)/quotebot index stats >/dev/null 2>&1 || $(BIN)/quotebot index build
 	@$(BIN)/quotebot chat
 
-## test: set up .venv and run the test suite
+## test: set up .venv and run the whole test suite
 test: install
 	$(BIN)/python -m pytest
+
+## test-quick: the tests not marked slow or e2e (under a minute; `make test` before a commit)
+test-quick: install
+	$(BIN)/python -m pytest -m "not slow and not e2e"
 
 ## install: create .venv and install quotebot with its test tools (redone when pyproject.toml changes)
 install: $(STAMP)

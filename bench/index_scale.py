@@ -75,13 +75,13 @@ def _serve(index_dir: Path, questions_file: Path) -> None:
     """In a fresh process: load the bot as `quotebot chat` does and time each question."""
     import numpy as np
 
-    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot import wiring
     from quotebot.bot.settings import load_settings
 
     settings = load_settings(ROOT / "config.yaml")
     settings = settings.model_copy(update={"index": settings.index.model_copy(update={"index_dir": index_dir})})
     started = time.perf_counter()
-    bot = QuoteBot.from_settings(settings)
+    bot = wiring.new_bot(settings)
     bot.warm_up()
     load_s = time.perf_counter() - started
     questions = [line for line in questions_file.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -209,7 +209,7 @@ def corpus(args: argparse.Namespace) -> dict:
             "articles": manifest.counts.articles,
             "chunks": manifest.counts.chunks,
             "sentences": manifest.counts.sentences,
-            "vector_index": manifest.vector_index,
+            "vector_index": manifest.vector_store.params.get("kind", manifest.vector_store.backend),
             "build_wall_s": build["wall_s"],
             "build_peak_rss_mb": build["peak_rss_mb"],
             "build_chunks_per_s": manifest.counts.chunks / build["wall_s"],
@@ -318,7 +318,7 @@ def synthetic(args: argparse.Namespace) -> dict:
             "articles": change.manifest.counts.articles,
             "chunks": change.manifest.counts.chunks,
             "sentences": change.manifest.counts.sentences,
-            "vector_index": change.manifest.vector_index,
+            "vector_index": change.manifest.vector_store.params.get("kind", change.manifest.vector_store.backend),
             "base_build_s": base_build_s,
             "write_s": write_s,
         }

@@ -217,7 +217,7 @@ def serve_in_child(path: Path | None, queries: Path, mmap: bool, ef_search: list
 def child(spec_text: str) -> None:
     """A fresh process that loads one store and answers queries: its figures are its own."""
     spec = json.loads(spec_text)
-    from quotebot.index.stores import FaissVectorStore
+    from quotebot.index.faiss_store import FaissVectorStore
 
     queries = np.load(spec["queries"])
     out: dict = {}
@@ -252,7 +252,7 @@ def child(spec_text: str) -> None:
 
 
 def measure(kind: str, n: int, vectors: np.ndarray, queries_path: Path, truth: np.ndarray, args, work: Path, baseline: dict) -> dict:
-    from quotebot.index.stores import FaissVectorStore
+    from quotebot.index.faiss_store import FaissVectorStore
 
     params = {"hnsw_m": args.hnsw_m, "hnsw_ef_construction": args.hnsw_ef_construction} if kind == "hnsw" else {}
     store = FaissVectorStore(vectors.shape[1], kind=kind, **params)
@@ -344,7 +344,7 @@ def main() -> None:
         child(args.child)
         return
 
-    from quotebot.index.stores import DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M, HNSW_MIN_CHUNKS
+    from quotebot.index.faiss_store import DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M, HNSW_MIN_CHUNKS
 
     if args.articles is None or not args.articles.is_file():
         print(f"skipped: no articles file ({args.articles}); pass --articles ../shared/data/news/bbc.jsonl", file=sys.stderr)

@@ -1,23 +1,19 @@
 """The chat core: conversations, follow-ups and the bot's one entry point for every front end.
 
 It is transport-free: the terminal chat, ``quotebot ask``, the Telegram bot and the
-regression runner all call ``QuoteBot.ask`` and only render the ``Answer`` they get.
+regression runner all call ``QuoteBot.ask`` and only render the ``Answer`` they get. They
+know it as a ``ChatCore``; quotebot.bot.wiring.new_bot builds it from settings.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Protocol
 
 from quotebot.bot.followup import context_for, leans_on_previous, subject_of
-from quotebot.bot.settings import Settings
-from quotebot.index.embedding import Embedder, TextEncoder
 from quotebot.index.live import LiveIndex
-from quotebot.index.manifest import ChunkingSettings
-from quotebot.index.onnx_encoder import query_encoder_for
+from quotebot.index.reader import QuoteIndex
 from quotebot.retrieval.answer import Answer
 from quotebot.retrieval.retriever import Retriever
 
@@ -42,6 +38,18 @@ class ArticleSummary:
     chunks: int
 
 
+class ChatCore(Protocol):
+    """What every front end needs of the chat core (``QuoteBot``); a test may stand in for it."""
+
+    def ask(self, question: str, conversation: str = "default") -> Answer: ...
+
+    def forget(self, conversation: str) -> None: ...
+
+    def sources(self) -> list[ArticleSummary]: ...
+
+    def example_question(self) -> str: ...
+
+
 @dataclass
 class QuoteBot:
     """Answers questions over one index, keeping a ``Conversation`` per conversation key."""
@@ -49,34 +57,9 @@ class QuoteBot:
     retriever: Retriever
     live_index: LiveIndex | None = None  # when set, a newly published index is picked up
     _conversations: OrderedDict[str, Conversation] = field(default_factory=OrderedDict)
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        index_dir: Path | None = None,
-        embedder: TextEncoder | None = None,
-        torch_model: Callable[[], TextEncoder] | None = None,
-    ) -> QuoteBot:
-        """Open the configured index (checked against the configured model and chunking).
-
-        Questions are embedded by ``embedder`` when given, else by the index's ONNX export,
-        else by ``torch_model()`` (a new torch model by default): several bots can share one
-        loaded model (tests, the regression runner).
-        """
-        index_settings = settings.index
-        index_dir = index_dir or index_settings.index_dir
-        live = LiveIndex(
-            index_dir,
-            model=index_settings.model,
-            chunking=ChunkingSettings(
-                chunk_tokens=index_settings.chunk_tokens, chunk_overlap=index_settings.chunk_overlap
-            ),
-            hnsw_ef_search=index_settings.hnsw_ef_search,
-        )
-        new_torch_model = partial(Embedder, model=index_settings.model, batch_size=index_settings.batch_size)
-        encoder = embedder or query_encoder_for(index_dir, index_settings.model, torch_model or new_torch_model)
-        return cls(Retriever(live.index, encoder, **settings.retrieval.model_dump()), live)
+    # The article list of one generation: /sources on a 20k-article index is built once per
+    # generation, and again after a reload (an `index add` while the bot runs).
+    _sources: tuple[str, list[ArticleSummary]] | None = None
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
@@ -88,7 +71,18 @@ class QuoteBot:
         follows_up = state.turns > 0 and leans_on_previous(question)
         context = context_for(question, state.subject) if follows_up else ""
         preferred = _articles_of(state.last_answer) if follows_up else ()
-        answer = self._current_retriever().answer(question, context=context, prefer_articles=preferred)
+        retriever = self._current_retriever()
+        try:
+            answer = retriever.answer(question, context=context, prefer_articles=preferred)
+        except (IndexError, KeyError, UnicodeDecodeError) as error:
+            # Loading checks the cheap bounds; what it cannot see (a damaged value deep in a
+            # file) surfaces here. It is the index that is wrong, not the question: say so.
+            from quotebot.index.errors import CorruptIndexError
+
+            raise CorruptIndexError(
+                f"{retriever.index.path}: damaged index ({type(error).__name__} while answering): "
+                "run `quotebot index verify`, then `quotebot index build`"
+            ) from None
         if not follows_up:
             state.subject = subject_of(question)
         state.last_answer = answer if answer.answered else state.last_answer
@@ -99,12 +93,16 @@ class QuoteBot:
         self._conversations.pop(conversation, None)
 
     def sources(self) -> list[ArticleSummary]:
-        """The indexed articles, in index order."""
-        articles = self._current_retriever().index.articles
-        return [
-            ArticleSummary(record["id"], record["title"], record.get("date"), int(chunks))
-            for record, chunks in zip(articles.records, articles.rows["chunks"])
-        ]
+        """The indexed articles of the newest generation, in index order."""
+        index = self._current_retriever().index
+        cached = self._sources
+        if cached is None or cached[0] != index.generation:
+            cached = self._sources = (index.generation, _summaries(index))
+        return list(cached[1])
+
+    def example_question(self) -> str:
+        """A question to suggest, about an article of this index: the newest one."""
+        return example_question(self.sources())
 
     def _current_retriever(self) -> Retriever:
         """The retriever over the newest index. An answer in progress keeps the one it took."""
@@ -120,6 +118,25 @@ class QuoteBot:
         while len(self._conversations) > MAX_CONVERSATIONS:
             self._conversations.popitem(last=False)
         return state
+
+
+def _summaries(index: QuoteIndex) -> list[ArticleSummary]:
+    articles = index.articles
+    return [
+        ArticleSummary(record["id"], record["title"], record.get("date"), int(chunks))
+        for record, chunks in zip(articles.records, articles.rows["chunks"])
+    ]
+
+
+def example_question(sources: list[ArticleSummary]) -> str:
+    """A question any corpus can answer: about its most recent article (by date, else the last
+    indexed), named by its title. Nothing here knows the seed article."""
+    if not sources:
+        return "What do the articles say?"
+    dated = [s for s in sources if s.date]
+    newest = max(dated, key=lambda s: s.date or "") if dated else sources[-1]
+    subject = " ".join((newest.title or newest.id).split())
+    return f'What is "{subject}" about?'
 
 
 def _articles_of(answer: Answer | None) -> tuple[str, ...]:

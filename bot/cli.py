@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from quotebot.bot.safe_text import json_line, printable
 from quotebot.bot.settings import Settings, load_settings
-from quotebot.index.errors import ExitCode, UserError, exit_code_of, is_user_error
+from quotebot.index.errors import ExitCode, IndexMissingError, UserError, exit_code_of, is_user_error
 
 __all__ = ["ExitCode", "UserError", "build_parser", "main"]
 
@@ -50,10 +51,21 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.OK
     except Exception as error:  # every error becomes one line
         code, message = _classify(error)
+        message = _as_given(error, message, args)
         if code is ExitCode.INTERNAL and os.environ.get("QUOTEBOT_DEBUG"):
             raise
-        print(f"quotebot: error: {message}", file=sys.stderr)
+        print(f"quotebot: error: {printable(message)}", file=sys.stderr)  # paths and ids may hold escapes
         return code
+
+
+def _as_given(error: Exception, message: str, args: argparse.Namespace) -> str:
+    """A missing index is named as the user gave ``--index-dir``, and so is the fix."""
+    given = getattr(args, "index_dir", None)
+    if not isinstance(error, IndexMissingError) or not given:
+        return message
+    return message.replace(str(given.resolve()), str(given)).replace(
+        "run `quotebot index build`", f"run `quotebot index build --index-dir {given}`"
+    )
 
 
 def _common_options(default: object) -> argparse.ArgumentParser:
@@ -70,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answers questions by quoting news articles word for word.",
         parents=[_common_options(None)],
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     # After the command name the options must not reset what was given before it.
     common = _common_options(argparse.SUPPRESS)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -97,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(handler=_index_verify)
     stats = index_commands.add_parser("stats", help="what the index holds", parents=[common])
-    stats.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    stats.add_argument("--json", action="store_true", help="print the manifest as JSON (without article hashes)")
+    stats.add_argument("--verbose", action="store_true", help="with --json: include every article's hash")
     stats.set_defaults(handler=_index_stats)
 
     ask = commands.add_parser("ask", help="answer one question (or a file of them)", parents=[common])
@@ -137,21 +151,35 @@ def _classify(error: Exception) -> tuple[ExitCode, str]:
 def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.bot.progress import BuildReporter
 
+    started = time.perf_counter()
     paths = args.paths or settings.index.corpus
     reporter = BuildReporter(sys.stderr)
-    articles = _load_or_fail(paths, args.strict, reporter)
-    change = _builder(settings).build(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
-    reporter.finished(change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates)
+    articles = _load_or_fail(paths, args.strict, reporter, settings)
+    builder = _builder(settings, reporter=reporter)
+    change = builder.build(
+        articles.articles, settings.index.index_dir, on_progress=reporter.progress, unreadable=articles.unreadable
+    )
+    reporter.finished(
+        change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates,
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
     return ExitCode.OK
 
 
 def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.bot.progress import BuildReporter
+    from quotebot.index.reader import read_manifest
 
+    started = time.perf_counter()
+    # Before anything slow (the model export): `index add` needs an index to add to.
+    read_manifest(settings.index.index_dir)
     reporter = BuildReporter(sys.stderr)
-    articles = _load_or_fail(args.paths, args.strict, reporter)
-    change = _builder(settings).add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
-    reporter.finished(change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates)
+    articles = _load_or_fail(args.paths, args.strict, reporter, settings)
+    change = _builder(settings, reporter=reporter).add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
+    reporter.finished(
+        change, settings.index.index_dir, skipped=len(articles.skipped), duplicates=articles.duplicates,
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
     return ExitCode.OK
 
 
@@ -164,55 +192,80 @@ def _index_remove(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _index_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    import json
+    from quotebot.bot import wiring
 
-    from quotebot.index.reader import QuoteIndex
-
-    articles = QuoteIndex.load(settings.index.index_dir).articles
-    for record, chunks in zip(articles.records, articles.rows["chunks"].tolist()):
-        if args.json:
-            print(json.dumps({**record, "chunks": chunks}, ensure_ascii=False))
-        else:
-            print(f"{record['id']}\t{chunks} chunks\t{record.get('date') or '-'}\t{record['title']}")
+    articles = wiring.load_index(settings.index, checked=False).articles
+    rows = list(zip(articles.records, articles.rows["chunks"].tolist()))
+    if args.json:
+        for record, chunks in rows:
+            print(json_line({**record, "chunks": chunks}))  # exact data, no raw control character
+        return ExitCode.OK
+    for line in article_table(rows):
+        print(line)
     return ExitCode.OK
+
+
+def article_table(rows: list[tuple[dict, int]]) -> list[str]:
+    """``index list``: id, chunks, date and title in aligned columns (the title, last, runs on)."""
+    # Tabs, newlines and escapes in an id or title must not forge columns or rows.
+    table = [
+        tuple(printable(str(cell)) for cell in (record["id"], f"{chunks} chunk{'s' * (chunks != 1)}", record.get("date") or "-", record["title"]))
+        for record, chunks in rows
+    ]
+    widths = [max((len(row[column]) for row in table), default=0) for column in range(3)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in table]
 
 
 def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from quotebot.index.verify import verify_index
 
     report = verify_index(settings.index.index_dir)
-    for problem in report.problems:
-        print(f"quotebot: verify: {problem}", file=sys.stderr)
-    if report.problems:
-        print(f"index at {settings.index.index_dir} is damaged: {len(report.problems)} problem(s); "
-              f"run `quotebot index build` to rebuild it", file=sys.stderr)
-        return ExitCode.FAILED
-    print(f"index OK: {report.summary}")
-    return ExitCode.OK
+    code = ExitCode.FAILED if report.problems else ExitCode.OK
+    try:
+        for problem in report.problems:
+            print(f"quotebot: verify: {printable(problem)}", file=sys.stderr)
+        if report.problems:
+            print(f"index at {settings.index.index_dir} is damaged: {len(report.problems)} problem(s); "
+                  f"run `quotebot index build` to rebuild it", file=sys.stderr)
+        else:
+            print(f"index OK: {report.summary}")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        # `index verify | head`: the reader left, but the check's result must not be lost.
+        _silence_closed_output()
+    return code
 
 
-def _builder(settings: Settings, *, embeds: bool = True):
-    """The index writer; one that ``embeds`` gets the ONNX document encoder (made now if the
-    index folder has none), so `index add` never imports torch. `index remove` embeds
-    nothing: its torch ``Embedder`` is never loaded."""
-    from quotebot.index.embedding import Embedder
-    from quotebot.index.builder import IndexBuilder
-    from quotebot.index.onnx_encoder import document_encoder_for
+def _silence_closed_output() -> None:
+    """Point stdout and stderr at /dev/null, so the flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
+    os.close(devnull)
+
+
+def _builder(settings: Settings, *, embeds: bool = True, reporter=None):
+    from quotebot.bot import wiring
+    from quotebot.index.onnx_encoder import OnnxDocumentEncoder, OnnxQueryEncoder, encoder_dir
 
     index = settings.index
-    if embeds:
-        embedder = document_encoder_for(index.index_dir, index.model, index.batch_size)
-    else:
-        embedder = Embedder(model=index.model, batch_size=index.batch_size)
-    return IndexBuilder(
-        embedder, index.chunk_tokens, index.chunk_overlap, vector_index=index.vector_index, hnsw_m=index.hnsw_m
-    )
+    exported = encoder_dir(index.index_dir, index.model)
+    if embeds and reporter is not None and not (OnnxDocumentEncoder.available(exported) and OnnxQueryEncoder.available(exported)):
+        # The one-off export takes half a minute with no progress of its own: say so.
+        reporter.step(f"preparing the model for {index.index_dir} (once per index folder; about half a minute)")
+    return wiring.new_builder(settings.index, embeds=embeds)
 
 
-def _load_or_fail(paths: list[Path], strict: bool, reporter):
+def _load_or_fail(paths: list[Path], strict: bool, reporter, settings: Settings):
     from quotebot.index.loaders import load_articles
 
-    report = load_articles(paths, strict=strict, on_skip=reporter.skipped)
+    report = load_articles(
+        paths, strict=strict, on_skip=reporter.skipped, max_article_chars=settings.index.max_article_chars
+    )
     if not report.articles:
         raise UserError(f"no articles found in {', '.join(map(str, paths))}", ExitCode.BAD_INPUT)
     return report
@@ -223,7 +276,9 @@ def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
     manifest = read_manifest(settings.index.index_dir)
     if args.json:
-        print(manifest.model_dump_json(indent=2))
+        # Every article's hash is for machines comparing indexes (--verbose); without it the
+        # manifest of a 20,000-article index fits a screen.
+        print(manifest.model_dump_json(indent=2, exclude=None if args.verbose else {"article_hashes"}))
         return ExitCode.OK
     counts = manifest.counts
     size = sum(manifest.file_sizes.values())
@@ -234,6 +289,7 @@ def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
         ("sentences", f"{counts.sentences:,}"),
         ("model", f"{manifest.model} ({manifest.dimension} dimensions)"),
         ("chunking", f"{manifest.chunking.chunk_tokens} tokens, {manifest.chunking.chunk_overlap} sentence overlap"),
+        ("stores", f"{_store(manifest.vector_store)} vectors, {_store(manifest.keyword_index)} keywords"),
         ("size", f"{size / 1e6:.1f} MB"),
         ("built", f"{manifest.built_at} in {manifest.build_seconds:.1f} s"),
     ]
@@ -242,17 +298,32 @@ def _index_stats(args: argparse.Namespace, settings: Settings) -> ExitCode:
     return ExitCode.OK
 
 
+def _store(ref) -> str:
+    return ref.backend + "".join(f" {value}" for key, value in ref.params.items() if key == "kind")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("quotebot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 # -- ask -----------------------------------------------------------------------------------
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot import wiring
     from quotebot.bot.render import answer_to_json, answer_to_text
 
     if (args.question is None) == (args.batch is None):
         raise UserError("ask takes a QUESTION or --batch FILE (one of the two)", ExitCode.USAGE)
+    if args.question is not None and not args.question.strip():
+        raise UserError("the question is empty: ask takes a QUESTION, e.g. quotebot ask 'What did Herzog ask Lavrov?'", ExitCode.USAGE)
     questions = _batch_questions(args.batch) if args.batch else iter([args.question])
-    bot = QuoteBot.from_settings(settings)
+    bot = wiring.new_bot(settings)
     color = _use_color(settings, sys.stdout)
     for number, question in enumerate(questions):
         # Batch questions are independent: each gets a conversation of its own.
@@ -260,7 +331,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> ExitCode:
         if args.json:
             print(answer_to_json(answer), flush=bool(args.batch))
         else:
-            header = f"Q: {question}\n" if args.batch else ""
+            header = f"Q: {printable(question)}\n" if args.batch else ""
             print(f"{header}{answer_to_text(answer, color=color)}\n", flush=bool(args.batch))
     return ExitCode.OK
 
@@ -293,11 +364,11 @@ def _use_color(settings: Settings, stream: TextIO) -> bool:
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot import wiring
     from quotebot.bot.terminal import TerminalChat
 
     started = time.perf_counter()
-    bot = QuoteBot.from_settings(settings)
+    bot = wiring.new_bot(settings)
     bot.warm_up()
     chat = TerminalChat(bot, color=_use_color(settings, sys.stdout), history_file=settings.chat.history_file)
     chat.run(ready_seconds=time.perf_counter() - started)

@@ -87,8 +87,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 
 def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    from quotebot.index.manifest import ChunkingSettings
-    from quotebot.index.onnx_encoder import query_encoder_for
+    from quotebot.bot import wiring
     from quotebot.retrieval.evaluation.cache import article_file_index, file_sha256, squad_index, subset_index
     from quotebot.retrieval.evaluation.harness import evaluate, evaluate_left_out, evaluate_per_article
     from quotebot.retrieval.evaluation.report import render_table
@@ -118,19 +117,17 @@ def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
     progress = _Progress(sys.stderr)
     cache_dir = (args.cache_dir or _project_dir(args) / EVAL_CACHE).resolve()
     embedder = _embedder(settings)  # torch: loaded only if an index must be built
-    chunking = ChunkingSettings(chunk_tokens=settings.index.chunk_tokens, chunk_overlap=settings.index.chunk_overlap)
-    cached = squad_index(
-        squad, cache_dir, embedder, chunking, on_build=progress.building(args.path), on_progress=progress.indexing
-    )
+    builder = wiring.new_builder(settings.index, embedder, export_onnx=False)
+    cached = squad_index(squad, cache_dir, builder, on_build=progress.building(args.path), on_progress=progress.indexing)
     dataset = _corpus_info(args.path, squad.sha256, cached)
     out_of_corpus = None
     if args.abstention is not None:
         other = article_file_index(
-            args.abstention, cache_dir, embedder, chunking,
+            args.abstention, cache_dir, builder,
             on_build=progress.building(args.abstention), on_progress=progress.indexing,
         )
         out_of_corpus = (other.index, _corpus_info(args.abstention, file_sha256(args.abstention), other))
-    encoder = query_encoder_for(cached.index_dir, settings.index.model, torch_model=lambda: embedder)
+    encoder = wiring.query_encoder(settings.index, cached.index_dir, torch_model=lambda: embedder)
     run = evaluate(
         questions,
         cached.index,
@@ -147,7 +144,7 @@ def _squad(args: argparse.Namespace, settings: Settings) -> ExitCode:
         def article_index(number: int):
             sub = subset_index(
                 cached, squad.article_ids(number), cache_dir / f"{cached.index_dir.name}.articles" / f"{number:03d}",
-                embedder, chunking,
+                builder,
             )
             return sub.index, sub.built
 
@@ -173,9 +170,8 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
     import hashlib
     import os
 
+    from quotebot.bot import wiring
     from quotebot.index.loaders import load_articles
-    from quotebot.index.manifest import ChunkingSettings
-    from quotebot.index.onnx_encoder import query_encoder_for
     from quotebot.retrieval.evaluation.cache import NEWS_CORPUS, cache_key, cached_index, derived_index, file_sha256, subset_index
     from quotebot.retrieval.evaluation.harness import evaluate_news, load_average
     from quotebot.retrieval.evaluation.news import corpus_articles, load_news_set
@@ -193,7 +189,7 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
     progress = _Progress(sys.stderr)
     cache_dir = (args.cache_dir or _project_dir(args) / EVAL_CACHE).resolve()
     embedder = _embedder(settings)
-    chunking = ChunkingSettings(chunk_tokens=settings.index.chunk_tokens, chunk_overlap=settings.index.chunk_overlap)
+    builder = wiring.new_builder(settings.index, embedder, export_onnx=False)
     files = [(path, load_articles([path]).articles) for path in args.corpus]
     articles = corpus_articles(files, news.article_ids, args.per_file_limit)
     news.check_against({a.id: a for a in articles})
@@ -202,12 +198,13 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
     by_id = {a.id: a for a in articles}
     own = [by_id[article_id] for article_id in news.article_ids]
     files_digest = hashlib.sha256("\n".join([*(file_sha256(p) for p in args.corpus), *news.article_ids]).encode()).hexdigest()
-    own_key = cache_key(corpus_sha256=files_digest, corpus_kind=NEWS_CORPUS, model=embedder.model, chunking=chunking)
-    base = cached_index(
-        cache_dir, own_key, lambda: own, embedder, chunking,
-        on_build=progress.building(args.path), on_progress=progress.indexing,
+    own_key = cache_key(
+        corpus_sha256=files_digest, corpus_kind=NEWS_CORPUS, model=embedder.model, chunking=builder.chunking
     )
-    encoder = query_encoder_for(base.index_dir, settings.index.model, torch_model=lambda: embedder)
+    base = cached_index(
+        cache_dir, own_key, lambda: own, builder, on_build=progress.building(args.path), on_progress=progress.indexing
+    )
+    encoder = wiring.query_encoder(settings.index, base.index_dir, torch_model=lambda: embedder)
     modes, records = [], []
     if args.mode in ("both", "alone"):
         alone: dict[str, object] = {}
@@ -216,7 +213,7 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
             if article_id not in alone:
                 alone.clear()
                 folder = cache_dir / f"{own_key}.alone" / article_id
-                alone[article_id] = subset_index(base, [article_id], folder, embedder, chunking).index
+                alone[article_id] = subset_index(base, [article_id], folder, builder).index
             return alone[article_id]
 
         reports, extra = evaluate_news("article alone", questions, article_alone, encoder, settings.retrieval, on_progress=progress.asking)
@@ -226,7 +223,7 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
     if args.mode in ("both", "corpus"):
         progress.building_count(len(articles) - len(own), "corpus articles")
         whole = derived_index(
-            base, articles, cache_dir / f"{own_key}.corpus-{args.per_file_limit}", embedder, chunking,
+            base, articles, cache_dir / f"{own_key}.corpus-{args.per_file_limit}", builder,
             embed_new=True, on_progress=progress.indexing,
         )
         reports, extra = evaluate_news("whole corpus", questions, lambda _: whole.index, encoder, settings.retrieval, on_progress=progress.asking)
@@ -258,9 +255,9 @@ def _news(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _embedder(settings: Settings):
-    from quotebot.index.embedding import Embedder
+    from quotebot.bot import wiring
 
-    return Embedder(model=settings.index.model, batch_size=settings.index.batch_size)
+    return wiring.torch_embedder(settings.index)
 
 
 def _project_dir(args: argparse.Namespace) -> Path:

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from quotebot.bot.safe_text import printable
 from quotebot.index.builder import BuildProgress, IndexChange
 from quotebot.index.loaders import SkippedInput
 
@@ -19,8 +20,15 @@ BAR_WIDTH = 24
 def progress_line(status: BuildProgress, *, bar: bool) -> str:
     """``indexing [#####.....]  52% 1,160/2,225 articles, 6,480 chunks, 212 chunks/s, 0:31 left``."""
     rate = status.chunks_done / status.seconds if status.seconds > 0 else 0.0
-    share = status.articles_done / status.articles_total if status.articles_total else 1.0
-    counts = f"{status.articles_done:,}/{status.articles_total:,} articles, {status.chunks_done:,} chunks, {rate:,.0f} chunks/s"
+    if status.texts_total:  # chunks and sentences: moves within one long article too
+        share = status.texts_done / status.texts_total
+        counts = (
+            f"{status.articles_done:,}/{status.articles_total:,} articles, "
+            f"{status.texts_done:,}/{status.texts_total:,} passages, {rate:,.0f} chunks/s"
+        )
+    else:
+        share = status.articles_done / status.articles_total if status.articles_total else 1.0
+        counts = f"{status.articles_done:,}/{status.articles_total:,} articles, {status.chunks_done:,} chunks, {rate:,.0f} chunks/s"
     if not bar:
         return f"indexing: {counts}"
     filled = round(share * BAR_WIDTH)
@@ -39,7 +47,7 @@ class BuildReporter:
 
     def skipped(self, problem: SkippedInput) -> None:
         self._clear_line()
-        print(f"quotebot: warning: {problem} (skipped)", file=self.stream)
+        print(f"quotebot: warning: {printable(str(problem))} (skipped)", file=self.stream)
 
     def progress(self, status: BuildProgress) -> None:
         now = time.monotonic()
@@ -54,17 +62,34 @@ class BuildReporter:
         else:
             print(line, file=self.stream, flush=True)
 
-    def finished(self, change: IndexChange, index_dir: Path, *, skipped: int, duplicates: int) -> None:
+    def step(self, message: str) -> None:
+        """A slow step that shows no progress of its own (the one-off model export)."""
+        self._clear_line()
+        print(f"quotebot: {message}", file=self.stream, flush=True)
+
+    def finished(
+        self, change: IndexChange, index_dir: Path, *, skipped: int, duplicates: int, seconds: float | None = None
+    ) -> None:
+        """The summary; ``seconds``: the whole command's time (loading and the model export too)."""
         self._clear_line()
         counts = change.manifest.counts
+        total = change.seconds if seconds is None else seconds
         rate = f", {change.embedded_chunks / change.seconds:,.0f} chunks/s" if change.embedded_chunks and change.seconds else ""
+        kept = (
+            f"; {len(change.kept_unread):,} kept because their file or folder could not be read"
+            if change.kept_unread else ""
+        )
         print(
             f"index {index_dir}: {counts.articles:,} articles ({counts.chunks:,} chunks, {counts.sentences:,} sentences) "
-            f"in {change.seconds:.1f} s{rate}; {len(change.added):,} new, {len(change.updated):,} changed, "
+            f"in {total:.1f} s{rate}; {len(change.added):,} new, {len(change.updated):,} changed, "
             f"{len(change.removed):,} removed, {change.unchanged:,} unchanged (not re-embedded); "
-            f"{skipped} skipped, {duplicates} duplicates dropped",
+            f"{skipped} skipped, {duplicates} duplicates dropped{kept}",
             file=self.stream,
         )
+        for article_id in change.kept_unread:
+            print(f"quotebot: warning: kept {printable(article_id)}: its file could not be read", file=self.stream)
+        for renaming in change.renamed:
+            print(f"quotebot: warning: id {printable(renaming)}", file=self.stream)
 
     def _clear_line(self) -> None:
         if self.on_terminal:

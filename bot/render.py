@@ -6,9 +6,9 @@ and the source line under each quote, is decided here once.
 
 from __future__ import annotations
 
-import json
 import textwrap
 
+from quotebot.bot.safe_text import json_line, printable
 from quotebot.retrieval.answer import Answer, Quote
 
 NOT_FOUND = "I couldn't find that in the articles."
@@ -35,7 +35,7 @@ def source_line(quote: Quote) -> str:
 
 def answer_to_json(answer: Answer) -> str:
     """One line of JSON: the contract of ``quotebot ask --json`` and ``--batch``."""
-    return json.dumps(answer.model_dump(mode="json"), ensure_ascii=False)
+    return json_line(answer.model_dump(mode="json"))  # exact data, no raw control character
 
 
 def marked_text(quote: Quote) -> str:
@@ -56,13 +56,14 @@ def answer_to_text(answer: Answer, *, color: bool = False, limit: int | None = N
 
 
 def _quote_block(quote: Quote, color: bool) -> str:
+    # Article text is printed inert: an escape sequence in it must not drive the terminal.
     body = textwrap.fill(
-        marked_text(quote) if color else " ".join(quote.text.split()),
+        printable(marked_text(quote) if color else " ".join(quote.text.split())),
         width=WRAP_WIDTH,
         initial_indent=QUOTE_INDENT,
         subsequent_indent=QUOTE_INDENT,
     )
-    source = f"{QUOTE_INDENT}— {source_line(quote)}"
+    source = f"{QUOTE_INDENT}— {printable(source_line(quote))}"
     if color:
         # The answer stands out inside the bold quote; the quote's bold resumes after it.
         body = body.replace(ANSWER_OPEN, _ANSI_ANSWER).replace(ANSWER_CLOSE, _ANSI_RESET + _ANSI_QUOTE)

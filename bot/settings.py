@@ -79,7 +79,7 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
     except (OSError, UnicodeDecodeError) as error:
         raise SettingsError(f"{path}: cannot read config file ({error})") from None
     try:
-        data, lines = parse_yaml(text, str(path))
+        data, lines = parse_yaml(text, str(path), forbid_duplicate_keys=True)
     except YamlLocatedError as error:
         raise SettingsError(str(error)) from None
     if data is None:

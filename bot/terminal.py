@@ -11,17 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from quotebot.bot.chat import QuoteBot
+from quotebot.bot.chat import ChatCore
 from quotebot.bot.render import answer_to_text
+from quotebot.bot.safe_text import printable
 
 PROMPT = "you> "
 CONVERSATION = "terminal"
-EXAMPLE_QUESTION = "What did Herzog ask Lavrov?"
+# /sources shows the articles a page at a time: a 20,000-article index is not one screen.
+SOURCES_PAGE = 20
 
 HELP = """\
 Ask a question about the articles; I answer with sentences quoted word for word.
 Follow-ups work: "and what did he say about ...?"
-  /sources   list the indexed articles
+  /sources   list the indexed articles, 20 at a time (/sources 2 for the next page)
   /new       start a new conversation (forget what we talked about)
   /help      this help
   /quit      leave (Ctrl-D and Ctrl-C work too)"""
@@ -30,7 +32,7 @@ Follow-ups work: "and what did he say about ...?"
 class TerminalChat:
     def __init__(
         self,
-        bot: QuoteBot,
+        bot: ChatCore,
         *,
         color: bool,
         history_file: Path,
@@ -60,21 +62,33 @@ class TerminalChat:
             return False
         if line == "/help":
             self._say(HELP)
-        elif line == "/sources":
-            self._say(self._sources())
+        elif line == "/sources" or line.startswith("/sources "):
+            self._say(self._sources(line.removeprefix("/sources").strip()))
         elif line == "/new":
             self.bot.forget(CONVERSATION)
             self._say("New conversation.")
         elif line.startswith("/"):
-            self._say(f"Unknown command {line.split()[0]}: /help lists the commands.")
+            self._say(f"Unknown command {printable(line.split()[0])}: /help lists the commands.")
         else:
             answer = self.bot.ask(line, conversation=CONVERSATION)
             self._say(answer_to_text(answer, color=self.color) + "\n")
         return True
 
-    def _sources(self) -> str:
-        rows = [f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date}" if s.date else "") for s in self.bot.sources()]
-        return "\n".join(rows) or "No articles are indexed."
+    def _sources(self, page_text: str = "") -> str:
+        sources = self.bot.sources()
+        if not sources:
+            return "No articles are indexed."
+        pages = -(-len(sources) // SOURCES_PAGE)
+        if page_text and not (page_text.isdigit() and 1 <= int(page_text) <= pages):
+            return f"/sources takes a page number from 1 to {pages}."
+        page = int(page_text) if page_text else 1
+        shown = sources[(page - 1) * SOURCES_PAGE : page * SOURCES_PAGE]
+        rows = [printable(f"  {s.title or s.id}  [{s.id}]" + (f"  {s.date}" if s.date else "")) for s in shown]
+        if pages > 1:
+            first = (page - 1) * SOURCES_PAGE + 1
+            footer = f"  ({first}-{first + len(shown) - 1} of {len(sources)} articles"
+            rows.append(footer + (f"; /sources {page + 1} for more)" if page < pages else ")"))
+        return "\n".join(rows)
 
     def _lines(self) -> Iterator[str]:
         if self.stdin.isatty() and self.stdout.isatty():
@@ -92,9 +106,10 @@ class TerminalChat:
         except OSError:
             history = InMemoryHistory()  # a read-only home must not stop the chat
         session: PromptSession[str] = PromptSession(history=history)
+        example = self.bot.example_question()
         while True:
             try:
-                yield session.prompt(PROMPT, placeholder=f"e.g. {EXAMPLE_QUESTION}")
+                yield session.prompt(PROMPT, placeholder=f"e.g. {example}")
             except (EOFError, KeyboardInterrupt):
                 return
 

@@ -8,6 +8,7 @@ Reading lives in ``quotebot.index.reader``.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,25 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from quotebot.index import generation_files, storage
 from quotebot.index.articles import Article, Span
+from quotebot.index.backends import keyword_backend, vector_backend
 from quotebot.index.chunking import chunk_article
 from quotebot.index.embedding import DocumentEncoder
 from quotebot.index.errors import CorruptIndexError, ExitCode, IndexMismatchError, QuotebotError
 from quotebot.index.lock import IndexLock
-from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest, article_fingerprint
+from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Manifest, StoreRef, article_fingerprint
 from quotebot.index.onnx_encoder import encoder_dir, export_onnx_encoders
 from quotebot.index.reader import QuoteIndex
-from quotebot.index.stores import (
-    DEFAULT_HNSW_M,
-    KeywordIndex,
-    VectorStore,
-    choose_vector_index,
-    new_vector_store,
-)
+from quotebot.index.settings import KeywordIndexSettings, VectorStoreSettings
 from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, article_record, chunk_rows, sentence_rows, write_records
 from quotebot.index.text import tokenize
 from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
 
-__all__ = ["BuildProgress", "IndexBuilder", "IndexChange", "UnknownArticleError"]
+__all__ = ["BuildProgress", "IdCollisionError", "IndexBuilder", "IndexChange", "UnknownArticleError"]
 
 # What stands in the token file for a chunk without a single BM25 token.
 NO_TOKENS = "\x00"
@@ -48,6 +44,8 @@ class BuildProgress:
     articles_total: int
     chunks_done: int
     seconds: float
+    texts_done: int = 0  # chunks and sentences embedded, those of an unfinished article included
+    texts_total: int = 0
 
 
 class IndexChange(BaseModel):
@@ -62,6 +60,12 @@ class IndexChange(BaseModel):
     unchanged: int = 0
     embedded_chunks: int = 0
     seconds: float = 0.0
+    kept_unread: list[str] = Field(
+        default_factory=list, description="indexed articles kept because their file or folder could not be read"
+    )
+    renamed: list[str] = Field(
+        default_factory=list, description="ids qualified by their folder because another file had the id"
+    )
 
 
 class UnknownArticleError(QuotebotError):
@@ -85,37 +89,69 @@ class IndexBuilder:
         chunk_tokens: int,
         chunk_overlap: int,
         export_onnx: bool = True,
-        vector_index: str = "auto",
-        hnsw_m: int = DEFAULT_HNSW_M,
+        vector_store: VectorStoreSettings | None = None,
+        keyword_index: KeywordIndexSettings | None = None,
     ) -> None:
         self.embedder = embedder
         self.chunking = ChunkingSettings(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
         self.export_onnx = export_onnx
-        self.vector_index = vector_index  # auto: flat while small, HNSW from HNSW_MIN_CHUNKS on
-        self.hnsw_m = hnsw_m
+        # The stores, as configured (index.vector_store, index.keyword_index): the backend
+        # decides their layout (FAISS: flat or HNSW by size) and writes their files.
+        self.vector_store = vector_store or VectorStoreSettings()
+        self.keyword_index = keyword_index or KeywordIndexSettings()
+        self.vectors = vector_backend(self.vector_store.backend, self.vector_store.options)
+        self.keywords = keyword_backend(self.keyword_index.backend, self.keyword_index.options)
 
     def build(
-        self, articles: Sequence[Article], index_dir: Path, on_progress: Callable[[BuildProgress], None] | None = None
+        self,
+        articles: Sequence[Article],
+        index_dir: Path,
+        on_progress: Callable[[BuildProgress], None] | None = None,
+        *,
+        unreadable: Sequence[str] = (),
     ) -> IndexChange:
-        """Make the index hold exactly ``articles``, re-embedding only what changed."""
+        """Make the index hold exactly ``articles``, re-embedding only what changed.
+
+        ``unreadable``: absolute paths of folders and files the load could not read
+        (``LoadReport.unreadable``). A read error must never remove an indexed article, so
+        every indexed article that may have come from there is kept as it is, and named
+        in ``IndexChange.kept_unread``.
+        """
         with IndexLock(index_dir, "index build"):
             previous = self._previous(index_dir, required=False)
-            return self._write(list(articles), previous, index_dir, on_progress)
+            target: list[Article | int] = list(articles)
+            kept: list[str] = []
+            if previous is not None and unreadable:
+                incoming = {article.id for article in articles}
+                for position, record in enumerate(previous.articles.records):
+                    if record["id"] not in incoming and _may_come_from(record.get("source"), unreadable):
+                        target.append(position)
+                        kept.append(record["id"])
+            change = self._write(target, previous, index_dir, on_progress)
+            return change.model_copy(update={"kept_unread": kept})
 
     def add(
         self, articles: Sequence[Article], index_dir: Path, on_progress: Callable[[BuildProgress], None] | None = None
     ) -> IndexChange:
-        """Add ``articles`` to the live index; one with an id already there replaces it."""
+        """Add ``articles`` to the live index; one with an id already there replaces it.
+
+        An article whose id is taken by an article from another file (``a/x.txt`` and
+        ``b/x.txt`` added from folders ``a`` and ``b`` are both ``x.txt``) replaces nothing:
+        its id is qualified by its folder's name (``b/x.txt``), and ``IndexChange.renamed``
+        says so; if that id is taken too, ``IdCollisionError`` names both files.
+        """
         with IndexLock(index_dir, "index add"):
             previous = self._previous(index_dir, required=True)
             assert previous is not None
+            articles, renamed = _without_collisions(articles, previous)
             incoming = {article.id: article for article in articles}
             target: list[Article | int] = [
                 incoming.pop(article_id) if article_id in incoming else position
                 for position, article_id in enumerate(previous.articles)
             ]
             target.extend(incoming.values())
-            return self._write(target, previous, index_dir, on_progress)
+            change = self._write(target, previous, index_dir, on_progress)
+            return change.model_copy(update={"renamed": renamed})
 
     def remove(self, article_ids: Sequence[str], index_dir: Path) -> IndexChange:
         """Drop the named articles; every id must be in the index, or nothing changes."""
@@ -134,7 +170,14 @@ class IndexBuilder:
     def _previous(self, index_dir: Path, *, required: bool) -> QuoteIndex | None:
         """The live index to update, as a private copy; None when a build starts afresh."""
         try:
-            return QuoteIndex.load(index_dir, model=self.embedder.model, chunking=self.chunking, mmap=False)
+            return QuoteIndex.load(
+                index_dir,
+                model=self.embedder.model,
+                chunking=self.chunking,
+                mmap=False,
+                vector_store=self.vector_store,
+                keyword_index=self.keyword_index,
+            )
         except (storage.IndexMissingError, IndexMismatchError, CorruptIndexError):
             # A build replaces a missing, outdated or damaged index; add and remove need one.
             if required:
@@ -184,12 +227,82 @@ class IndexBuilder:
         if not to_embed:
             return {}
 
-        def report(articles_done: int, chunks_done: int) -> None:
+        def report(articles_done: int, chunks_done: int, texts_done: int = 0, texts_total: int = 0) -> None:
             if on_progress:
-                on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, time.perf_counter() - started))
+                seconds = time.perf_counter() - started
+                on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, seconds, texts_done, texts_total))
 
         vectors = embed_articles(self.embedder, to_embed, report)
         return {item.article.id: item_vectors for item, item_vectors in zip(to_embed, vectors)}
+
+
+class IdCollisionError(QuotebotError):
+    """Two different files would be one article: their ids collide even when qualified."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+def _same_file(first: str, second: str) -> bool:
+    if first == second:
+        return True
+    try:
+        return Path(first).resolve() == Path(second).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def _may_come_from(source: str | None, unreadable: Sequence[str]) -> bool:
+    """Whether an indexed article may have been read from one of the ``unreadable`` paths.
+
+    Records of JSON files have no file as their source: they are kept whenever anything
+    was unreadable (keeping one article too many is reported; losing one is not undone).
+    """
+    if not source:
+        return True
+    path = os.path.abspath(source)
+    return any(path == folder or path.startswith(folder.rstrip(os.sep) + os.sep) for folder in unreadable)
+
+
+def _without_collisions(articles: Sequence[Article], previous: QuoteIndex) -> tuple[list[Article], list[str]]:
+    """``articles`` with every id that names another file's article qualified by its folder.
+
+    A file article's id is its path below the folder given; the folder is its source with
+    that suffix removed. Records (no file source) are matched by id, as documented.
+    """
+    result, renamed = [], []
+    for article in articles:
+        indexed = _indexed_source(previous, article.id)
+        if not indexed or not article.source or _same_file(indexed, article.source):
+            result.append(article)  # new, a record, or the same file again: added or replaced as before
+            continue
+        qualified = _qualified_id(article)
+        taken = _indexed_source(previous, qualified) if qualified else None
+        if qualified is None or (taken is not None and not _same_file(taken, article.source)):
+            raise IdCollisionError(
+                f"{article.source}: its id '{article.id}' is already the article from {indexed}, "
+                f"and no folder name tells them apart; rename one of the files"
+            )
+        if taken is None:
+            renamed.append(f"{article.id} -> {qualified} ({indexed} is another file)")
+        result.append(article.model_copy(update={"id": qualified}))
+    return result, renamed
+
+
+def _indexed_source(previous: QuoteIndex, article_id: str) -> str | None:
+    """The source of the indexed article ``article_id``; None if there is none ("" for a record)."""
+    if article_id not in previous.articles:
+        return None
+    return previous.articles.records[previous.articles.position(article_id)].get("source") or ""
+
+
+def _qualified_id(article: Article) -> str | None:
+    """``x.txt`` from ``other/x.txt`` -> ``other/x.txt``: the id prefixed by its folder's name."""
+    source = (article.source or "").replace(os.sep, "/")
+    if not source.endswith(article.id) or len(source) == len(article.id):
+        return None
+    folder = source[: -len(article.id)].rstrip("/")
+    name = folder.rsplit("/", 1)[-1]
+    return f"{name}/{article.id}" if name not in ("", ".", "..") else None
 
 
 @dataclass
@@ -300,9 +413,8 @@ class _GenerationWriter:
             np.concatenate(sentence_parts) if sentence_parts else np.zeros((0, 2), np.int32),
         )
         np.save(self.generation / storage.SENTENCE_VECTORS_FILE, sentence_vectors)
-        vectors = self._write_vectors(len(chunks))
-        self._write_keywords(chunks["id"], token_lines)
-        return self._write_manifest([r["id"] for r in records], len(chunks), len(sentence_vectors), vectors, started)
+        stores = self._write_vectors(len(chunks)), self._write_keywords(chunks["id"], token_lines)
+        return self._write_manifest([r["id"] for r in records], len(chunks), len(sentence_vectors), stores, started)
 
     def _article_rows(self, entry: int | ChunkedArticle, position: int):
         """One article's record, text, chunk rows, sentence rows, sentence vectors and token lines."""
@@ -336,39 +448,31 @@ class _GenerationWriter:
             tokens,
         )
 
-    def _write_vectors(self, total_chunks: int) -> VectorStore:
-        """The previous store, changed in place when it is still the right kind; else a new
-        one of the kind the index's size calls for, holding the kept vectors and the new."""
-        builder = self.builder
-        kind = choose_vector_index(builder.vector_index, total_chunks)
-        previous = self.previous.vectors if self.previous is not None else None
-        if previous is not None and previous.kind == kind:
-            vectors = previous
-            if self.plan.dropped_chunk_ids:
-                vectors.remove(np.asarray(self.plan.dropped_chunk_ids, dtype=np.int64))
-        else:
-            vectors = new_vector_store(kind, builder.embedder.dimension, total_chunks, hnsw_m=builder.hnsw_m)
-            if previous is not None:
-                kept = np.setdiff1d(previous.ids(), np.asarray(self.plan.dropped_chunk_ids, dtype=np.int64))
-                if len(kept):
-                    vectors.add(kept, previous.vectors(kept))
+    def _write_vectors(self, total_chunks: int) -> StoreRef:
+        """The previous generation's vectors less the dropped ones, plus the new, through the
+        store the backend picks for the next generation's size."""
+        vectors = self.builder.vectors.writer(
+            self.previous.vectors if self.previous is not None else None,
+            dimension=self.builder.embedder.dimension,
+            expected_chunks=total_chunks,
+            dropped=np.asarray(self.plan.dropped_chunk_ids, dtype=np.int64),
+        )
         new = [item for item in self.plan.to_embed if item.chunks]
         if new:
             ids = np.concatenate([np.asarray(self.plan.new_ids[item.article.id], dtype=np.int64) for item in new])
             vectors.add(ids, np.concatenate([self.embedded[item.article.id].chunks for item in new]))
-        vectors.save(self.generation / storage.CHUNK_VECTORS_FILE)
-        return vectors
+        return vectors.commit(self.generation)
 
-    def _write_keywords(self, ids: np.ndarray, token_lines: list[str]) -> None:
+    def _write_keywords(self, ids: np.ndarray, token_lines: list[str]) -> StoreRef:
         # BM25 sees the title too, as the embeddings do: questions name the story's subject.
         with open(self.generation / storage.CHUNK_TOKENS_FILE, "w", encoding="utf-8") as handle:
             for line in token_lines:
                 handle.write(line + "\n")
         token_lists = [[] if line == NO_TOKENS else line.split(" ") for line in token_lines]
-        KeywordIndex.build(ids, token_lists).save(self.generation / storage.KEYWORD_DIR)
+        return self.builder.keywords.build(ids, token_lists).commit(self.generation)
 
     def _write_manifest(
-        self, article_ids: list[str], chunks: int, sentences: int, vectors: VectorStore, started: float
+        self, article_ids: list[str], chunks: int, sentences: int, stores: tuple[StoreRef, StoreRef], started: float
     ) -> Manifest:
         hashes = dict(self.previous.manifest.article_hashes) if self.previous is not None else {}
         for article_id in self.plan.removed:
@@ -382,9 +486,11 @@ class _GenerationWriter:
             chunking=self.builder.chunking,
             counts=Counts(articles=len(article_ids), chunks=chunks, sentences=sentences),
             next_chunk_id=self.plan.next_chunk_id,
-            vector_index=getattr(vectors, "kind", "flat"),
+            vector_store=stores[0],
+            keyword_index=stores[1],
             article_hashes={article_id: hashes[article_id] for article_id in article_ids},
             file_sizes=generation_files.file_sizes(self.generation),
+            file_checksums=generation_files.file_checksums(self.generation),
             built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
         )

@@ -3,6 +3,7 @@ the file: a damaged index is reported, never a crash or a silently empty index."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mmap
 from pathlib import Path
@@ -58,6 +59,36 @@ def file_sizes(generation: Path) -> dict[str, int]:
     }
 
 
+CHECKSUM_ALGORITHM = "sha256"  # ~600 MB/s here (bench/checksum_speed.py): seconds even for a 1M-chunk index
+
+
+def file_checksum(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return f"{CHECKSUM_ALGORITHM}:{hashlib.file_digest(handle, CHECKSUM_ALGORITHM).hexdigest()}"
+
+
+def file_checksums(generation: Path) -> dict[str, str]:
+    """A checksum of every file of a generation but the manifest, which records them."""
+    return {name: file_checksum(generation / name) for name in file_sizes(generation)}
+
+
+def checksum_problems(generation: Path, manifest: Manifest) -> list[str]:
+    """Files whose bytes changed since the build (same size or not); reads every file once."""
+    problems = []
+    for name, expected in manifest.file_checksums.items():
+        path = generation / name
+        if not path.is_file():
+            continue  # size_problems reports it missing
+        try:
+            actual = file_checksum(path)
+        except OSError as error:
+            problems.append(f"{path}: cannot read ({error.strerror or error})")
+            continue
+        if actual != expected:
+            problems.append(f"{path}: its content does not match the checksum in the manifest (damaged)")
+    return problems
+
+
 def size_problems(generation: Path, manifest: Manifest) -> list[str]:
     problems = []
     for name, size in manifest.file_sizes.items():
@@ -78,15 +109,18 @@ def check_file_sizes(generation: Path, manifest: Manifest) -> None:
 
 def read_records(path: Path) -> list[dict]:
     records = []
-    number = 0
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, "rb") as handle:
+            # Bytes, decoded line by line: a decode error is then reported at its own line.
             for number, line in enumerate(handle, 1):
-                records.append(json.loads(line))
+                try:
+                    records.append(json.loads(line.decode("utf-8")))
+                except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                    raise CorruptIndexError(f"{path}:{number}: damaged index file: {REBUILD}") from None
     except FileNotFoundError:
         raise CorruptIndexError(f"{path}: missing index file: {REBUILD}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CorruptIndexError(f"{path}:{number}: damaged index file: {REBUILD}") from None
+    except OSError as error:
+        raise CorruptIndexError(f"{path}: cannot read ({error.strerror or error}): {REBUILD}") from None
     return records
 
 
@@ -95,8 +129,9 @@ def load_array(path: Path, mmap_mode: bool, dtype: np.dtype | None = None) -> np
         array = np.load(path, mmap_mode="r" if mmap_mode else None, allow_pickle=False)
     except FileNotFoundError:
         raise CorruptIndexError(f"{path}: missing index file: {REBUILD}") from None
-    except (OSError, ValueError) as error:
-        raise CorruptIndexError(f"{path}: unreadable array ({error}): {REBUILD}") from None
+    except (OSError, ValueError):
+        # numpy's message may quote the file's bytes and suggest allow_pickle: neither helps.
+        raise CorruptIndexError(f"{path}: not a valid .npy array (damaged): {REBUILD}") from None
     if dtype is not None and array.dtype != dtype:
         raise CorruptIndexError(f"{path}: rows of type {array.dtype}, expected {dtype}: {REBUILD}")
     return array
@@ -128,4 +163,34 @@ def read_tables(generation: Path, mmap_mode: bool) -> tuple[ArticleTable, ChunkT
     sentences = load_array(generation / storage.SENTENCES_FILE, mmap_mode)
     if sentences.ndim != 2 or sentences.shape[1:] != (2,):
         raise CorruptIndexError(f"{generation / storage.SENTENCES_FILE}: not a table of spans: {REBUILD}")
+    _check_bounds(generation, articles, chunk_rows, sentences)
     return articles, ChunkTable(chunk_rows, sentences, articles)
+
+
+def _check_bounds(generation: Path, articles: ArticleTable, chunks: np.ndarray, sentences: np.ndarray) -> None:
+    """What a query indexes with must point inside what it indexes: an out-of-range value
+    would be an IndexError (or a wrong article) at question time. Vectorised, one pass."""
+    rows = articles.rows
+    problem: tuple[str, str] | None = None  # (file, what is wrong)
+    if len(rows) and (
+        (rows["text_start"] < 0).any() or (rows["text_end"] < rows["text_start"]).any()
+        or (rows["chunks"] < 0).any() or (rows["sentences"] < 0).any()
+    ):
+        problem = (storage.ARTICLE_ROWS_FILE, "an article row is out of range")
+    elif int(articles.chunk_base[-1]) != len(chunks) or int(articles.sentence_base[-1]) != len(sentences):
+        problem = (storage.ARTICLE_ROWS_FILE, f"chunk or sentence counts disagree with {storage.CHUNKS_FILE}")
+    elif len(chunks):
+        owner = chunks["article"]
+        if (owner < 0).any() or (owner >= len(rows)).any():
+            problem = (storage.CHUNKS_FILE, "a chunk belongs to no article")
+        else:
+            last = chunks["first_sentence"].astype(np.int64) + chunks["sentence_count"]
+            if (chunks["first_sentence"] < 0).any() or (chunks["sentence_count"] < 0).any() or (last > rows["sentences"][owner]).any():
+                problem = (storage.CHUNKS_FILE, "a chunk's sentences lie outside its article")
+            elif (chunks["start"] < 0).any() or (chunks["end"] < chunks["start"]).any():
+                problem = (storage.CHUNKS_FILE, "a chunk's offsets are out of range")
+    if problem is None and len(sentences) and ((sentences[:, 0] < 0).any() or (sentences[:, 1] < sentences[:, 0]).any()):
+        problem = (storage.SENTENCES_FILE, "a sentence span is out of range")
+    if problem is not None:
+        name, what = problem
+        raise CorruptIndexError(f"{generation / name}: damaged index file ({what}): {REBUILD}")

@@ -12,6 +12,7 @@ raises :class:`InputError` instead.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quotebot.index.articles import Article
 from quotebot.index.errors import ExitCode, QuotebotError
@@ -42,11 +43,17 @@ class SkippedInput(BaseModel):
 
 
 class LoadReport(BaseModel):
-    """What a load produced: the articles, the skipped inputs and the dropped duplicates."""
+    """What a load produced: the articles, the skipped inputs and the dropped duplicates.
+
+    ``unreadable`` are the absolute paths of folders and files that could not be read (an
+    OS error, not bad content): a build keeps the articles it indexed from them before,
+    since a read error must never remove indexed articles.
+    """
 
     articles: list[Article] = Field(default_factory=list)
     skipped: list[SkippedInput] = Field(default_factory=list)
     duplicates: int = 0
+    unreadable: list[str] = Field(default_factory=list)
 
 
 class InputError(QuotebotError):
@@ -59,28 +66,41 @@ class InputError(QuotebotError):
         self.skipped = skipped
 
 
+# Articles longer than this are skipped with a warning (index.max_article_chars): one 30 MB
+# "article" is a mistake (a log, a dump), and would hold up a build for minutes.
+DEFAULT_MAX_ARTICLE_CHARS = 2_000_000
+# JSON nested deeper than this is refused: Python's parser and encoder recurse, and a
+# record's metadata is stored and dumped again.
+MAX_JSON_DEPTH = 64
+
+
 def load_articles(
     paths: Sequence[Path],
     *,
     strict: bool = False,
     on_skip: Callable[[SkippedInput], None] | None = None,
+    max_article_chars: int = DEFAULT_MAX_ARTICLE_CHARS,
 ) -> LoadReport:
     """Load every article under ``paths`` (files or folders), in a deterministic order.
 
     Exact duplicates (same text) are dropped and counted; every other problem is a skip,
     reported through ``on_skip`` as it happens, or raised as :class:`InputError` if
     ``strict``. A path that does not exist always raises: it is a usage error, not bad data.
+    Folders that cannot be read are skips too, and are listed in ``unreadable``.
     """
     roots = [Path(path) for path in paths]
     for root in roots:  # check all paths first so a typo fails before any work is done
-        if not root.exists():
+        if not os.path.lexists(root):
             raise InputError(f"no such file or folder: {root}")
-    collector = _Collector(strict, on_skip)
+    collector = _Collector(strict, on_skip, max_article_chars)
     for root in roots:
-        for file in _files(root):
+        for file in _files(root, collector):
             _load_file(file, collector)
     return LoadReport(
-        articles=collector.articles, skipped=collector.skipped, duplicates=collector.duplicates
+        articles=collector.articles,
+        skipped=collector.skipped,
+        duplicates=collector.duplicates,
+        unreadable=collector.unreadable,
     )
 
 
@@ -103,34 +123,88 @@ class _Entry(NamedTuple):
 
 
 class _Unreadable(QuotebotError):
-    """The file as a whole cannot be loaded."""
+    """The file as a whole cannot be loaded; ``os_error``: it could not be read at all."""
 
     exit_code = ExitCode.BAD_INPUT
 
-    def __init__(self, reason: str, line: int | None = None) -> None:
+    def __init__(self, reason: str, line: int | None = None, *, os_error: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.line = line
+        self.os_error = os_error
 
 
 _SNIFF_BYTES = 8192
 
 
-def _files(root: Path) -> Iterator[_File]:
-    """The files to load under ``root``, sorted by relative path, hidden ones left out."""
+def _files(root: Path, collector: _Collector) -> Iterator[_File]:
+    """The files to load under ``root``, sorted by relative path, hidden ones left out.
+
+    Folders that cannot be listed and file names that are not UTF-8 are skips, never a
+    silent gap or a crash.
+    """
     if not root.is_dir():
-        yield _File(root, root.as_posix(), root.name)
+        if _undecodable(root.as_posix()):
+            collector.skip(_shown(root), "file name is not valid UTF-8")
+        else:
+            yield _File(root, root.as_posix(), root.name)
         return
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
-        found.extend(
-            Path(dirpath, name)
-            for name in filenames
-            if not name.startswith(".") and Path(name).suffix.lower() in _READERS
-        )
+    for dirpath, filenames in _walk(root, collector):
+        for name in filenames:
+            if name.startswith(".") or Path(name).suffix.lower() not in _READERS:
+                continue
+            path = Path(dirpath, name)
+            if _undecodable(path.relative_to(root).as_posix()):
+                collector.skip(_shown(path), "file name is not valid UTF-8")
+                continue
+            found.append(path)
     for path in sorted(found, key=lambda path: path.relative_to(root).parts):
         yield _File(path, path.as_posix(), path.relative_to(root).as_posix())
+
+
+def _walk(root: Path, collector: _Collector) -> Iterator[tuple[str, list[str]]]:
+    """``(folder, file names)`` of every folder under ``root``, hidden folders left out.
+
+    Symlinked folders are followed (a corpus is often a folder of links); each real folder,
+    known by ``(st_dev, st_ino)``, is read once, so a link loop ends. A folder that cannot
+    be listed is reported (``os.walk`` alone passes over it in silence).
+    """
+    seen: dict[tuple[int, int], str] = {}
+
+    def unreadable(error: OSError) -> None:
+        folder = error.filename if error.filename is not None else root
+        collector.unreadable_path(_shown(Path(folder)), f"cannot read folder ({error.strerror or error})", folder)
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
+        try:
+            status = os.stat(dirpath)
+        except OSError as error:
+            unreadable(error)
+            dirnames[:] = []
+            continue
+        key = (status.st_dev, status.st_ino)
+        if key in seen:
+            collector.skip(_shown(Path(dirpath)), f"folder already read as {_shown(Path(seen[key]))} (symlink loop)")
+            dirnames[:] = []
+            continue
+        seen[key] = dirpath
+        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+        yield dirpath, filenames
+
+
+def _undecodable(name: str) -> bool:
+    """True for a name with bytes that are not UTF-8 (``os`` hands them over as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _shown(path: Path) -> str:
+    """A path as messages show it: undecodable bytes as ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _load_file(file: _File, collector: _Collector) -> None:
@@ -140,21 +214,52 @@ def _load_file(file: _File, collector: _Collector) -> None:
         collector.skip(file.display, f"unsupported file type ({suffix or 'no extension'})")
         return
     try:
-        content = _read_text(file.path)
+        content = _read_text(file.path, collector.max_article_chars)
     except _Unreadable as problem:
-        collector.skip(file.display, problem.reason, problem.line)
+        if problem.os_error:
+            collector.unreadable_path(file.display, problem.reason, file.path)
+        else:
+            collector.skip(file.display, problem.reason, problem.line)
         return
-    for entry in reader(file, content):
-        collector.add(file, entry)
-
-
-def _read_text(path: Path) -> str:
-    if not path.is_file():  # a FIFO or device would block or never end
-        raise _Unreadable("not a regular file")
     try:
+        for entry in reader(file, content):
+            collector.add(file, entry)
+    except RecursionError:  # a reader that recursed anyway: the file is skipped, the build goes on
+        collector.skip(file.display, f"nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+# Byte order marks of the Unicode encodings read besides UTF-8; UTF-32 first, since its
+# little-endian mark begins with UTF-16's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# UTF-8 takes at most 4 bytes a character (UTF-32: 4): a file larger than this many bytes
+# per allowed character cannot hold an article within the limit, and is not read at all.
+_MAX_BYTES_PER_CHAR = 4
+
+
+def _read_text(path: Path, max_chars: int | None = None) -> str:
+    try:
+        if not path.is_file():  # a FIFO or device would block or never end
+            raise _Unreadable("not a regular file")
+        size = path.stat().st_size
+        if max_chars is not None and path.suffix.lower() not in (".json", ".jsonl") and size > max_chars * _MAX_BYTES_PER_CHAR:
+            raise _Unreadable(f"{size:,} bytes, larger than index.max_article_chars ({max_chars:,} characters)")
         data = path.read_bytes()
     except OSError as error:
-        raise _Unreadable(f"cannot read ({error.strerror or error})") from error
+        raise _Unreadable(f"cannot read ({error.strerror or error})", os_error=True) from error
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                content = data.decode(encoding)  # the codec drops the byte order mark
+            except UnicodeDecodeError as error:
+                raise _Unreadable(f"not valid {encoding.upper()} (it starts with a {encoding.upper()} byte order mark)") from error
+            if not content.strip():
+                raise _Unreadable("empty file")
+            return content
     if b"\0" in data[:_SNIFF_BYTES]:
         raise _Unreadable("binary file, not text")
     try:
@@ -171,10 +276,17 @@ def _read_text(path: Path) -> str:
 class _Collector:
     """Accumulates articles, drops duplicates and reports skips as they happen."""
 
-    def __init__(self, strict: bool, on_skip: Callable[[SkippedInput], None] | None) -> None:
+    def __init__(
+        self,
+        strict: bool,
+        on_skip: Callable[[SkippedInput], None] | None,
+        max_article_chars: int | None = DEFAULT_MAX_ARTICLE_CHARS,
+    ) -> None:
         self.articles: list[Article] = []
         self.skipped: list[SkippedInput] = []
         self.duplicates = 0
+        self.unreadable: list[str] = []
+        self.max_article_chars = max_article_chars
         self._strict = strict
         self._on_skip = on_skip
         self._hashes: set[str] = set()
@@ -188,12 +300,23 @@ class _Collector:
         if self._on_skip is not None:
             self._on_skip(problem)
 
+    def unreadable_path(self, shown: str, reason: str, path: str | Path) -> None:
+        """A folder or file that could not be read: a skip, remembered so a build keeps
+        what it indexed from there before."""
+        self.unreadable.append(os.path.abspath(os.fsdecode(path)))
+        self.skip(shown, reason)
+
     def add(self, file: _File, entry: _Entry) -> None:
         prefix = f"record {entry.record}: " if entry.record is not None else ""
         if isinstance(entry.item, str):
             self.skip(file.display, prefix + entry.item, entry.line)
             return
         article = entry.item
+        limit = self.max_article_chars
+        if limit is not None and len(article.text) > limit:
+            reason = f"{prefix}article of {len(article.text):,} characters, larger than index.max_article_chars ({limit:,})"
+            self.skip(file.display, reason, entry.line)
+            return
         digest = article.content_hash
         if digest in self._hashes:
             self.duplicates += 1
@@ -319,11 +442,27 @@ def _read_html(file: _File, content: str) -> Iterator[_Entry]:
 _STRING_FIELDS = ("title", "date", "url", "source")
 
 
-def _read_json(file: _File, content: str) -> Iterator[_Entry]:
+def _parse_json(text: str) -> tuple[Any, str | None, int | None]:
+    """``(data, None, None)``, or ``(None, reason, line)`` for JSON that cannot be used.
+
+    Python's parser recurses: JSON nested a few thousand levels deep would end the whole
+    load with a RecursionError, so it is refused as a problem of this input.
+    """
     try:
-        data = json.loads(content)
+        data = json.loads(text)
     except json.JSONDecodeError as error:
-        yield _Entry(f"malformed JSON ({error.msg})", line=error.lineno)
+        return None, f"malformed JSON ({error.msg})", error.lineno
+    except RecursionError:
+        return None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels", None
+    except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        return None, f"malformed JSON ({str(error).splitlines()[0][:80]})", None
+    return data, None, None
+
+
+def _read_json(file: _File, content: str) -> Iterator[_Entry]:
+    data, problem, line = _parse_json(content)
+    if problem is not None:
+        yield _Entry(problem, line=line)
         return
     if isinstance(data, dict) and isinstance(data.get("articles"), list):
         records = data["articles"]
@@ -341,10 +480,9 @@ def _read_jsonl(file: _File, content: str) -> Iterator[_Entry]:
     for number, line in enumerate(content.split("\n"), 1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield _Entry(f"malformed JSON ({error.msg})", line=number)
+        record, problem, _ = _parse_json(line)
+        if problem is not None:
+            yield _Entry(problem, line=number)
             continue
         yield _Entry(_record_article(record), line=number)
 
@@ -361,6 +499,9 @@ def _record_article(record: Any) -> Article | str:
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
         return "record without text"
+    problem = _json_problem(record)
+    if problem is not None:
+        return problem
     article_id = str(raw_id)
     fields: dict[str, str] = {}
     metadata: dict[str, Any] = {}
@@ -372,7 +513,30 @@ def _record_article(record: Any) -> Article | str:
         else:  # unknown fields, and known ones of an unexpected type, are kept, not lost
             metadata[key] = value
     title = fields.pop("title", "").strip() or article_id
-    return Article(id=article_id, title=title, text=text, metadata=metadata, **fields)
+    try:
+        return Article(id=article_id, title=title, text=text, metadata=metadata, **fields)
+    except ValidationError as error:  # named by field only: messages never echo the content
+        return f"record field {'.'.join(map(str, error.errors()[0]['loc'])) or '?'} is not valid"
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why a parsed record cannot be stored, or None: nested deeper than ``MAX_JSON_DEPTH``,
+    or a string with a lone surrogate (``"\\ud800"`` is valid JSON, but not text that can
+    be written as UTF-8). Iterative, so depth itself cannot overflow the stack."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _undecodable(item):
+                return "a string in the record is not valid Unicode (a lone surrogate escape)"
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            return f"record nested deeper than {MAX_JSON_DEPTH} levels"
+        children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 _Reader = Callable[[_File, str], Iterator[_Entry]]

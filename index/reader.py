@@ -12,9 +12,10 @@ import numpy as np
 
 from quotebot.index import generation_files, storage
 from quotebot.index.articles import Span
+from quotebot.index.backends import KeywordSearcher, VectorStore, open_keyword_index, open_vector_store
 from quotebot.index.errors import CorruptIndexError
 from quotebot.index.manifest import ChunkingSettings, Counts, Manifest
-from quotebot.index.stores import FaissVectorStore, KeywordIndex, VectorStore
+from quotebot.index.settings import KeywordIndexSettings, VectorStoreSettings
 from quotebot.index.tables import ArticleTable, ChunkTable
 
 __all__ = ["QuoteIndex", "read_manifest"]
@@ -39,7 +40,7 @@ class QuoteIndex:
         articles: ArticleTable,
         chunks: ChunkTable,
         vectors: VectorStore,
-        keywords: KeywordIndex,
+        keywords: KeywordSearcher,
         sentence_vectors: np.ndarray,
         path: Path,
     ) -> None:
@@ -79,18 +80,23 @@ class QuoteIndex:
         model: str | None = None,
         chunking: ChunkingSettings | None = None,
         mmap: bool = True,
-        hnsw_ef_search: int | None = None,
+        vector_store: VectorStoreSettings | None = None,
+        keyword_index: KeywordIndexSettings | None = None,
     ) -> QuoteIndex:
         """Load the live generation; refuse one built with another model or chunking.
 
         ``mmap`` maps the arrays and vectors instead of reading them (a server's choice);
         a writer loads with ``mmap=False`` to get a copy it may change. A generation
         replaced and deleted by a writer while being read is read again from the new pointer.
+        The stores are opened by the backends the manifest names; the configured
+        ``vector_store``/``keyword_index`` options apply to a store of the configured backend
+        (search-time options, e.g. FAISS's ``hnsw_ef_search``).
         """
+        stores = (vector_store, keyword_index)
         for attempt in range(LOAD_ATTEMPTS):
             generation = storage.current_generation(index_dir)
             try:
-                return cls._load_generation(generation, index_dir, model, chunking, mmap, hnsw_ef_search)
+                return cls._load_generation(generation, index_dir, model, chunking, mmap, stores)
             except CorruptIndexError:
                 replaced = storage.current_name(index_dir) != generation.name
                 if not replaced or attempt == LOAD_ATTEMPTS - 1:
@@ -105,14 +111,19 @@ class QuoteIndex:
         model: str | None,
         chunking: ChunkingSettings | None,
         mmap: bool,
-        hnsw_ef_search: int | None,
+        stores: tuple[VectorStoreSettings | None, KeywordIndexSettings | None],
     ) -> QuoteIndex:
         manifest = generation_files.read_manifest(generation)
         generation_files.check_compatible(manifest, index_dir, model, chunking)
         generation_files.check_file_sizes(generation, manifest)
         articles, chunks = generation_files.read_tables(generation, mmap)
-        vectors = FaissVectorStore.load(generation / storage.CHUNK_VECTORS_FILE, mmap=mmap, hnsw_ef_search=hnsw_ef_search)
-        keywords = KeywordIndex.load(generation / storage.KEYWORD_DIR, mmap=mmap)
+        vector_settings, keyword_settings = stores
+        vectors = open_vector_store(
+            generation, manifest.vector_store, mmap=mmap, configured=vector_settings.configured if vector_settings else None
+        )
+        keywords = open_keyword_index(
+            generation, manifest.keyword_index, mmap=mmap, configured=keyword_settings.configured if keyword_settings else None
+        )
         sentence_vectors = generation_files.load_array(generation / storage.SENTENCE_VECTORS_FILE, mmap)
         _check_counts(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
         return cls(manifest, articles, chunks, vectors, keywords, sentence_vectors, generation)
@@ -128,7 +139,7 @@ def _check_counts(
     articles: ArticleTable,
     chunks: ChunkTable,
     vectors: VectorStore,
-    keywords: KeywordIndex,
+    keywords: KeywordSearcher,
     sentence_vectors: np.ndarray,
     generation: Path,
 ) -> None:
@@ -139,4 +150,16 @@ def _check_counts(
             f"{generation}: index files disagree with the manifest ({found}, {len(vectors)} vectors, "
             f"{len(keywords)} BM25 rows, {len(chunks.sentences)} sentence spans; manifest: {counts}): "
             f"run `quotebot index build`"
+        )
+    # The id maps: every id a store returns must be a chunk (else a KeyError mid-question).
+    # Comparisons of int64 arrays: milliseconds even for a million chunks.
+    if not np.array_equal(keywords.ids(), chunks.ids):
+        raise CorruptIndexError(
+            f"{generation / manifest.keyword_index.path}: damaged index (the BM25 id map does not match the chunks): "
+            "run `quotebot index build`"
+        )
+    if not np.array_equal(np.sort(vectors.ids()), np.sort(chunks.ids)):
+        raise CorruptIndexError(
+            f"{generation / manifest.vector_store.path}: damaged index (the vector id map does not match the chunks): "
+            "run `quotebot index build`"
         )

@@ -1,15 +1,60 @@
 """Settings of the index subsystem: the ``index:`` section of config.yaml.
 
 The keys are the parameter names of ``IndexBuilder`` and ``Embedder`` (txtai style), so a
-section of YAML can be handed to the constructors as it is.
+section of YAML can be handed to the constructors as it is. ``vector_store`` and
+``keyword_index`` are txtai-like backend sections: ``backend`` picks an entry of the factory
+table (quotebot.index.backends), the other keys are that backend's options.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from quotebot.index import backends
+
+
+class _BackendSettings(BaseModel):
+    """``backend`` and that backend's options, checked by its ``Options`` model on load."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    table: ClassVar[str] = "vector"
+
+    backend: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @property
+    def configured(self) -> tuple[str, dict[str, Any]]:
+        """(backend, options): what ``backends.open_vector_store`` applies to an index of this backend."""
+        return self.backend, self.options
+
+    @model_validator(mode="after")
+    def _check_options(self) -> _BackendSettings:
+        table = backends.VECTOR_BACKENDS if self.table == "vector" else backends.KEYWORD_BACKENDS
+        if self.backend not in table:
+            raise ValueError(f"unknown backend {self.backend!r}: expected one of {', '.join(sorted(table))}")
+        if self.model_extra:  # the backend's module (and its engine) is imported only to check options
+            backends.options_model(self.table, self.backend).model_validate(self.model_extra)
+        return self
+
+
+class VectorStoreSettings(_BackendSettings):
+    backend: str = Field(backends.DEFAULT_VECTOR_BACKEND, description="The vector store backend (faiss).")
+
+
+class KeywordIndexSettings(_BackendSettings):
+    table: ClassVar[str] = "keyword"
+
+    backend: str = Field(backends.DEFAULT_KEYWORD_BACKEND, description="The keyword index backend (bm25s).")
+
+
+# The flat keys this section had before ``vector_store``: still read, as its options.
+_OLDER_VECTOR_KEYS = {"vector_index": "kind", "hnsw_m": "hnsw_m", "hnsw_ef_search": "hnsw_ef_search"}
 
 
 class IndexSettings(BaseModel):
@@ -27,13 +72,29 @@ class IndexSettings(BaseModel):
     chunk_tokens: int = Field(120, ge=8, le=256, description="Target chunk length in tokens.")
     chunk_overlap: int = Field(1, ge=0, le=8, description="Sentences shared by consecutive chunks.")
     batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
-    # The vector store (index.stores.new_vector_store); defaults = index.stores.DEFAULT_HNSW_*
-    # (not imported: that would load faiss just to read the settings).
-    vector_index: Literal["auto", "flat", "hnsw"] = Field(
-        "auto",
-        description="Vector index: exact flat search, approximate HNSW, or auto (flat below 100,000 chunks).",
+    vector_store: VectorStoreSettings = Field(
+        default_factory=VectorStoreSettings,
+        description="Where chunk vectors are searched: {backend: faiss, kind, hnsw_m, hnsw_ef_search} (README).",
     )
-    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW links per chunk; takes effect when the graph is built.")
-    hnsw_ef_search: int = Field(
-        600, ge=1, le=4096, description="HNSW search breadth (recall vs time); takes effect on load, no rebuild."
+    max_article_chars: int = Field(
+        2_000_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Articles longer than this many characters are skipped with a warning.",
     )
+    keyword_index: KeywordIndexSettings = Field(
+        default_factory=KeywordIndexSettings, description="Where chunk keywords are searched: {backend: bm25s}."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_vector_keys(cls, data: Any) -> Any:
+        """``vector_index: hnsw`` and ``hnsw_m`` beside the other keys, as config files had them."""
+        if isinstance(data, dict) and any(key in data for key in _OLDER_VECTOR_KEYS):
+            data = dict(data)
+            store = dict(data.get("vector_store") or {})
+            for old, new in _OLDER_VECTOR_KEYS.items():
+                if old in data:
+                    store.setdefault(new, data.pop(old))
+            data["vector_store"] = store
+        return data

@@ -9,7 +9,9 @@ index or the new one, never half of one.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import stat
 import time
 import uuid
 from pathlib import Path
@@ -32,14 +34,57 @@ KEYWORD_DIR = "bm25"
 CHUNK_TOKENS_FILE = "chunk_tokens.txt"  # each chunk's BM25 tokens, a line each, for updates
 
 
+# CURRENT holds one generation name and a newline; it is never read past this many bytes
+# (pointed at /dev/zero or a huge file, an unbounded read would exhaust memory).
+MAX_CURRENT_BYTES = 256
+# What a generation name looks like: what ``new_generation`` makes, and nothing else (no
+# path separators, no "..": CURRENT can only name a folder directly inside the index).
+GENERATION_NAME = re.compile(rf"^{GENERATION_PREFIX}[A-Za-z0-9_.-]{{1,100}}$")
+
+
+class BadCurrentError(IndexMissingError):
+    """``CURRENT`` is not a small file naming a generation inside the index folder.
+
+    Its content is never shown: it may be anything, a symlink to a secret included.
+    """
+
+
+def _read_current(index_dir: Path) -> str | None:
+    """The generation name CURRENT holds (validated), or None when there is no CURRENT."""
+    path = index_dir / CURRENT_FILE
+    rebuild = "run `quotebot index build`"
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise BadCurrentError(f"{path}: not a regular file: {rebuild}")
+            raw = handle.read(MAX_CURRENT_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise BadCurrentError(f"{path}: is a folder, not the index's pointer file: {rebuild}") from None
+    except OSError as error:
+        raise BadCurrentError(f"{path}: cannot read ({error.strerror or error}): {rebuild}") from None
+    if len(raw) > MAX_CURRENT_BYTES:
+        raise BadCurrentError(f"{path}: longer than {MAX_CURRENT_BYTES} bytes, not a generation name: {rebuild}")
+    try:
+        name = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise BadCurrentError(f"{path}: not a generation name (not plain text): {rebuild}") from None
+    if not GENERATION_NAME.match(name):
+        raise BadCurrentError(f"{path}: does not hold a generation name ({GENERATION_PREFIX}...): {rebuild}")
+    return name
+
+
 def current_generation(index_dir: Path) -> Path:
     """The folder of the live generation, or ``IndexMissingError``."""
-    try:
-        name = (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise IndexMissingError(f"no index at {index_dir}: run `quotebot index build`") from None
+    name = _read_current(index_dir)
+    if name is None:
+        raise IndexMissingError(f"no index at {index_dir}: run `quotebot index build`")
     generation = index_dir / name
-    if not name.startswith(GENERATION_PREFIX) or not generation.is_dir():
+    inside = generation.resolve().parent == index_dir.resolve()
+    if not generation.is_dir() or not inside:
         raise IndexMissingError(f"{index_dir / CURRENT_FILE}: names a missing generation '{name}': run `quotebot index build`")
     return generation
 
@@ -47,8 +92,8 @@ def current_generation(index_dir: Path) -> Path:
 def current_name(index_dir: Path) -> str | None:
     """The name ``CURRENT`` holds, or None: cheap enough to read before every question."""
     try:
-        return (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip() or None
-    except FileNotFoundError:
+        return _read_current(index_dir)
+    except BadCurrentError:
         return None
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from quotebot.index.articles import Article, Chunk, Span
+from quotebot.index.errors import CorruptIndexError
 
 ARTICLE_ROW = np.dtype(
     [("text_start", "<i8"), ("text_end", "<i8"), ("chunks", "<i4"), ("sentences", "<i4")]
@@ -78,7 +79,15 @@ class ArticleTable(Mapping[str, Article]):
         return bytes(self._texts[int(row["text_start"]) : int(row["text_end"])])
 
     def _make_article(self, position: int) -> Article:
-        return Article(**self.records[position], text=self.text_bytes(position).decode("utf-8"))
+        try:
+            text = self.text_bytes(position).decode("utf-8")
+            return Article(**self.records[position], text=text)
+        except (UnicodeDecodeError, TypeError, ValueError):  # ValidationError is a ValueError
+            article_id = self.records[position].get("id")
+            raise CorruptIndexError(
+                f"damaged index: the stored text or record of article {article_id!r} cannot be read: "
+                "run `quotebot index build`"
+            ) from None
 
 
 class ChunkTable(Mapping[int, Chunk]):

@@ -1,16 +1,17 @@
 """Chunks -> vectors: the embedding step of an index build, article by article.
 
-Every chunk and every sentence is embedded as a text of its own, "title. text": a chunk
-vector finds the passage, a sentence vector ranks the sentences that answer. Both are what
-the model gives for exactly that text, so a build, an ``index add`` and an incremental
+Every sentence is embedded once, as a text of its own, "title. sentence", and nothing is
+embedded twice: a chunk's vector is the mean of its sentences' vectors, L2-normalised. The
+sentence vectors rank the sentences that answer; the chunk vectors find the passage. A
+vector depends only on its own text, so a build, an ``index add`` and an incremental
 rebuild produce the same vectors for the same article, and the vectors of an unchanged
 article are carried over from the previous generation as they are.
 
-Late chunking (each chunk read once, sentence vectors pooled from its token embeddings)
-would halve the model's work but was dropped: it lost answers the seed fixtures expect
-("What did Herzog ask Lavrov?"). Embedding the sentences as well as the chunks about
-doubles the work, since a chunk's 3.4 sentences hold as many word pieces as the chunk
-(docs/scaling.md, section 2; bench/results/index-scale.md has the build rates).
+Chunks used to be embedded as texts of their own as well, which doubled the model's work
+(a chunk's 3.4 sentences hold as many word pieces as the chunk) for no measured gain in
+quality: bench/results/index-scale.md and docs/scaling.md have the figures of the decision.
+Late chunking (sentence vectors pooled from a chunk pass's token vectors) was dropped
+earlier: it lost answers the seed fixtures expect ("What did Herzog ask Lavrov?").
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ class ArticleVectors:
 
 # Names how vectors are made from an article; caches of built indexes key on it, so one
 # built by an earlier recipe is never mistaken for a current one.
-EMBEDDING_RECIPE = "chunks and sentences embedded alone, as 'title. text'"
+EMBEDDING_RECIPE = "sentences embedded alone, as 'title. text'; chunk = normalised mean of its sentences"
 
 # Called after each batch with (articles finished, chunks finished) so far.
-BatchCallback = Callable[[int, int], None]
+# (articles done, their chunks, texts embedded, texts in all): texts count the chunks and
+# sentences of an article still in progress, so one huge article does not stall the line.
+BatchCallback = Callable[[int, int, int, int], None]
 
 
 def embedding_text(article: Article, span: Span) -> str:
@@ -66,9 +69,8 @@ def embed_articles(
 ) -> list[ArticleVectors]:
     """The chunk and sentence vectors of each article, in the order given."""
     texts: list[str] = []
-    ends: list[int] = []  # where each article's texts end in ``texts``
+    ends: list[int] = []  # where each article's sentences end in ``texts``
     for item in articles:
-        texts.extend(embedding_text(item.article, Span(start=c.start, end=c.end)) for c in item.chunks)
         texts.extend(embedding_text(item.article, span) for span in item.sentences)
         ends.append(len(texts))
     chunk_ends = np.cumsum([len(item.chunks) for item in articles])
@@ -81,10 +83,21 @@ def embed_articles(
         vectors[begin:end] = embedder.embed(texts[begin:end])
         if on_batch:
             finished = int(np.searchsorted(ends, end, side="right"))  # articles with every text done
-            on_batch(finished, int(chunk_ends[finished - 1]) if finished else 0)
+            on_batch(finished, int(chunk_ends[finished - 1]) if finished else 0, end, len(texts))
     result, start = [], 0
     for item, end in zip(articles, ends):
-        split = start + len(item.chunks)
-        result.append(ArticleVectors(chunks=vectors[start:split], sentences=vectors[split:end]))
+        sentences = vectors[start:end]
+        result.append(ArticleVectors(chunks=chunk_vectors(item.chunks, sentences), sentences=sentences))
         start = end
+    return result
+
+
+def chunk_vectors(chunks: Sequence[Chunk], sentence_vectors: np.ndarray) -> np.ndarray:
+    """Each chunk's vector: the mean of its sentences' vectors, L2-normalised (inner product
+    = cosine, as for every other vector in the index)."""
+    result = np.zeros((len(chunks), sentence_vectors.shape[1]), dtype=np.float32)
+    for row, chunk in enumerate(chunks):
+        first = chunk.first_sentence
+        result[row] = sentence_vectors[first : first + len(chunk.sentences)].mean(axis=0, dtype=np.float32)
+    result /= np.maximum(np.linalg.norm(result, axis=1, keepdims=True), 1e-12)
     return result

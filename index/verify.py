@@ -15,7 +15,7 @@ from quotebot.index import generation_files as files
 from quotebot.index import storage
 from quotebot.index.errors import CorruptIndexError, IndexMismatchError
 from quotebot.index.manifest import Manifest, article_fingerprint
-from quotebot.index.stores import FaissVectorStore, KeywordIndex
+from quotebot.index.backends import UnknownBackendError, open_keyword_index, open_vector_store
 from quotebot.index.tables import ArticleTable, ChunkTable
 
 # A stored unit vector may drift this far from length 1 (float16 rounding) and be sound.
@@ -39,18 +39,25 @@ def verify_index(index_dir: Path) -> VerifyReport:
         report.problems.append(str(error))
         return report
     report.problems.extend(files.size_problems(generation, manifest))
+    if manifest.file_checksums:
+        report.problems.extend(files.checksum_problems(generation, manifest))
+    else:
+        report.problems.append(
+            f"{generation / storage.MANIFEST_FILE}: no file checksums (built by an older quotebot): "
+            "run `quotebot index build` so damage can be detected"
+        )
     tables = _attempt(report, lambda: files.read_tables(generation, mmap_mode=True))
     if tables is not None:
         articles, chunks = tables
         _check_articles(generation, manifest, articles, report)
         _check_chunks(generation, manifest, articles, chunks, report)
-        _check_stores(generation, chunks, report)
+        _check_stores(generation, manifest, chunks, report)
         _check_sentence_vectors(generation, manifest, chunks, report)
     if not report.problems:
         counts = manifest.counts
         report.summary = (
             f"{counts.articles:,} articles, {counts.chunks:,} chunks, {counts.sentences:,} sentences "
-            f"in {generation} ({manifest.vector_index} vectors); ids and hashes agree"
+            f"in {generation} ({_describe(manifest)}); ids and hashes agree"
         )
     return report
 
@@ -58,7 +65,7 @@ def verify_index(index_dir: Path) -> VerifyReport:
 def _attempt(report: VerifyReport, read):
     try:
         return read()
-    except (CorruptIndexError, ValueError) as error:
+    except (CorruptIndexError, UnknownBackendError, ValueError, IndexError, KeyError) as error:
         report.problems.append(str(error).splitlines()[0])
         return None
 
@@ -107,18 +114,24 @@ def _check_chunks(
         report.problems.append(f"{where}: {len(bad)} chunk(s) reach outside their article's text: ids {_some(rows['id'][bad].tolist())}")
 
 
-def _check_stores(generation: Path, chunks: ChunkTable, report: VerifyReport) -> None:
+def _describe(manifest: Manifest) -> str:
+    ref = manifest.vector_store
+    return f"{ref.backend} {ref.params['kind']} vectors" if "kind" in ref.params else f"{ref.backend} vectors"
+
+
+def _check_stores(generation: Path, manifest: Manifest, chunks: ChunkTable, report: VerifyReport) -> None:
     expected = chunks.ids
-    path = generation / storage.CHUNK_VECTORS_FILE
-    vectors = _attempt(report, lambda: FaissVectorStore.load(path, mmap=True))
+    path = generation / manifest.vector_store.path
+    vectors = _attempt(report, lambda: open_vector_store(generation, manifest.vector_store, mmap=True))
     if vectors is not None:
         _compare_ids(path, "vector store", vectors.ids(), expected, report)
-    path = generation / storage.KEYWORD_DIR
-    keywords = _attempt(report, lambda: KeywordIndex.load(path))
+    path = generation / manifest.keyword_index.path
+    keywords = _attempt(report, lambda: open_keyword_index(generation, manifest.keyword_index, mmap=False))
     if keywords is not None:
-        _compare_ids(path, "BM25 index", keywords.ids, expected, report)
-        if len(keywords.ids) == len(expected) and not np.array_equal(keywords.ids, expected):
-            report.problems.append(f"{path}: BM25 rows are not in chunk order")
+        keyword_ids = keywords.ids()
+        _compare_ids(path, "keyword index", keyword_ids, expected, report)
+        if len(keyword_ids) == len(expected) and not np.array_equal(keyword_ids, expected):
+            report.problems.append(f"{path}: keyword index rows are not in chunk order")
     path = generation / storage.CHUNK_TOKENS_FILE
     try:
         lines = path.read_bytes().count(b"\n")

@@ -229,15 +229,3 @@ def number_agreement(asked: QuestionType, text: str) -> tuple[float, float]:
 
 def names_numbers(asked: QuestionType) -> bool:
     return bool(asked.years or asked.numbers)
-
-
-# Kept for callers of the old single cue: 1 when the sentence holds an answer of the asked
-# kind, 0 when not, NO_CUE when the question gives no cue.
-NO_CUE = 0.5
-
-
-def answer_type_match(question: str, sentence: str) -> float:
-    asked = question_type(question)
-    if asked.kind is None:
-        return NO_CUE
-    return float(bool(answer_spans(asked, sentence)))

@@ -40,6 +40,10 @@ from quotebot.retrieval.features import (
 )
 from quotebot.retrieval.ranker import Models, _sigmoid, load_models
 from quotebot.retrieval.span import answer_span
+from quotebot.retrieval.settings import RetrievalSettings
+
+# The parameters' defaults are the ``retrieval:`` settings' (one place says them).
+_DEFAULTS = RetrievalSettings()
 
 __all__ = ["MAX_QUOTE_CHARS", "Retriever", "paragraph_number"]
 
@@ -83,13 +87,13 @@ class Retriever:
         index: QuoteIndex,
         embedder: TextEncoder,
         *,
-        dense_candidates: int = 50,
-        keyword_candidates: int = 50,
-        rrf_k: int = 3,
-        keyword_weight: float = 1.3,
-        candidate_chunks: int = 8,
-        max_quotes: int = 3,
-        abstain_threshold: float = 0.13,
+        dense_candidates: int = _DEFAULTS.dense_candidates,
+        keyword_candidates: int = _DEFAULTS.keyword_candidates,
+        rrf_k: int = _DEFAULTS.rrf_k,
+        keyword_weight: float = _DEFAULTS.keyword_weight,
+        candidate_chunks: int = _DEFAULTS.candidate_chunks,
+        max_quotes: int = _DEFAULTS.max_quotes,
+        abstain_threshold: float = _DEFAULTS.abstain_threshold,
         models: Models | None = None,
     ) -> None:
         self.index = index

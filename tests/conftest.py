@@ -13,9 +13,9 @@ import pytest
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")  # loopback must never go through a proxy
 
+from quotebot.bot import wiring  # noqa: E402
 from quotebot.bot.chat import QuoteBot  # noqa: E402
 from quotebot.bot.settings import Settings  # noqa: E402
-from quotebot.index.builder import IndexBuilder  # noqa: E402
 from quotebot.index.embedding import Embedder  # noqa: E402
 from quotebot.index.loaders import load_articles  # noqa: E402
 from quotebot.retrieval.answer import Answer  # noqa: E402
@@ -64,13 +64,23 @@ def seed_texts() -> dict[str, str]:
 def seed_index_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, settings: Settings) -> Path:
     index_dir = tmp_path_factory.mktemp("seed-index")
     articles = load_articles([SEEDS]).articles
-    IndexBuilder(embedder, settings.index.chunk_tokens, settings.index.chunk_overlap).build(articles, index_dir)
+    wiring.new_builder(settings.index, embedder, index_dir=index_dir).build(articles, index_dir)
     return index_dir
 
 
 @pytest.fixture
 def seed_bot(seed_index_dir: Path, embedder: Embedder, settings: Settings, seed_texts: dict[str, str]) -> QuoteBot:
     """A fresh bot (no conversation history) over the seed index."""
-    bot = CheckedQuoteBot.from_settings(settings, index_dir=seed_index_dir, embedder=embedder)
+    core = wiring.new_bot(settings, seed_index_dir, embedder=embedder)
+    bot = CheckedQuoteBot(core.retriever, core.live_index)
     bot.source_texts = seed_texts
     return bot
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """QA fixture cases (the regression runner over a real corpus, via the pytest plugin) are e2e."""
+    from quotebot.bot.regress.pytest_plugin import QACase
+
+    for item in items:
+        if isinstance(item, QACase):
+            item.add_marker(pytest.mark.e2e)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ import pytest
 from quotebot.bot.cli import ExitCode
 from quotebot.index import storage
 from quotebot.index.reader import QuoteIndex, read_manifest
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -109,6 +112,26 @@ def test_chat_follow_up_and_commands_when_piped(index_dir: Path) -> None:
 def test_missing_index_is_one_line_with_what_to_run(tmp_path: Path) -> None:
     result = quotebot("ask", "anything", "--index-dir", str(tmp_path / "none"))
     assert_one_line_error(result, ExitCode.NO_INDEX, "quotebot index build")
+    # A relative --index-dir is named as given, and so is the command that builds it there.
+    result = quotebot("ask", "anything", "--index-dir", "some/none", cwd=tmp_path)
+    assert_one_line_error(result, ExitCode.NO_INDEX, "no index at some/none:", "quotebot index build --index-dir some/none")
+
+
+def test_index_list_stats_and_version(index_dir: Path) -> None:
+    listing = quotebot("index", "list", "--index-dir", str(index_dir))
+    assert listing.returncode == 0, listing.stderr
+    chunks = read_manifest(index_dir).counts.chunks
+    assert listing.stdout.splitlines() == [
+        f"000_8df2fe3ddce01457.txt  {chunks} chunks  -  Russia and Israel resume military cooperation in Syria"
+    ]
+    stats = quotebot("index", "stats", "--json", "--index-dir", str(index_dir))
+    assert stats.returncode == 0, stats.stderr
+    manifest = json.loads(stats.stdout)
+    assert "article_hashes" not in manifest and manifest["vector_store"]["backend"] == "faiss"
+    verbose = json.loads(quotebot("index", "stats", "--json", "--verbose", "--index-dir", str(index_dir)).stdout)
+    assert list(verbose["article_hashes"]) == ["000_8df2fe3ddce01457.txt"]
+    version = quotebot("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"quotebot {importlib.metadata.version('quotebot')}"
 
 
 def test_config_error_is_one_line(tmp_path: Path) -> None:
@@ -125,6 +148,7 @@ def test_mismatched_index_is_refused(index_dir: Path, tmp_path: Path) -> None:
     assert_one_line_error(result, ExitCode.NO_INDEX, "chunk_tokens=120", "chunk_tokens=60", "quotebot index build")
 
 
+@pytest.mark.slow
 def test_build_warns_on_bad_files_and_strict_fails(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -149,6 +173,7 @@ def test_missing_corpus_path(tmp_path: Path) -> None:
     assert_one_line_error(result, ExitCode.BAD_INPUT, "nowhere")
 
 
+@pytest.mark.slow
 def test_killed_build_leaves_the_previous_index(index_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "index"
     shutil.copytree(index_dir, target)

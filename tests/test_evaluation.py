@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from quotebot.bot import eval_command
+from quotebot.bot import eval_command, wiring
 from quotebot.bot.cli import ExitCode, main
 from quotebot.bot.settings import Settings
 from quotebot.index.embedding import Embedder
@@ -263,16 +263,23 @@ def test_bad_squad_files_are_one_line_errors(tmp_path: Path) -> None:
 CHUNKING = ChunkingSettings(chunk_tokens=120, chunk_overlap=1)
 
 
+def _builder(embedder: Embedder):
+    """The eval's index builder, wired from settings as `quotebot eval` wires it."""
+    index = Settings().index.model_copy(update=CHUNKING.model_dump())
+    return wiring.new_builder(index, embedder, export_onnx=False)
+
+
+@pytest.mark.slow
 def test_harness_scores_three_systems_over_the_open_corpus(
     squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
 ) -> None:
     squad = load_squad(squad_file)
-    first = squad_index(squad, cache, embedder, CHUNKING)
+    first = squad_index(squad, cache, _builder(embedder))
     assert first.built and first.index.manifest.counts.articles == 4
     assert OnnxQueryEncoder.available(encoder_dir(first.index_dir, embedder.model))  # like `quotebot index build`
-    again = squad_index(squad, cache, embedder, CHUNKING)
+    again = squad_index(squad, cache, _builder(embedder))
     assert not again.built and again.index_dir == first.index_dir  # cached by content hash: a rerun only re-asks
-    seeds = article_file_index(SEEDS / sorted(p.name for p in SEEDS.iterdir())[0], cache, embedder, CHUNKING).index
+    seeds = article_file_index(SEEDS / sorted(p.name for p in SEEDS.iterdir())[0], cache, _builder(embedder)).index
     index = again.index
     info = CorpusInfo(file="tiny", sha256=squad.sha256, articles=4, chunks=len(index.chunks), sentences=0, index_built_now=True)
     run = evaluate(
@@ -302,9 +309,10 @@ def test_harness_scores_three_systems_over_the_open_corpus(
     assert "quotebot" in render_table(report) and "suggested threshold" in render_table(report)
 
 
+@pytest.mark.slow
 def test_every_system_quotes_verbatim(squad_file: Path, cache: Path, embedder: Embedder, settings: Settings) -> None:
     squad = load_squad(squad_file)
-    index = squad_index(squad, cache, embedder, CHUNKING).index
+    index = squad_index(squad, cache, _builder(embedder)).index
     texts = {a.id: a.text for a in squad.articles}
     evaluation = Evaluation(index, embedder, settings.retrieval)
     for system in evaluation.systems.values():
@@ -314,10 +322,11 @@ def test_every_system_quotes_verbatim(squad_file: Path, cache: Path, embedder: E
             assert_quotes_verbatim(answer, texts)
 
 
+@pytest.mark.slow
 def test_search_chunks_extends_the_ranking_answer_uses(
     squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
 ) -> None:
-    index = squad_index(load_squad(squad_file), cache, embedder, CHUNKING).index
+    index = squad_index(load_squad(squad_file), cache, _builder(embedder)).index
     retriever = Evaluation(index, embedder, settings.retrieval).retriever
     ranking = retriever.search_chunks("Who built the harbour of Harrowby?", 20)
     assert len(ranking) == 4 and retriever.candidate_chunks == settings.retrieval.candidate_chunks
@@ -328,6 +337,7 @@ def test_search_chunks_extends_the_ranking_answer_uses(
 # -- the command ---------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_eval_command_prints_json_and_writes_records(
     squad_file: Path,
     cache: Path,
@@ -382,10 +392,10 @@ def test_subset_index_holds_only_its_articles_and_embeds_nothing(
     squad_file: Path, cache: Path, embedder: Embedder
 ) -> None:
     squad = load_squad(squad_file)
-    source = squad_index(squad, cache, embedder, CHUNKING)
+    source = squad_index(squad, cache, _builder(embedder))
     wanted = squad.article_ids(2)
     assert wanted == ["Copper_mining_in_Calder_Valley/1", "Copper_mining_in_Calder_Valley/2"]
-    sub = subset_index(source, wanted, cache / "sub" / "002", _NoEmbedding(embedder), CHUNKING)
+    sub = subset_index(source, wanted, cache / "sub" / "002", _builder(_NoEmbedding(embedder)))
     assert sub.built and list(sub.index.articles) == wanted
     assert len(sub.index.keywords) == len(sub.index.chunks) == sum(len(source.index.chunk_ids_of(a)) for a in wanted)
     for article_id in wanted:  # the same chunks, with the very vectors of the open corpus
@@ -395,17 +405,17 @@ def test_subset_index_holds_only_its_articles_and_embeds_nothing(
     # BM25 statistics are the small corpus's own: "copper" is in both of its chunks, so it
     # weighs less there than in the open corpus, where two of four chunks hold it.
     assert sub.index.keywords.idf(["copper"])[0] < source.index.keywords.idf(["copper"])[0]
-    again = subset_index(source, wanted, cache / "sub" / "002", _NoEmbedding(embedder), CHUNKING)
+    again = subset_index(source, wanted, cache / "sub" / "002", _builder(_NoEmbedding(embedder)))
     assert not again.built and list(again.index.articles) == wanted
     # The source, whose files the subset was seeded from by hard links, is intact.
-    reloaded = squad_index(squad, cache, embedder, CHUNKING)
+    reloaded = squad_index(squad, cache, _builder(embedder))
     assert not reloaded.built and len(reloaded.index.articles) == 4
 
 
 def test_excluding_index_leaves_articles_out_of_both_searches(
     squad_file: Path, cache: Path, embedder: Embedder
 ) -> None:
-    index = squad_index(load_squad(squad_file), cache, embedder, CHUNKING).index
+    index = squad_index(load_squad(squad_file), cache, _builder(embedder)).index
     vector = embedder.embed(["Who built the harbour of Harrowby?"])[0]
     tokens = ["harbour", "harrowby"]
     view = ExcludingIndex(index)
@@ -434,14 +444,15 @@ def test_answer_only_in_own_paragraph(squad_file: Path) -> None:
     assert squad.answer_only_in_own_paragraph([spaced]) == [spaced]  # compared after normalize
 
 
+@pytest.mark.slow
 def test_per_article_asks_each_article_alone(
     squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
 ) -> None:
     squad = load_squad(squad_file)
-    source = squad_index(squad, cache, embedder, CHUNKING)
+    source = squad_index(squad, cache, _builder(embedder))
 
     def article_index(number: int):
-        sub = subset_index(source, squad.article_ids(number), cache / "per" / str(number), embedder, CHUNKING)
+        sub = subset_index(source, squad.article_ids(number), cache / "per" / str(number), _builder(embedder))
         return sub.index, sub.built
 
     report, records = evaluate_per_article(
@@ -477,7 +488,7 @@ def test_left_out_never_quotes_the_left_out_paragraph(
     squad_file: Path, cache: Path, embedder: Embedder, settings: Settings
 ) -> None:
     squad = load_squad(squad_file)
-    index = squad_index(squad, cache, embedder, CHUNKING).index
+    index = squad_index(squad, cache, _builder(embedder)).index
     info = CorpusInfo(file="tiny", sha256=squad.sha256, articles=4, chunks=len(index.chunks), sentences=0, index_built_now=False)
     run = evaluate(squad.select(), index, embedder, settings.retrieval, dataset=info, articles="all")
     counted = squad.answer_only_in_own_paragraph(squad.select())
@@ -495,6 +506,7 @@ def test_left_out_never_quotes_the_left_out_paragraph(
     assert report.curve[0].wrong_answer_rate == 1.0 and report.curve[0].wrong_abstain_rate == 0.0
 
 
+@pytest.mark.slow
 def test_eval_command_per_article_and_left_out(
     squad_file: Path, cache: Path, tmp_path: Path, embedder: Embedder,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
@@ -605,6 +617,7 @@ def test_corpus_articles_samples_only_large_files() -> None:
     assert ids[3:] == sorted(ids[3:], key=lambda i: int(i[1:]))  # file order kept
 
 
+@pytest.mark.slow
 def test_eval_news_asks_each_article_alone_and_the_whole_corpus(
     tmp_path: Path, cache: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

@@ -12,12 +12,13 @@ from quotebot.index import storage
 from quotebot.index.articles import Article
 from quotebot.index.builder import IndexBuilder
 from quotebot.index.embedding import Embedder
-from quotebot.index.errors import IndexMismatchError
-from quotebot.index.errors import CorruptIndexError
-from quotebot.index.manifest import article_fingerprint
-from quotebot.index.manifest import ChunkingSettings
+from quotebot.index.backends import VectorSearcher
+from quotebot.index.bm25_store import Bm25KeywordIndex
+from quotebot.index.errors import CorruptIndexError, IndexMismatchError
+from quotebot.index.faiss_store import FaissVectorStore
+from quotebot.index.manifest import ChunkingSettings, StoreRef, article_fingerprint
 from quotebot.index.reader import QuoteIndex, read_manifest
-from quotebot.index.stores import FaissVectorStore, KeywordIndex, VectorStore
+from quotebot.index.testing import KeywordIndexContract, VectorStoreContract, unit_vectors
 from quotebot.index.text import tokenize
 
 ARTICLES = [
@@ -42,76 +43,40 @@ ARTICLES = [
 ]
 
 
-class VectorStoreContract:
-    """Shared tests any ``VectorStore`` must pass (FAISS here; another engine would reuse them)."""
-
-    def make_store(self, dimension: int) -> VectorStore:
-        raise NotImplementedError
-
-    @staticmethod
-    def vectors(count: int, dimension: int, seed: int = 0) -> np.ndarray:
-        rows = np.random.default_rng(seed).normal(size=(count, dimension)).astype(np.float32)
-        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
-
-    def test_nearest_is_itself_with_its_id(self) -> None:
-        store = self.make_store(16)
-        vectors = self.vectors(50, 16)
-        store.add(np.arange(100, 150), vectors)
-        ids, scores = store.search(vectors[7], 3)
-        assert ids[0] == 107
-        assert scores[0] == pytest.approx(1.0, abs=1e-5)
-        assert list(scores) == sorted(scores, reverse=True)
-
-    def test_removed_ids_are_never_returned(self) -> None:
-        store = self.make_store(16)
-        vectors = self.vectors(20, 16)
-        store.add(np.arange(20), vectors)
-        assert store.remove(np.array([3, 4])) == 2
-        assert len(store) == 18
-        ids, _ = store.search(vectors[3], 20)
-        assert 3 not in ids and 4 not in ids
-
-    def test_empty_store_finds_nothing(self) -> None:
-        ids, scores = self.make_store(8).search(self.vectors(1, 8)[0], 5)
-        assert len(ids) == 0 and len(scores) == 0
-
-    def test_wrong_dimension_is_refused(self) -> None:
-        with pytest.raises(ValueError):
-            self.make_store(8).add(np.arange(2), self.vectors(2, 9))
+class TestFlatFaissStore(VectorStoreContract):
+    backend = "faiss"
+    options = {"kind": "flat"}
 
 
-class TestFaissVectorStore(VectorStoreContract):
-    def make_store(self, dimension: int) -> VectorStore:
-        return FaissVectorStore(dimension)
-
-    def test_save_and_load_round_trip(self, tmp_path: Path) -> None:
-        store = FaissVectorStore(8)
-        vectors = self.vectors(10, 8)
-        store.add(np.arange(10), vectors)
-        store.save(tmp_path / "v.faiss")
-        loaded = FaissVectorStore.load(tmp_path / "v.faiss")
-        assert isinstance(loaded, VectorStore)
-        assert loaded.search(vectors[4], 1)[0][0] == 4
-
-    def test_truncated_file_is_a_clear_error(self, tmp_path: Path) -> None:
-        store = FaissVectorStore(8)
-        store.add(np.arange(10), self.vectors(10, 8))
-        path = tmp_path / "v.faiss"
-        store.save(path)
-        path.write_bytes(path.read_bytes()[:100])
-        with pytest.raises(CorruptIndexError, match="v.faiss"):
-            FaissVectorStore.load(path)
+class TestBm25KeywordIndex(KeywordIndexContract):
+    backend = "bm25s"
 
 
-def test_keyword_index_ranks_by_bm25() -> None:
+def test_the_faiss_store_reads_back_what_it_saved(tmp_path: Path) -> None:
+    store = FaissVectorStore(8)
+    vectors = unit_vectors(10, 8)
+    store.add(np.arange(10), vectors)
+    store.save(tmp_path / "v.faiss")
+    loaded = FaissVectorStore.load(tmp_path / "v.faiss")
+    assert isinstance(loaded, VectorSearcher)
+    assert loaded.search(vectors[4], 1)[0][0] == 4
+
+
+def test_a_truncated_vector_file_is_a_clear_error(tmp_path: Path) -> None:
+    store = FaissVectorStore(8)
+    store.add(np.arange(10), unit_vectors(10, 8))
+    path = tmp_path / "v.faiss"
+    store.save(path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CorruptIndexError, match="v.faiss"):
+        FaissVectorStore.load(path)
+
+
+def test_the_bm25_index_ranks_tokenized_text() -> None:
     texts = ["the storm closed ports", "rates held by the bank", "a storm and a storm again"]
-    keywords = KeywordIndex.build(np.array([10, 11, 12]), [tokenize(t) for t in texts])
-    ids, scores = keywords.search(tokenize("storm"), 10)
-    assert set(ids.tolist()) == {10, 12}  # chunk ids, not bm25s rows
-    assert ids[0] == 12  # two mentions beat one
-    assert keywords.search(tokenize("volcano"), 10)[0].size == 0
-    idf = keywords.idf(["storm", "bank", "volcano"])
-    assert idf[1] > idf[0] > 0 and idf[2] == 0
+    keywords = Bm25KeywordIndex.build(np.array([10, 11, 12]), [tokenize(t) for t in texts])
+    ids, _ = keywords.search(tokenize("storm"), 10)
+    assert set(ids.tolist()) == {10, 12} and ids[0] == 12  # chunk ids, not bm25s rows
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +103,25 @@ def test_manifest_records_what_the_index_was_built_with(built: Path) -> None:
     assert manifest.model == "all-MiniLM-L6-v2" and manifest.dimension == 384
     assert manifest.chunking == ChunkingSettings(chunk_tokens=20, chunk_overlap=1)
     assert manifest.article_hashes == {a.id: article_fingerprint(a) for a in ARTICLES}
-    assert manifest.next_chunk_id == manifest.counts.chunks and manifest.vector_index == "flat"
+    assert manifest.next_chunk_id == manifest.counts.chunks
+    assert manifest.vector_store == StoreRef(
+        backend="faiss", path="chunk_vectors.faiss", params={"kind": "flat"}
+    )  # auto, and small; the reference is what loading resolves
+    assert manifest.keyword_index == StoreRef(backend="bm25s", path="bm25")
+
+
+def test_a_manifest_of_before_store_references_is_read_as_the_stores_it_meant(built: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "old"
+    shutil.copytree(built, copy)
+    path = storage.current_generation(copy) / storage.MANIFEST_FILE
+    raw = json.loads(path.read_text())
+    raw.pop("keyword_index")
+    raw["vector_index"] = raw.pop("vector_store")["params"]["kind"]
+    path.write_text(json.dumps(raw))
+    index = QuoteIndex.load(copy)
+    assert index.manifest.vector_store.backend == "faiss" and len(index.vectors) == index.manifest.counts.chunks
 
 
 def test_mismatched_settings_are_refused_with_what_to_run(built: Path) -> None:
@@ -208,6 +191,7 @@ def _copy_index(source: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_stored_vectors_belong_to_their_chunks_and_sentences(built: Path, embedder: Embedder) -> None:
     from quotebot.index.vectorize import embedding_text
     from quotebot.index.articles import Span

@@ -16,15 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quotebot.bot.chat import QuoteBot
+from quotebot.bot import wiring
 from quotebot.bot.settings import Settings
 from quotebot.index import storage
 from quotebot.index.articles import Article
 from quotebot.index.builder import IndexBuilder, UnknownArticleError
 from quotebot.index.embedding import Embedder
 from quotebot.index.lock import IndexLock, IndexLockedError
+from quotebot.index.faiss_store import FaissVectorStore
 from quotebot.index.reader import QuoteIndex
-from quotebot.index.stores import FaissVectorStore
+from quotebot.index.settings import VectorStoreSettings
 from quotebot.index.text import tokenize
 from quotebot.index.verify import verify_index
 from tests.test_index import ARTICLES
@@ -80,7 +81,7 @@ def assert_stores_agree(index: QuoteIndex) -> None:
     """Vector ids, BM25 ids and the chunk table name the very same chunks."""
     chunk_ids = sorted(index.chunks)
     assert sorted(index.vectors.ids().tolist()) == chunk_ids
-    assert sorted(index.keywords.ids.tolist()) == chunk_ids
+    assert sorted(index.keywords.ids().tolist()) == chunk_ids
     assert len(index.sentence_vectors) == sum(len(index.sentences_of(a)) for a in index.articles)
 
 
@@ -246,7 +247,7 @@ def test_a_running_bot_picks_up_a_published_update(base: Path, embedder: Embedde
     settings = Settings().model_copy(
         update={"index": Settings().index.model_copy(update={"chunk_tokens": 20, "chunk_overlap": 1})}
     )
-    bot = QuoteBot.from_settings(settings, index_dir=base, embedder=embedder)
+    bot = wiring.new_bot(settings, base, embedder=embedder)
     question = "Which town did the lava flow towards?"
     assert not any(q.article_id == "volcano.txt" for q in bot.ask(question).quotes)
     old_generation = storage.current_generation(base)
@@ -262,7 +263,7 @@ def test_a_bot_keeps_serving_when_the_new_generation_is_damaged(base: Path, embe
     settings = Settings().model_copy(
         update={"index": Settings().index.model_copy(update={"chunk_tokens": 20, "chunk_overlap": 1})}
     )
-    bot = QuoteBot.from_settings(settings, index_dir=base, embedder=embedder)
+    bot = wiring.new_bot(settings, base, embedder=embedder)
     builder(embedder).add([VOLCANO], base)
     generation = storage.current_generation(base)
     chunks = generation / storage.CHUNKS_FILE
@@ -279,6 +280,7 @@ def _add_process(index_dir: Path, corpus: Path) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_kill_9_at_any_moment_of_an_add_leaves_old_or_new_content(tmp_path: Path, embedder: Embedder) -> None:
     """An add is killed at moments spread over its whole run; each time the index loads,
     verifies, holds either the old articles or the new ones, and takes the next writer."""
@@ -317,11 +319,14 @@ def test_kill_9_at_any_moment_of_an_add_leaves_old_or_new_content(tmp_path: Path
 
 
 def test_the_vector_index_kind_is_chosen_recorded_and_kept_through_updates(base: Path, embedder: Embedder) -> None:
-    assert QuoteIndex.load(base).manifest.vector_index == "flat"  # auto, and small
-    hnsw = IndexBuilder(embedder, 20, 1, export_onnx=False, vector_index="hnsw", hnsw_m=8)
+    assert QuoteIndex.load(base).manifest.vector_store.params["kind"] == "flat"  # auto, and small
+    hnsw = IndexBuilder(
+        embedder, 20, 1, export_onnx=False, vector_store=VectorStoreSettings(backend="faiss", kind="hnsw", hnsw_m=8)
+    )
     hnsw.add([VOLCANO], base)  # the configured kind changed: the kept vectors move into a new graph
     index = QuoteIndex.load(base)
-    assert index.manifest.vector_index == "hnsw" and index.vectors.kind == "hnsw"
+    assert index.manifest.vector_store.params["kind"] == "hnsw" and index.vectors.kind == "hnsw"
+    assert index.manifest.vector_store.params["hnsw_m"] == 8
     assert_stores_agree(index)
     hnsw.remove(["storm.txt"], base)  # HNSW cannot remove in place: the store rebuilds its graph
     index = QuoteIndex.load(base)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from quotebot.bot.chat import QuoteBot
+from quotebot.bot import wiring
 from quotebot.bot.settings import Settings
 from quotebot.index.embedding import Embedder
 from quotebot.index.onnx_encoder import OnnxQueryEncoder, encoder_dir
@@ -27,17 +28,17 @@ def test_onnx_vectors_agree_with_torch(seed_index_dir: Path, embedder: Embedder,
 
 def test_bot_uses_the_export_and_falls_back_to_torch(seed_index_dir: Path, tmp_path: Path) -> None:
     settings = Settings()
-    assert isinstance(QuoteBot.from_settings(settings, index_dir=seed_index_dir).retriever.embedder, OnnxQueryEncoder)
+    assert isinstance(wiring.new_bot(settings, seed_index_dir).retriever.embedder, OnnxQueryEncoder)
 
     import shutil
 
     bare = tmp_path / "index"
     shutil.copytree(seed_index_dir, bare, ignore=shutil.ignore_patterns("query_encoder"))
-    assert isinstance(QuoteBot.from_settings(settings, index_dir=bare).retriever.embedder, Embedder)
+    assert isinstance(wiring.new_bot(settings, bare).retriever.embedder, Embedder)
 
 
 def test_onnx_bot_answers_like_the_torch_bot(seed_index_dir: Path) -> None:
-    bot = QuoteBot.from_settings(Settings(), index_dir=seed_index_dir)
+    bot = wiring.new_bot(Settings(), seed_index_dir)
     answer = bot.ask("What did Herzog ask Lavrov?")
     assert "blind eye" in answer.quotes[0].text
     assert not bot.ask("What is the capital of Australia?").answered
@@ -58,6 +59,7 @@ def _seed_items():
     return items
 
 
+@pytest.mark.slow
 def test_onnx_document_vectors_agree_with_torch(seed_index_dir: Path, embedder: Embedder) -> None:
     from quotebot.index.onnx_encoder import OnnxDocumentEncoder
     from quotebot.index.vectorize import embed_articles, embedding_text
@@ -102,6 +104,7 @@ def test_document_encoder_for_uses_the_export_or_makes_it(seed_index_dir: Path, 
     assert len(made) == 1  # made once per index
 
 
+@pytest.mark.e2e
 def test_index_add_with_the_export_never_imports_torch(seed_index_dir: Path, tmp_path: Path) -> None:
     import shutil
     import subprocess

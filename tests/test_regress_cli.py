@@ -22,6 +22,8 @@ from quotebot.bot.regress import runner
 from quotebot.bot.settings import Settings
 from quotebot.index.embedding import Embedder
 
+pytestmark = pytest.mark.e2e
+
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "regress_corpus"
 QUOTEBOT = Path(sys.executable).parent / "quotebot"
 

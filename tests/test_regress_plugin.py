@@ -17,6 +17,8 @@ from quotebot.bot.regress.fixtures import load_fixture
 from quotebot.bot.settings import Settings
 from quotebot.index.embedding import Embedder
 
+pytestmark = pytest.mark.e2e
+
 pytest_plugins = ["pytester"]
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "regress_corpus"

@@ -24,6 +24,9 @@ from quotebot.index.embedding import Embedder
 from quotebot.index.onnx_encoder import OnnxQueryEncoder
 from quotebot.index.settings import IndexSettings
 
+# Every test here indexes a corpus and asks it through the runner: the full tier.
+pytestmark = pytest.mark.slow
+
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "regress_corpus"
 
 FIXTURE = """

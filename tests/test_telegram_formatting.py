@@ -112,6 +112,9 @@ def test_sources_are_escaped_and_capped() -> None:
     assert "Article <99> & co" in text and "Article <100>" not in text
     assert text.endswith("…and 150 more.")
     assert sources_messages([]) == ["No articles are indexed yet."]
+    # One list: a line per article, no blank line after every tenth.
+    listed = text.split("\n\n", 1)[1]
+    assert "\n\n" not in listed and len(listed.splitlines()) == 101
 
 
 def test_other_replies_escape_what_they_quote() -> None:

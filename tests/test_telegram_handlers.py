@@ -46,6 +46,8 @@ class StubCore:
     reply: Callable[[str, str], Answer] = lambda question, conversation: answer("The first passage.")
     asked: list[tuple[str, str]] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
+    articles: list[ArticleSummary] = field(default_factory=lambda: [ArticleSummary("a.txt", "Tom & Jerry <3", "2018-12-01", 3)])
+    example: str = "Who caught Jerry?"
 
     def ask(self, question: str, conversation: str = "default") -> Answer:
         self.asked.append((question, conversation))
@@ -55,7 +57,10 @@ class StubCore:
         self.forgotten.append(conversation)
 
     def sources(self) -> list[ArticleSummary]:
-        return [ArticleSummary("a.txt", "Tom & Jerry <3", "2018-12-01", 3)]
+        return list(self.articles)
+
+    def example_question(self) -> str:
+        return self.example
 
 
 class Clock:
@@ -223,6 +228,22 @@ def test_garbage_callback_data_is_answered_and_ignored() -> None:
 # -- commands and groups -------------------------------------------------------------------
 
 
+def test_sources_follow_the_index_when_it_changes() -> None:
+    """The bot reloads new generations (an `index add` while it runs): /sources must follow."""
+    core = StubCore()
+
+    async def scenario() -> None:
+        async with running(core) as bot:
+            await bot.say(12, "/sources")
+            core.articles = core.articles + [ArticleSummary("b.txt", "Spike returns", None, 2)]
+            await bot.say(12, "/sources")
+            first, second = [c.text for c in bot.fake.calls("sendMessage", chat_id=12)]
+            assert "1 article indexed" in first and "Spike" not in first
+            assert "2 articles indexed" in second and "• Spike returns" in second
+
+    run(scenario)
+
+
 def test_commands() -> None:
     core = StubCore()
 
@@ -232,11 +253,11 @@ def test_commands() -> None:
             for text in ("/start", "/help", "/sources", "/new", "/ask", "/ask  what now?", "/nope"):
                 await bot.say(12, text)
             texts = [c.text for c in bot.fake.calls("sendMessage", chat_id=12)]
-            assert "What did Herzog ask Lavrov?" in texts[0] and "1 news article by quoting it" in texts[0]
-            assert "/sources" in texts[1]
+            assert "Who caught Jerry?" in texts[0] and "1 news article by quoting it" in texts[0]
+            assert "/sources" in texts[1] and "Who caught Jerry?" in texts[1]
             assert texts[2] == "<b>1 article indexed</b>\n\n• Tom &amp; Jerry &lt;3 <i>(2018-12-01)</i>"
             assert texts[3] == formatting.NEW_CONVERSATION_MESSAGE
-            assert texts[4] == formatting.ask_usage_message("What did Herzog ask Lavrov?")
+            assert texts[4] == formatting.ask_usage_message("Who caught Jerry?")
             assert "The first passage." in texts[5]
             assert texts[6] == formatting.UNKNOWN_COMMAND_MESSAGE
 

@@ -7,27 +7,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quotebot.index.settings import IndexSettings
-from quotebot.index.stores import (
+from quotebot.index.backends import VectorSearcher, VectorStore
+from quotebot.index.errors import CorruptIndexError
+from quotebot.index.faiss_store import (
     DEFAULT_HNSW_EF_SEARCH,
     DEFAULT_HNSW_M,
     HNSW_MAX_TOMBSTONE_FRACTION,
     HNSW_MIN_CHUNKS,
-    CorruptIndexError,
+    FaissOptions,
     FaissVectorStore,
     ReadOnlyIndexError,
-    VectorStore,
     choose_vector_index,
     new_vector_store,
 )
-from tests.test_index import VectorStoreContract
+from quotebot.index.settings import IndexSettings
+from quotebot.index.testing import VectorStoreContract, unit_vectors
 
 KINDS = ["flat", "hnsw"]
 FP16 = 1e-3  # an hnsw store keeps float16 vectors: inner products and vectors within this
 
 
 def unit_rows(count: int, dimension: int, seed: int = 0) -> np.ndarray:
-    return VectorStoreContract.vectors(count, dimension, seed)
+    return unit_vectors(count, dimension, seed)
 
 
 def filled(
@@ -39,25 +40,13 @@ def filled(
     return store, ids, vectors
 
 
-# --- the shared contract ---------------------------------------------------------------
+# --- the shared contract (quotebot.index.testing), for each kind and loading ---------------
 
 
-class Fp16Scores:
-    """The contract's exactness of scores, to float16 precision (what an hnsw store keeps)."""
-
-    def test_nearest_is_itself_with_its_id(self) -> None:
-        store = self.make_store(16)  # type: ignore[attr-defined]
-        vectors = VectorStoreContract.vectors(50, 16)
-        store.add(np.arange(100, 150), vectors)
-        ids, scores = store.search(vectors[7], 3)
-        assert ids[0] == 107
-        assert scores[0] == pytest.approx(1.0, abs=FP16)
-        assert list(scores) == sorted(scores, reverse=True)
-
-
-class TestHnswVectorStore(Fp16Scores, VectorStoreContract):
-    def make_store(self, dimension: int) -> VectorStore:
-        return FaissVectorStore(dimension, kind="hnsw")
+class TestHnswVectorStore(VectorStoreContract):
+    backend = "faiss"
+    options = {"kind": "hnsw"}
+    score_tolerance = FP16  # an hnsw store keeps float16 vectors
 
 
 class MappedAfterEachChange:
@@ -97,26 +86,32 @@ class MappedAfterEachChange:
     def ids(self) -> np.ndarray:
         return self._mapped.ids()
 
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        return self._mapped.vectors(ids)
+
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self._mapped.search(vector, k)
 
-    def save(self, path: Path) -> None:
-        self._mapped.save(path)
+    def commit(self, generation: Path):
+        return self._private.commit(generation)
 
 
 class TestMappedFlatVectorStore(VectorStoreContract):
-    kind = "flat"
+    backend = "faiss"
+    options = {"kind": "flat"}
 
     @pytest.fixture(autouse=True)
     def _folder(self, tmp_path: Path) -> None:
-        self.folder = tmp_path
+        self.folder = tmp_path / "mapped"
+        self.folder.mkdir()
 
     def make_store(self, dimension: int) -> VectorStore:
-        return MappedAfterEachChange(dimension, self.kind, self.folder)
+        return MappedAfterEachChange(dimension, self.options["kind"], self.folder)  # type: ignore[return-value]
 
 
-class TestMappedHnswVectorStore(Fp16Scores, TestMappedFlatVectorStore):
-    kind = "hnsw"
+class TestMappedHnswVectorStore(TestMappedFlatVectorStore):
+    options = {"kind": "hnsw"}
+    score_tolerance = FP16
 
 
 # --- memory-mapped stores are read-only --------------------------------------------------
@@ -237,7 +232,7 @@ def test_save_and_load_round_trip(tmp_path: Path, kind: str, mmap: bool) -> None
     store, ids, vectors = filled(kind, hnsw_m=12, hnsw_ef_construction=30, hnsw_ef_search=40)
     store.save(tmp_path / "v.faiss")
     loaded = FaissVectorStore.load(tmp_path / "v.faiss", mmap=mmap)
-    assert isinstance(loaded, VectorStore)
+    assert isinstance(loaded, VectorSearcher)
     assert (loaded.kind, loaded.dimension, len(loaded), loaded.read_only) == (kind, 16, len(ids), mmap)
     assert loaded.params == store.params
     np.testing.assert_array_equal(loaded.ids(), store.ids())
@@ -335,8 +330,24 @@ def test_unknown_kinds_and_parameters_are_refused() -> None:
 
 def test_settings_defaults_are_the_store_defaults() -> None:
     settings = IndexSettings()
-    assert settings.vector_index == "auto"
-    assert (settings.hnsw_m, settings.hnsw_ef_search) == (DEFAULT_HNSW_M, DEFAULT_HNSW_EF_SEARCH)
-    params = {"hnsw_m": settings.hnsw_m, "hnsw_ef_search": settings.hnsw_ef_search}
-    store = new_vector_store(settings.vector_index, 16, HNSW_MIN_CHUNKS, **params)
+    assert settings.vector_store.backend == "faiss" and settings.vector_store.options == {}
+    options = FaissOptions()
+    assert (options.kind, options.hnsw_m, options.hnsw_ef_search) == ("auto", DEFAULT_HNSW_M, DEFAULT_HNSW_EF_SEARCH)
+    store = new_vector_store(options.kind, 16, HNSW_MIN_CHUNKS, hnsw_m=options.hnsw_m, hnsw_ef_search=options.hnsw_ef_search)
     assert store.params["hnsw_m"] == DEFAULT_HNSW_M and store.params["hnsw_ef_search"] == DEFAULT_HNSW_EF_SEARCH
+
+
+def test_vector_store_settings_are_checked_by_the_backend_with_the_key_named() -> None:
+    from pydantic import ValidationError
+
+    settings = IndexSettings.model_validate({"vector_store": {"backend": "faiss", "kind": "hnsw", "hnsw_m": 8}})
+    assert settings.vector_store.options == {"kind": "hnsw", "hnsw_m": 8}
+    with pytest.raises(ValidationError, match="hnsw_m"):
+        IndexSettings.model_validate({"vector_store": {"backend": "faiss", "hnsw_m": 2}})
+    with pytest.raises(ValidationError, match="hnsw_mm"):
+        IndexSettings.model_validate({"vector_store": {"hnsw_mm": 8}})
+    with pytest.raises(ValidationError, match="unknown backend 'qdrant'"):
+        IndexSettings.model_validate({"vector_store": {"backend": "qdrant"}})
+    # The keys this section had before vector_store are still read, as its options.
+    older = IndexSettings.model_validate({"vector_index": "hnsw", "hnsw_m": 16, "hnsw_ef_search": 90})
+    assert older.vector_store.options == {"kind": "hnsw", "hnsw_m": 16, "hnsw_ef_search": 90}

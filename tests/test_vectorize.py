@@ -31,14 +31,24 @@ def seed_vectors(embedder: Embedder, seed: ChunkedArticle) -> ArticleVectors:
     return embed_articles(embedder, [seed])[0]
 
 
-def test_each_chunk_and_sentence_is_its_text_embedded(embedder: Embedder, seed: ChunkedArticle, seed_vectors: ArticleVectors) -> None:
-    chunk_texts = [embedding_text(seed.article, Span(start=c.start, end=c.end)) for c in seed.chunks]
+@pytest.mark.slow
+def test_each_sentence_is_its_text_embedded_once(embedder: Embedder, seed: ChunkedArticle, seed_vectors: ArticleVectors) -> None:
     sentence_texts = [embedding_text(seed.article, span) for span in seed.sentences]
-    assert len(seed.chunks) > 2 and seed_vectors.chunks.shape == (len(seed.chunks), 384)
     assert seed_vectors.sentences.shape == (len(seed.sentences), 384) and seed_vectors.sentences.dtype == np.float32
-    for vectors, texts in ((seed_vectors.chunks, chunk_texts), (seed_vectors.sentences, sentence_texts)):
-        cosine = (embedder.embed(texts) * vectors).sum(axis=1)
-        assert cosine.min() > 0.9999, cosine
+    cosine = (embedder.embed(sentence_texts) * seed_vectors.sentences).sum(axis=1)
+    assert cosine.min() > 0.9999, cosine
+
+
+def test_a_chunk_vector_is_the_normalised_mean_of_its_sentences(seed: ChunkedArticle, seed_vectors: ArticleVectors) -> None:
+    assert len(seed.chunks) > 2 and seed_vectors.chunks.shape == (len(seed.chunks), 384)
+    assert np.allclose(np.linalg.norm(seed_vectors.chunks, axis=1), 1.0, atol=1e-5)
+    for chunk, vector in zip(seed.chunks, seed_vectors.chunks):
+        own = seed_vectors.sentences[chunk.first_sentence : chunk.first_sentence + len(chunk.sentences)]
+        mean = own.mean(axis=0)
+        assert np.allclose(vector, mean / np.linalg.norm(mean), atol=1e-5)
+        # Nearer to its own sentences than to the article's others.
+        others = np.delete(seed_vectors.sentences, range(chunk.first_sentence, chunk.first_sentence + len(own)), axis=0)
+        assert (own @ vector).mean() > (others @ vector).mean()
 
 
 def test_the_title_is_context_of_every_text(seed: ChunkedArticle) -> None:
@@ -48,11 +58,15 @@ def test_the_title_is_context_of_every_text(seed: ChunkedArticle) -> None:
     assert embedding_text(untitled, span) == span.slice(seed.article.text)
 
 
+@pytest.mark.slow
 def test_articles_keep_their_order_and_progress_is_reported(embedder: Embedder, seed: ChunkedArticle, seed_vectors: ArticleVectors) -> None:
     other = _chunked(Article(id="other.txt", title="", text="A short article. It has two sentences."))
     empty = ChunkedArticle(Article(id="empty.txt", title="Empty", text=" \n "), [], [])
     calls: list[tuple[int, int]] = []
-    result = embed_articles(embedder, [other, empty, seed, other], lambda a, c: calls.append((a, c)))
+    texts: list[tuple[int, int]] = []
+    result = embed_articles(
+        embedder, [other, empty, seed, other], lambda a, c, done, total: (calls.append((a, c)), texts.append((done, total)))
+    )
     assert [len(v.chunks) for v in result] == [1, 0, len(seed.chunks), 1]
     assert [len(v.sentences) for v in result] == [2, 0, len(seed.sentences), 2]
     assert np.allclose(result[0].sentences, result[3].sentences, atol=1e-6)
@@ -60,4 +74,6 @@ def test_articles_keep_their_order_and_progress_is_reported(embedder: Embedder, 
     assert np.allclose(result[2].chunks, seed_vectors.chunks, atol=1e-5)
     assert calls[-1] == (4, len(seed.chunks) + 2)
     assert calls == sorted(calls)
+    total = 2 * 3 + len(seed.chunks) + len(seed.sentences)  # chunks and sentences of every article
+    assert texts[-1] == (total, total) and texts == sorted(texts)
     assert embed_articles(embedder, []) == []

@@ -9,7 +9,6 @@ snapshot, corpus or ``-k`` expression.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +40,11 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         default="",
         help="only cases whose question contains EXPR or that are tagged EXPR; combine with and, or, not, ( )",
     )
+    parser.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="let a fixture's corpus lie outside its folder and the project (default: refused)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="also write the results as JUnit XML to FILE")
     parser.add_argument("--update", action="store_true", help="record the answers in each fixture's snapshot file")
@@ -58,6 +62,7 @@ def run(args: argparse.Namespace, settings: Settings, *, embedder: Embedder | No
     """The ``regress`` handler; ``embedder`` lets tests share a loaded model."""
     from quotebot.index.errors import ExitCode, UserError
     from quotebot.bot.regress import report
+    from quotebot.bot.safe_text import json_line
     from quotebot.bot.regress.corpus import CorpusError
     from quotebot.bot.regress.fixtures import FixtureError, find_fixture_files, load_fixture
     from quotebot.bot.regress.runner import FAILED, RegressionSession
@@ -69,6 +74,8 @@ def run(args: argparse.Namespace, settings: Settings, *, embedder: Embedder | No
     except SelectionError as error:
         raise UserError(str(error), ExitCode.USAGE) from None
     fixtures, problems, seen = [], [], set()
+    # The project: the config file's folder (relative settings paths are taken from there too).
+    project_root = args.config.resolve().parent if getattr(args, "config", None) else Path.cwd()
     for given in args.fixtures:
         found = find_fixture_files([given])
         if not found:
@@ -78,7 +85,7 @@ def run(args: argparse.Namespace, settings: Settings, *, embedder: Embedder | No
                 continue
             seen.add(path.resolve())
             try:
-                fixtures.append(load_fixture(path))
+                fixtures.append(load_fixture(path, project_root=project_root, allow_outside=args.allow_outside))
             except FixtureError as error:
                 problems.append(str(error))
     if problems:
@@ -125,7 +132,7 @@ def run(args: argparse.Namespace, settings: Settings, *, embedder: Embedder | No
 
     summary = report.summary_line(results)
     if args.json:
-        print(json.dumps(report.results_to_json(results), ensure_ascii=False, indent=2))
+        print(json_line(report.results_to_json(results), indent=2))
         for note in notes:
             print(note, file=sys.stderr)
         print(summary, file=sys.stderr)

@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from quotebot.bot import wiring
 from quotebot.index import storage
 from quotebot.index.articles import Article
-from quotebot.index.builder import IndexBuilder
 from quotebot.index.embedding import Embedder
 from quotebot.index.errors import ExitCode, QuotebotError
 from quotebot.index.loaders import SkippedInput, load_articles
@@ -78,7 +78,7 @@ def cached_index(
 
     ``on_build(articles, folder)`` is called before a build (not on a cache hit).
     """
-    report = load_articles(paths, on_skip=on_skip)
+    report = load_articles(paths, on_skip=on_skip, max_article_chars=index_settings.max_article_chars)
     if not report.articles:
         raise CorpusError(f"no articles found in {', '.join(map(str, paths))}")
     key = corpus_key(report.articles, index_settings)
@@ -90,9 +90,7 @@ def cached_index(
     cache_root.mkdir(parents=True, exist_ok=True)
     staging = cache_root / f".building-{key[:8]}-{uuid.uuid4().hex[:8]}"
     try:
-        builder = IndexBuilder(
-            embedder, index_settings.chunk_tokens, index_settings.chunk_overlap, export_onnx=False
-        )
+        builder = wiring.new_builder(index_settings, embedder, export_onnx=False)
         builder.build(report.articles, staging)
         link_query_encoder(staging, index_settings.model, cache_root)
         description = {

@@ -172,8 +172,15 @@ class FixtureFile:
         return self.path.with_name(f"{self.path.stem}.snapshot.json")
 
 
-def load_fixture(path: Path, display: str | None = None) -> FixtureFile:
-    """Read and validate one fixture file, or raise ``FixtureError``; messages call it ``display``."""
+def load_fixture(
+    path: Path, display: str | None = None, *, project_root: Path | None = None, allow_outside: bool = False
+) -> FixtureFile:
+    """Read and validate one fixture file, or raise ``FixtureError``; messages call it ``display``.
+
+    A fixture's ``corpus`` must lie inside the fixture's folder or ``project_root`` (the
+    project the fixture belongs to; default: the working folder): a fixture from elsewhere must not make quotebot read,
+    index and quote ``/etc`` or ``../secret``. ``allow_outside`` lifts that.
+    """
     where = display or str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -196,18 +203,28 @@ def load_fixture(path: Path, display: str | None = None) -> FixtureFile:
     except ValidationError as error:
         message = describe_validation_error(error, where, lines, default_line=1, unknown_key_hint=_did_you_mean)
         raise FixtureError(message) from None
-    corpus = _corpus_paths(model, path, where, lines) if model.corpus is not None else None
+    project = project_root if project_root is not None else Path.cwd()
+    roots = () if allow_outside else (path.resolve().parent, project.resolve())
+    corpus = _corpus_paths(model, path, where, lines, roots) if model.corpus is not None else None
     return FixtureFile(path=path, corpus=corpus, cases=_located_cases(model, lines), display=where)
 
 
-def _corpus_paths(model: FixtureModel, path: Path, where: str, lines: dict[tuple[str, ...], int]) -> tuple[Path, ...]:
+def _corpus_paths(
+    model: FixtureModel, path: Path, where: str, lines: dict[tuple[str, ...], int], roots: tuple[Path, ...]
+) -> tuple[Path, ...]:
+    """The corpus entries as absolute paths; ``roots``: where they must lie (empty: anywhere)."""
     assert model.corpus is not None
     base = path.resolve().parent
     resolved = []
     for number, entry in enumerate(model.corpus):
-        target = (base / Path(entry).expanduser()).resolve()
+        line = nearest_line(("corpus", number), lines) or 1
+        target = (base / Path(entry).expanduser()).resolve()  # symlinks resolved: a link cannot lead out
+        if roots and not any(target == root or target.is_relative_to(root) for root in roots):
+            raise FixtureError(
+                f"{where}:{line}: corpus: {entry} is outside the fixture's folder and the project "
+                f"(--allow-outside reads it anyway)"
+            )
         if not target.exists():
-            line = nearest_line(("corpus", number), lines) or 1
             raise FixtureError(f"{where}:{line}: corpus: no such file or folder: {entry} (looked for {target})")
         resolved.append(target)
     return tuple(resolved)

@@ -141,7 +141,7 @@ class QAFile(pytest.File):
     def collect(self) -> Any:
         from quotebot.bot.regress.fixtures import load_fixture
 
-        fixture = load_fixture(self.path, display=_display(self.path, self.config.rootpath))
+        fixture = load_fixture(self.path, display=_display(self.path, self.config.rootpath), project_root=self.config.rootpath)
         for case in fixture.cases:
             item = QACase.from_parent(self, name=case.key, fixture=fixture, case=case)
             if case.case.skip is not None:

@@ -6,7 +6,6 @@ the pytest plugin shows for a failing item, so both speak with one voice.
 
 from __future__ import annotations
 
-import json
 import shutil
 import textwrap
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from typing import Any
 from quotebot.bot.regress.fixtures import Expect
 from quotebot.bot.regress.runner import CHANGED, FAILED, PASSED, SKIPPED, CaseResult
 from quotebot.bot.render import answer_to_text, source_line
+from quotebot.bot.safe_text import json_line
 from quotebot.retrieval.answer import Answer
 
 _STATUS_WORD = {PASSED: "pass", FAILED: "FAIL", SKIPPED: "skip", CHANGED: "changed"}
@@ -176,7 +176,7 @@ def _fit(text: str, width: int) -> str:
 
 
 def _quoted(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    return json_line(text)  # escapes every control character: article text prints inert
 
 
 def _quoted_list(texts: Sequence[str]) -> str:

@@ -142,9 +142,9 @@ class RegressionSession:
     def _open_bot(self, index_dir: Path) -> QuoteBot:
         """A bot that embeds questions as ``quotebot ask`` would: with the index's ONNX export
         when it has one (no torch at all), else with the session's shared torch model."""
-        from quotebot.bot.chat import QuoteBot
+        from quotebot.bot import wiring
 
-        return QuoteBot.from_settings(self.settings, index_dir=index_dir, torch_model=self.model)
+        return wiring.new_bot(self.settings, index_dir, torch_model=self.model)
 
     def snapshot(self, fixture: FixtureFile) -> Snapshot:
         path = fixture.snapshot_path

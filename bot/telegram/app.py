@@ -14,7 +14,7 @@ import re
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from telegram import (
     BotCommand,
@@ -41,7 +41,7 @@ from telegram.ext import (
     filters,
 )
 
-from quotebot.bot.chat import ArticleSummary
+from quotebot.bot.chat import ChatCore
 from quotebot.bot.telegram import formatting
 from quotebot.bot.telegram.settings import TelegramSettings
 from quotebot.bot.telegram.state import (
@@ -51,10 +51,10 @@ from quotebot.bot.telegram.state import (
     MoreState,
     MoreStore,
     QuestionLimiter,
+    RefusalGate,
     more_data,
     parse_more_data,
 )
-from quotebot.bot.terminal import EXAMPLE_QUESTION
 from quotebot.retrieval.answer import Answer
 
 log = logging.getLogger("quotebot.telegram")
@@ -73,14 +73,6 @@ BOT_COMMANDS = (
     BotCommand("help", "How to use this bot"),
     BotCommand("start", "Say hello"),
 )
-
-
-class ChatCore(Protocol):
-    """What the front end needs of ``bot.chat.QuoteBot``."""
-
-    def ask(self, question: str, conversation: str = "default") -> Answer: ...
-    def forget(self, conversation: str) -> None: ...
-    def sources(self) -> list[ArticleSummary]: ...
 
 
 def conversation_key(chat_id: int) -> str:
@@ -142,11 +134,11 @@ class Handlers:
         self.settings = settings
         self.allowlist = Allowlist.of(settings.allowed_chat_ids, settings.allowed_user_ids)
         self.limiter = QuestionLimiter(settings.questions_per_minute, clock=clock)
+        self.refusals = RefusalGate(settings.refusal_window_seconds, clock=clock)
         self.more = MoreStore(settings.more_ttl_seconds, clock=clock)
         # One lock per chat: its questions are answered in order (follow-ups depend on it),
         # while other chats go on concurrently. Weak values: idle chats cost nothing.
         self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._sources_pages: list[str] | None = None
 
     def install(self, application: Application) -> None:
         new_messages = filters.UpdateType.MESSAGE  # an edited question is not asked again
@@ -180,40 +172,42 @@ class Handlers:
     # -- commands ----------------------------------------------------------------------------
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
+        if await self._may_reply(update):
             articles = len(await asyncio.to_thread(self.core.sources))
-            await self._reply(update, [formatting.start_message(articles, EXAMPLE_QUESTION)])
+            example = await asyncio.to_thread(self.core.example_question)
+            await self._reply(update, [formatting.start_message(articles, example)])
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
-            await self._reply(update, [formatting.help_message(EXAMPLE_QUESTION, context.bot.username)])
+        if await self._may_reply(update):
+            example = await asyncio.to_thread(self.core.example_question)
+            await self._reply(update, [formatting.help_message(example, context.bot.username)])
 
     async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
-            if self._sources_pages is None:  # the index does not change while the bot runs
-                articles = await asyncio.to_thread(self.core.sources)
-                self._sources_pages = formatting.sources_messages([(a.title or a.id, a.date) for a in articles])
-            await self._reply(update, self._sources_pages)
+        if await self._may_reply(update):
+            # Asked each time: the bot reloads the index when `index add` publishes a new
+            # generation (the core keeps the list of each generation, so this stays cheap).
+            articles = await asyncio.to_thread(self.core.sources)
+            await self._reply(update, formatting.sources_messages([(a.title or a.id, a.date) for a in articles]))
 
     async def new_conversation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
+        if await self._may_reply(update):
             self.core.forget(conversation_key(update.effective_chat.id))
             await self._reply(update, [formatting.NEW_CONVERSATION_MESSAGE])
 
     async def ask_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         question = " ".join(context.args or [])
         if not question:
-            if await self._admitted(update):
-                await self._reply(update, [formatting.ask_usage_message(EXAMPLE_QUESTION)])
+            if await self._may_reply(update):
+                await self._reply(update, [formatting.ask_usage_message(await asyncio.to_thread(self.core.example_question))])
             return
         await self._answer(update, question)
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
+        if await self._may_reply(update):
             await self._reply(update, [formatting.UNKNOWN_COMMAND_MESSAGE])
 
     async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await self._admitted(update):
+        if await self._may_reply(update):
             await self._reply(update, [formatting.TEXT_ONLY_MESSAGE])
 
     # -- questions ---------------------------------------------------------------------------
@@ -229,15 +223,10 @@ class Handlers:
 
     async def _answer(self, update: Update, question: str) -> None:
         chat = update.effective_chat
-        if not await self._admitted(update):
+        if not await self._may_reply(update):
             return
         if not question.strip():
-            await self._reply(update, [formatting.ask_usage_message(EXAMPLE_QUESTION)])
-            return
-        admission = self.limiter.admit(chat.id)
-        if not admission.allowed:
-            if admission.warn:
-                await self._reply(update, [formatting.slow_down_message(admission.wait_seconds)])
+            await self._reply(update, [formatting.ask_usage_message(await asyncio.to_thread(self.core.example_question))])
             return
         async with self._chat_lock(chat.id):
             started = time.perf_counter()
@@ -258,10 +247,13 @@ class Handlers:
             return
         pages = formatting.quote_messages(answer.quotes[:1])
         keyboard = None
+        state = None
         if len(answer.quotes) > 1:
-            state_id = self.more.put(MoreState(answer, shown=1, start=0, can_grow=len(pages) == 1))
-            keyboard = _more_keyboard(state_id, 1)
-        await self._reply(update, pages, keyboard)
+            state = MoreState(answer, shown=1, start=0, can_grow=len(pages) == 1, chat_id=update.effective_chat.id)
+            keyboard = _more_keyboard(self.more.put(state), 1)
+        sent = await self._reply(update, pages, keyboard)
+        if state is not None and sent:
+            state.message_id = sent[-1].message_id  # the button's message: only a press there counts
 
     # -- "More" ------------------------------------------------------------------------------
 
@@ -277,6 +269,11 @@ class Handlers:
             return
         state_id, shown = parsed
         state = self.more.get(state_id)
+        pressed_on = query.message.message_id if query.message is not None else None
+        if state is not None and not state.belongs_to(chat_id, pressed_on):
+            # Data copied to another chat or message: say no more than for an unknown id.
+            await query.answer(formatting.EXPIRED_MESSAGE, show_alert=True)
+            return
         if state is None:
             await query.answer(formatting.EXPIRED_MESSAGE, show_alert=True)
             await _drop_keyboard(query)
@@ -293,26 +290,44 @@ class Handlers:
             await _edit(query, plan.edit, keyboard)
         else:
             await _drop_keyboard(query)  # the button moves to the newest message
-            await _send(update.get_bot(), update.effective_chat, plan.send, keyboard)
+            sent = await _send(update.get_bot(), update.effective_chat, plan.send, keyboard)
+            if sent:
+                state.message_id = sent[-1].message_id
 
     # -- plumbing ----------------------------------------------------------------------------
 
+    async def _may_reply(self, update: Update) -> bool:
+        """True if this update may get a reply: its chat is allowed and within its rate limit.
+
+        Every reply (answers, commands, "text only", refusals) costs an outgoing message
+        under Telegram's global rate limit, so none is sent without passing here.
+        """
+        if not await self._admitted(update):
+            return False
+        admission = self.limiter.admit(update.effective_chat.id)
+        if not admission.allowed:
+            if admission.warn:
+                await self._reply(update, [formatting.slow_down_message(admission.wait_seconds)])
+            return False
+        return True
+
     async def _admitted(self, update: Update) -> bool:
-        """True if the allowlist lets this chat or user in; else refuse politely."""
+        """True if the allowlist lets this chat or user in; else refuse politely, once a window."""
         chat, user = update.effective_chat, update.effective_user
         if self.allowlist.allows(chat.id, user.id if user else None):
             return True
-        log.info("refused chat %s (user %s): not on the allowlist", chat.id, user.id if user else "?")
-        await self._reply(update, [formatting.refusal_message(chat.id)])
+        if self.refusals.first_in_window(chat.id):  # then silence: no reply, no log line
+            log.info("refused chat %s (user %s): not on the allowlist", chat.id, user.id if user else "?")
+            await self._reply(update, [formatting.refusal_message(chat.id)])
         return False
 
     async def _reply(
         self, update: Update, pages: Sequence[str], keyboard: InlineKeyboardMarkup | None = None
-    ) -> None:
+    ) -> list[Message]:
         message = update.effective_message
         # In groups the reply quotes the question, so it is clear whom it answers.
         quote = message.message_id if update.effective_chat.type != Chat.PRIVATE else None
-        await _send(update.get_bot(), update.effective_chat, pages, keyboard, reply_to=quote)
+        return await _send(update.get_bot(), update.effective_chat, pages, keyboard, reply_to=quote)
 
     def _chat_lock(self, chat_id: int) -> asyncio.Lock:
         lock = self._chat_locks.get(chat_id)
@@ -390,11 +405,12 @@ async def _send(
     keyboard: InlineKeyboardMarkup | None = None,
     *,
     reply_to: int | None = None,
-) -> None:
+) -> list[Message]:
     """Send ``pages`` in order; the first may quote ``reply_to``, the last carries ``keyboard``."""
+    sent = []
     for number, page in enumerate(pages):
         first, last = number == 0, number == len(pages) - 1
-        await bot.send_message(
+        message = await bot.send_message(
             chat.id,
             page,
             reply_parameters=(
@@ -402,6 +418,8 @@ async def _send(
             ),
             reply_markup=keyboard if last else None,
         )
+        sent.append(message)
+    return sent
 
 
 async def _edit(query: Any, text: str, keyboard: InlineKeyboardMarkup | None) -> None:

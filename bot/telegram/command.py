@@ -61,11 +61,11 @@ def run(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
     from telegram.error import InvalidToken, TelegramError
 
-    from quotebot.bot.chat import QuoteBot
+    from quotebot.bot import wiring
     from quotebot.bot.telegram.app import build_application
 
     started = time.perf_counter()
-    core = QuoteBot.from_settings(settings)
+    core = wiring.new_bot(settings)
     core.warm_up()  # once, before the first update: no user waits for the model to load
     application = build_application(core, telegram, token)
     articles = len(core.sources())
@@ -93,6 +93,7 @@ def _run_webhook(application, args: argparse.Namespace, secret: str | None, log:
     if secret is None:
         log.warning("no --secret-token: anyone who finds the webhook URL can send the bot updates")
     log.info("webhook server on %s:%d/%s", args.listen, args.port, args.url_path.lstrip("/"))
+    _answer_bad_json_with_400()
     application.run_webhook(
         listen=args.listen,
         port=args.port,
@@ -101,6 +102,41 @@ def _run_webhook(application, args: argparse.Namespace, secret: str | None, log:
         secret_token=secret,
         allowed_updates=["message", "callback_query"],
     )
+
+
+def _answer_bad_json_with_400() -> None:
+    """Make PTB's webhook answer a body that is not a JSON object with 400, not 500.
+
+    PTB parses the body outside its own error handling: a bad body raised, tornado answered
+    500 and logged a traceback, and a sender (or Telegram) would retry. PTB has no hook for
+    the request handler, so the class its Updater builds the web app from is swapped for
+    one whose handler checks the body first. Only this process's webhook server is affected.
+    """
+    import json
+
+    import tornado.web
+    from telegram.ext import _updater
+    from telegram.ext._utils.webhookhandler import TelegramHandler, WebhookAppClass
+
+    class CheckedTelegramHandler(TelegramHandler):
+        async def post(self) -> None:
+            self._validate_post()  # the secret and content type first: 403 before 400
+            try:
+                data = json.loads(self.request.body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                raise tornado.web.HTTPError(400, reason="Body is not JSON") from None
+            if not isinstance(data, dict):
+                raise tornado.web.HTTPError(400, reason="Body is not a JSON object")
+            await super().post()
+
+    class CheckedWebhookApp(WebhookAppClass):
+        # WebhookAppClass.__init__ with the handler class replaced (it takes no handler argument).
+        def __init__(self, webhook_path, bot, update_queue, secret_token=None) -> None:  # type: ignore[no-untyped-def]
+            self.shared_objects = {"bot": bot, "update_queue": update_queue, "secret_token": secret_token}
+            handlers = [(rf"{webhook_path}/?", CheckedTelegramHandler, self.shared_objects)]
+            tornado.web.Application.__init__(self, handlers)  # type: ignore[arg-type]
+
+    _updater.WebhookAppClass = CheckedWebhookApp  # type: ignore[attr-defined]
 
 
 def _config_folder(args: argparse.Namespace) -> Path:

@@ -66,9 +66,15 @@ class Block:
         return cls(markup, utf16_len(visible), len(_OPENING_TAG.findall(markup)))
 
 
-def pack(blocks: Sequence[Block], *, limit: int = MAX_MESSAGE_UTF16, max_entities: int = MAX_ENTITIES) -> list[str]:
-    """Join blocks into as few messages as fit Telegram's limits, splitting only between blocks."""
-    separator = utf16_len(BLOCK_SEPARATOR)
+def pack(
+    blocks: Sequence[Block],
+    *,
+    limit: int = MAX_MESSAGE_UTF16,
+    max_entities: int = MAX_ENTITIES,
+    joiner: str = BLOCK_SEPARATOR,
+) -> list[str]:
+    """Join blocks (with ``joiner``) into as few messages as fit Telegram's limits, splitting only between blocks."""
+    separator = utf16_len(joiner)
     messages: list[str] = []
     current: list[str] = []
     length = entities = 0
@@ -77,14 +83,14 @@ def pack(blocks: Sequence[Block], *, limit: int = MAX_MESSAGE_UTF16, max_entitie
             raise ValueError(f"a block of {block.length} characters and {block.entities} entities fits no message")
         extra = block.length + (separator if current else 0)
         if current and (length + extra > limit or entities + block.entities > max_entities):
-            messages.append(BLOCK_SEPARATOR.join(current))
+            messages.append(joiner.join(current))
             current, length, entities = [], 0, 0
             extra = block.length
         current.append(block.html)
         length += extra
         entities += block.entities
     if current:
-        messages.append(BLOCK_SEPARATOR.join(current))
+        messages.append(joiner.join(current))
     return messages
 
 
@@ -164,18 +170,18 @@ def sources_messages(articles: Sequence[tuple[str, str | None]]) -> list[str]:
     if not articles:
         return ["No articles are indexed yet."]
     count = len(articles)
-    blocks = [Block.of(f"<b>{count} article{'s' * (count != 1)} indexed</b>")]
+    blocks = [Block.of(f"<b>{count} article{'s' * (count != 1)} indexed</b>\n")]  # a blank line under it
     lines = [
         "• " + escape(shorten(title, SOURCE_LINE_MAX_UTF16)) + (f" <i>({escape(date)})</i>" if date else "")
         for title, date in articles[:MAX_SOURCES_LISTED]
     ]
     if count > MAX_SOURCES_LISTED:
         lines.append(f"…and {count - MAX_SOURCES_LISTED:,} more.")
-    # One block per line would put a blank line between articles; group lines instead, still
-    # small enough that packing can split between groups.
+    # Groups of lines, small enough that packing can split a long list between them, joined
+    # by a plain line break: the list reads as one list, with no blank line every 10 articles.
     for first in range(0, len(lines), 10):
         blocks.append(Block.of("\n".join(lines[first : first + 10])))
-    return pack(blocks)
+    return pack(blocks, joiner="\n")
 
 
 def start_message(articles: int, example: str) -> str:

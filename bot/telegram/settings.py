@@ -40,6 +40,13 @@ class TelegramSettings(BaseModel):
     questions_per_minute: int = Field(
         20, ge=0, le=10_000, description="Questions one chat may ask per minute (0: no limit)."
     )
+    refusal_window_seconds: int = Field(
+        600,
+        ge=1,
+        le=7 * 86_400,
+        description="A chat not on the allowlist is told so at most once in this many seconds, then ignored "
+        "(a stranger must not make the bot send without limit).",
+    )
     more_ttl_seconds: int = Field(
         3600, ge=10, le=7 * 86_400, description="How long a \"More\" button keeps working after the answer."
     )

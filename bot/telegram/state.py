@@ -51,6 +51,13 @@ class MoreState:
     start: int  # first quote in the message that carries the button
     can_grow: bool  # that message holds quotes[start:shown] whole, so it can be edited to hold one more
     expires: float = 0.0
+    # The message that carries the button: a press is honoured only there (a button's data
+    # could be replayed from another chat, whose message must not get this chat's answer).
+    chat_id: int | None = None
+    message_id: int | None = None
+
+    def belongs_to(self, chat_id: int | None, message_id: int | None) -> bool:
+        return chat_id is not None and chat_id == self.chat_id and message_id == self.message_id
 
     @property
     def finished(self) -> bool:
@@ -137,6 +144,31 @@ class QuestionLimiter:
         for chat in idle:
             self._asked.pop(chat, None)
             self._warned.pop(chat, None)
+
+
+class RefusalGate:
+    """Whether a chat the bot refuses is told so now: once per ``window`` seconds, then silence.
+
+    Without it, every message from a stranger costs an outgoing message, and 300 of them
+    queue ahead of the answers to allowed chats behind Telegram's rate limit.
+    """
+
+    def __init__(self, window: float, *, max_chats: int = MAX_TRACKED_CHATS, clock: Clock = time.monotonic) -> None:
+        self.window = window
+        self.max_chats = max_chats
+        self.clock = clock
+        self._told: OrderedDict[int, float] = OrderedDict()  # chat -> when it was last told, oldest first
+
+    def first_in_window(self, chat_id: int) -> bool:
+        now = self.clock()
+        told = self._told.get(chat_id)
+        if told is not None and told + self.window > now:
+            return False
+        self._told.pop(chat_id, None)
+        self._told[chat_id] = now
+        while len(self._told) > self.max_chats:
+            self._told.popitem(last=False)
+        return True
 
 
 @dataclass(frozen=True)

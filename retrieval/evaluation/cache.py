@@ -18,7 +18,6 @@ from pathlib import Path
 
 from quotebot.index.articles import Article
 from quotebot.index.builder import BuildProgress, IndexBuilder
-from quotebot.index.embedding import Embedder
 from quotebot.index.errors import CorruptIndexError, IndexMismatchError, IndexMissingError
 from quotebot.index.loaders import load_articles
 from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings
@@ -69,8 +68,7 @@ def cached_index(
     cache_dir: Path,
     key: str,
     articles: Callable[[], Sequence[Article]],
-    embedder: Embedder,
-    chunking: ChunkingSettings,
+    builder: IndexBuilder,
     *,
     on_build: Callable[[int], None] | None = None,
     on_progress: Callable[[BuildProgress], None] | None = None,
@@ -80,59 +78,70 @@ def cached_index(
     Like an index of `quotebot index build`, it carries the ONNX query encoder, so the bot's
     own choice of encoder (``bot.chat``) picks the same one it answers users with. The export
     depends only on the model: it is made once per cache and linked into each index.
-    ``on_build`` is told the article count before a build starts.
+    ``on_build`` is told the article count before a build starts. ``builder`` (from
+    quotebot.bot.wiring.new_builder, so with the configured stores) builds it; its model and
+    chunking are what the index is checked against.
     """
     index_dir = cache_dir / key
     built = False
+    embedder, chunking = builder.embedder, builder.chunking
+
+    def load() -> QuoteIndex:
+        return QuoteIndex.load(
+            index_dir,
+            model=embedder.model,
+            chunking=chunking,
+            vector_store=builder.vector_store,
+            keyword_index=builder.keyword_index,
+        )
+
     try:
-        index = QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking)
+        index = load()
     except (IndexMissingError, CorruptIndexError, IndexMismatchError):
         # Never built, interrupted or damaged: (re)build it.
         corpus = articles()
         if on_build:
             on_build(len(corpus))
-        builder = IndexBuilder(embedder, chunking.chunk_tokens, chunking.chunk_overlap, export_onnx=False)
         builder.build(corpus, index_dir, on_progress=on_progress)
-        index = QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking)
+        index = load()
         built = True
     link_query_encoder(index_dir, embedder.model, cache_dir)
     return CachedIndex(index, index_dir, built)
 
 
-def squad_index(
-    squad: SquadSet, cache_dir: Path, embedder: Embedder, chunking: ChunkingSettings, **callbacks
-) -> CachedIndex:
+def squad_index(squad: SquadSet, cache_dir: Path, builder: IndexBuilder, **callbacks) -> CachedIndex:
     """The open-corpus index of every paragraph of a SQuAD file."""
-    key = cache_key(corpus_sha256=squad.sha256, corpus_kind=SQUAD_CORPUS, model=embedder.model, chunking=chunking)
-    return cached_index(cache_dir, key, lambda: squad.articles, embedder, chunking, **callbacks)
+    key = cache_key(
+        corpus_sha256=squad.sha256, corpus_kind=SQUAD_CORPUS, model=builder.embedder.model, chunking=builder.chunking
+    )
+    return cached_index(cache_dir, key, lambda: squad.articles, builder, **callbacks)
 
 
-def article_file_index(
-    path: Path, cache_dir: Path, embedder: Embedder, chunking: ChunkingSettings, **callbacks
-) -> CachedIndex:
+def article_file_index(path: Path, cache_dir: Path, builder: IndexBuilder, **callbacks) -> CachedIndex:
     """The index of an articles file as `quotebot index build` reads it (e.g. bbc.jsonl)."""
     key = cache_key(
-        corpus_sha256=file_sha256(path), corpus_kind=ARTICLE_FILE_CORPUS, model=embedder.model, chunking=chunking
+        corpus_sha256=file_sha256(path),
+        corpus_kind=ARTICLE_FILE_CORPUS,
+        model=builder.embedder.model,
+        chunking=builder.chunking,
     )
-    return cached_index(cache_dir, key, lambda: load_articles([path]).articles, embedder, chunking, **callbacks)
+    return cached_index(cache_dir, key, lambda: load_articles([path]).articles, builder, **callbacks)
 
 
 def subset_index(
     source: CachedIndex,
     article_ids: Sequence[str],
     index_dir: Path,
-    embedder: Embedder,
-    chunking: ChunkingSettings,
+    builder: IndexBuilder,
 ) -> CachedIndex:
-    return derived_index(source, [source.index.articles[a] for a in article_ids], index_dir, embedder, chunking)
+    return derived_index(source, [source.index.articles[a] for a in article_ids], index_dir, builder)
 
 
 def derived_index(
     source: CachedIndex,
     articles: Sequence[Article],
     index_dir: Path,
-    embedder: Embedder,
-    chunking: ChunkingSettings,
+    builder: IndexBuilder,
     *,
     embed_new: bool = False,
     on_progress: Callable[[BuildProgress], None] | None = None,
@@ -153,17 +162,26 @@ def derived_index(
     """
     wanted = [article.id for article in articles]
     try:
-        index = QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking)
+        index = _load(index_dir, builder)
         if list(index.articles) == wanted:
             return CachedIndex(index, index_dir, False)
     except (IndexMissingError, CorruptIndexError, IndexMismatchError):
         pass
     _seed(source.index_dir, index_dir)
-    builder = IndexBuilder(embedder, chunking.chunk_tokens, chunking.chunk_overlap, export_onnx=False)
     change = builder.build(articles, index_dir, on_progress=on_progress)
     if change.embedded_chunks and not embed_new:
         raise AssertionError(f"{index_dir}: a subset index embedded {change.embedded_chunks} chunks again")
-    return CachedIndex(QuoteIndex.load(index_dir, model=embedder.model, chunking=chunking), index_dir, True)
+    return CachedIndex(_load(index_dir, builder), index_dir, True)
+
+
+def _load(index_dir: Path, builder: IndexBuilder) -> QuoteIndex:
+    return QuoteIndex.load(
+        index_dir,
+        model=builder.embedder.model,
+        chunking=builder.chunking,
+        vector_store=builder.vector_store,
+        keyword_index=builder.keyword_index,
+    )
 
 
 def _seed(source_dir: Path, index_dir: Path) -> None:

@@ -1,20 +1,19 @@
-"""The two searchable stores kept side by side: dense vectors (FAISS) and BM25 keywords.
+"""The FAISS vector store: the ``faiss`` backend of quotebot.index.backends.
 
-Both map a chunk's id (an int64 that stays the same across index generations) to a score.
-``VectorStore`` is the small protocol another engine (sharded FAISS, Qdrant, ...) would
-implement; the shared test mixin in tests/ checks any implementation.
-
-The FAISS store comes in two kinds, chosen by corpus size (``new_vector_store``):
+Chunk vectors under stable int64 ids, searched by inner product. The store comes in two
+kinds, chosen by corpus size (``choose_vector_index``; the ``kind`` option):
 
 - ``flat``: exact search, cost linear in the number of chunks; right for small corpora.
 - ``hnsw``: approximate search over an HNSW graph, ~2 ms at a million chunks (recall@10
   0.92 there on realistic vectors, 0.98-1.0 up to 100,000 chunks, with the defaults below);
   removed chunks stay as tombstones until a rebuild of the graph (slow path).
 
-``FaissVectorStore.load(path, mmap=True)`` maps the vectors (and the HNSW graph) from the
-file instead of reading them, so a served index costs page cache, shared by every process
-that maps it, rather than private memory. A mapped store is read-only: faiss would abort
-the process on ``add``, so ``add``/``remove`` raise ``ReadOnlyIndexError`` first.
+``FaissBackend.writer`` moves an index from one kind to the other when an update takes it
+past the threshold (or the configured kind changed). ``FaissVectorStore.load(path, mmap=True)``
+maps the vectors (and the HNSW graph) from the file instead of reading them, so a served index
+costs page cache, shared by every process that maps it, rather than private memory. A mapped
+store is read-only: faiss would abort the process on ``add``, so ``add``/``remove`` raise
+``ReadOnlyIndexError`` first.
 """
 
 from __future__ import annotations
@@ -23,13 +22,14 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
-import bm25s
 import faiss
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from quotebot.index.errors import CorruptIndexError, QuotebotError
+from quotebot.index.manifest import StoreRef
 
 # One OpenMP thread: a single query is measured twice as fast on one thread as on two,
 # and the bot answers one question at a time per worker.
@@ -64,46 +64,13 @@ DEFAULT_HNSW_EF_SEARCH = 600
 HNSW_MAX_TOMBSTONE_FRACTION = 0.2
 REBUILD_BATCH = 100_000  # rows decoded at a time while rebuilding a graph
 
+VECTORS_FILE = "chunk_vectors.faiss"  # the store's one file in a generation folder
+
 
 class ReadOnlyIndexError(QuotebotError):
     """A change to a vector store loaded with ``mmap=True``; load it with ``mmap=False`` to change it.
 
     A bug in the caller, not the user's doing: it keeps the INTERNAL exit code."""
-
-
-@runtime_checkable
-class VectorStore(Protocol):
-    """Normalised vectors under stable int64 chunk ids, searched by inner product (= cosine).
-
-    ``add`` and ``remove`` change the store in place; a store loaded read-only (memory-mapped)
-    raises ``ReadOnlyIndexError`` from both instead. ``save`` writes the whole store to one
-    file, which the implementation's ``load`` reads back.
-    """
-
-    dimension: int
-
-    def __len__(self) -> int: ...
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Store ``vectors`` (n x dimension, normalised) under ``ids`` (n new, unique ids)."""
-        ...
-
-    def remove(self, ids: np.ndarray) -> int:
-        """Forget these ids (unknown ones are ignored); returns how many were removed."""
-        ...
-
-    def ids(self) -> np.ndarray:
-        """Every id the store holds (what `quotebot index verify` checks against the chunks)."""
-        ...
-
-    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` nearest ids to one normalised vector and their inner products, best first.
-
-        Exact for a flat store; approximate for HNSW (recall@10 0.92 at 1M chunks by default).
-        """
-        ...
-
-    def save(self, path: Path) -> None: ...
 
 
 class FaissVectorStore:
@@ -282,6 +249,11 @@ class FaissVectorStore:
     def save(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
 
+    def commit(self, generation: Path) -> StoreRef:
+        """Write the store into ``generation`` (one file); the reference says which kind it is."""
+        self.save(generation / VECTORS_FILE)
+        return StoreRef(backend=FaissBackend.name, path=VECTORS_FILE, params={"kind": self.kind, **self.params})
+
     @classmethod
     def load(cls, path: Path, mmap: bool = False, *, hnsw_ef_search: int | None = None) -> FaissVectorStore:
         """Read a saved store. ``mmap=True`` maps vectors and graph from the file (read-only,
@@ -342,6 +314,64 @@ def new_vector_store(kind: str, dimension: int, expected_chunks: int, **params: 
     return FaissVectorStore(dimension, kind=choose_vector_index(kind, expected_chunks), **params)
 
 
+class FaissOptions(BaseModel):
+    """``index.vector_store`` keys of the faiss backend (the ``FaissBackend`` parameters)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["auto", "flat", "hnsw"] = Field(
+        "auto", description="Exact flat search, approximate HNSW, or auto (flat below 100,000 chunks)."
+    )
+    hnsw_m: int = Field(DEFAULT_HNSW_M, ge=4, le=128, description="HNSW links per chunk; used when a graph is built.")
+    hnsw_ef_construction: int = Field(
+        DEFAULT_HNSW_EF_CONSTRUCTION, ge=1, le=4096, description="HNSW build effort; used when a graph is built."
+    )
+    hnsw_ef_search: int = Field(
+        DEFAULT_HNSW_EF_SEARCH, ge=1, le=4096, description="HNSW search breadth (recall vs time); applies on load."
+    )
+
+
+class FaissBackend:
+    """Makes and opens ``FaissVectorStore``s (see quotebot.index.backends.VectorBackend)."""
+
+    name = "faiss"
+    Options = FaissOptions
+
+    def __init__(
+        self,
+        kind: str = "auto",
+        hnsw_m: int = DEFAULT_HNSW_M,
+        hnsw_ef_construction: int = DEFAULT_HNSW_EF_CONSTRUCTION,
+        hnsw_ef_search: int | None = None,
+    ) -> None:
+        self.kind = kind  # auto: flat while small, HNSW from HNSW_MIN_CHUNKS on
+        self.hnsw_ef_search = hnsw_ef_search  # None: a loaded graph keeps the effort it was saved with
+        self.params = {
+            "hnsw_m": hnsw_m,
+            "hnsw_ef_construction": hnsw_ef_construction,
+            "hnsw_ef_search": hnsw_ef_search or DEFAULT_HNSW_EF_SEARCH,
+        }
+
+    def open(self, generation: Path, ref: StoreRef, *, mmap: bool) -> FaissVectorStore:
+        return FaissVectorStore.load(generation / ref.path, mmap=mmap, hnsw_ef_search=self.hnsw_ef_search)
+
+    def writer(self, previous, *, dimension: int, expected_chunks: int, dropped: np.ndarray) -> FaissVectorStore:
+        """``previous`` changed in place when it is still the right kind for ``expected_chunks``;
+        else a new store of that kind holding its kept vectors (the flat <-> HNSW migration)."""
+        kind = choose_vector_index(self.kind, expected_chunks)
+        dropped = np.asarray(dropped, dtype=np.int64)
+        if isinstance(previous, FaissVectorStore) and previous.kind == kind and not previous.read_only:
+            if len(dropped):
+                previous.remove(dropped)
+            return previous
+        store = new_vector_store(kind, dimension, expected_chunks, **self.params)
+        if previous is not None:
+            kept = np.setdiff1d(previous.ids(), dropped)
+            if len(kept):
+                store.add(kept, previous.vectors(kept))
+        return store
+
+
 def _new_faiss_index(kind: str, dimension: int, m: int, ef_construction: int, ef_search: int) -> faiss.Index:
     if kind == FLAT:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
@@ -366,83 +396,6 @@ def _kind_of(index: faiss.Index) -> VectorIndexKind:
     if isinstance(inner, faiss.IndexFlat):
         return FLAT
     raise TypeError(f"expected a flat or HNSW index, found {type(inner).__name__}")
-
-
-KEYWORD_IDS_FILE = "chunk_ids.npy"
-
-
-class KeywordIndex:
-    """BM25 (bm25s) over pre-tokenised chunks; row ``i`` of bm25s is chunk ``ids[i]``.
-
-    bm25s cannot add or remove documents, so an index update builds it anew from the
-    kept chunks' tokens: that is cheap beside embedding.
-    """
-
-    def __init__(self, bm25: bm25s.BM25 | None = None, ids: np.ndarray | None = None) -> None:
-        self._bm25 = bm25
-        self.ids = ids if ids is not None else np.zeros(0, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @classmethod
-    def build(cls, ids: np.ndarray, token_lists: list[list[str]]) -> KeywordIndex:
-        if len(ids) != len(token_lists):
-            raise ValueError(f"{len(ids)} ids for {len(token_lists)} token lists")
-        if not token_lists:
-            return cls(None, np.zeros(0, dtype=np.int64))
-        bm25 = bm25s.BM25()
-        # An empty token list would break bm25s; a placeholder token matches no query.
-        bm25.index([tokens or ["\x00"] for tokens in token_lists], show_progress=False)
-        return cls(bm25, np.asarray(ids, dtype=np.int64))
-
-    def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Up to ``k`` chunk ids with a positive BM25 score, best first."""
-        if self._bm25 is None or not tokens:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        known = [t for t in tokens if t in self._bm25.vocab_dict]
-        if not known:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        scores = self._bm25.get_scores(known)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[scores[top] > 0]
-        return self.ids[top], scores[top].astype(np.float32)
-
-    def idf(self, tokens: list[str]) -> np.ndarray:
-        """BM25's inverse document frequency of each token (0 for unknown tokens)."""
-        if self._bm25 is None:
-            return np.zeros(len(tokens), dtype=np.float32)
-        vocab = self._bm25.vocab_dict
-        indptr = self._bm25.scores["indptr"]
-        total = self._bm25.scores["num_docs"]
-        weights = []
-        for token in tokens:
-            row = vocab.get(token)
-            if row is not None and row + 1 >= len(indptr):
-                row = None  # bm25s keeps an empty-string entry outside the matrix
-            frequency = 0 if row is None else int(indptr[row + 1] - indptr[row])
-            weights.append(0.0 if row is None else float(np.log(1 + (total - frequency + 0.5) / (frequency + 0.5))))
-        return np.asarray(weights, dtype=np.float32)
-
-    def save(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        if self._bm25 is not None:
-            self._bm25.save(str(path), show_progress=False)
-        np.save(path / KEYWORD_IDS_FILE, self.ids)
-
-    @classmethod
-    def load(cls, path: Path, mmap: bool = False) -> KeywordIndex:
-        """``mmap`` maps the score matrix (a server's choice: pages are read as queries need them)."""
-        try:
-            ids = np.load(path / KEYWORD_IDS_FILE, mmap_mode="r" if mmap else None)
-            bm25 = bm25s.BM25.load(str(path), show_progress=False, verbosity=0, mmap=mmap) if len(ids) else None
-        except Exception as error:  # bm25s raises whatever numpy/json raise on a damaged file
-            raise CorruptIndexError(f"{path}: unreadable BM25 index ({_first_line(error)})") from None
-        if bm25 is not None and int(bm25.scores["num_docs"]) != len(ids):
-            raise CorruptIndexError(f"{path}: BM25 index holds {bm25.scores['num_docs']} chunks, its id map {len(ids)}")
-        return cls(bm25, ids)
 
 
 @contextlib.contextmanager

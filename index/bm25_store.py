@@ -1,0 +1,148 @@
+"""The BM25 keyword index: the ``bm25s`` backend of quotebot.index.backends.
+
+bm25s scores pre-tokenised chunks (tokens from quotebot.index.text: stemmed, titles
+included); row ``i`` of its matrix is chunk ``ids()[i]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bm25s
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from quotebot.index.errors import CorruptIndexError
+from quotebot.index.manifest import StoreRef
+
+
+KEYWORD_DIR = "bm25"  # the index's folder in a generation folder
+KEYWORD_IDS_FILE = "chunk_ids.npy"
+
+
+class Bm25Options(BaseModel):
+    """``index.keyword_index`` keys of the bm25s backend: none yet."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Bm25Backend:
+    """Builds and opens ``Bm25KeywordIndex``es (see quotebot.index.backends.KeywordBackend)."""
+
+    name = "bm25s"
+    Options = Bm25Options
+
+    def open(self, generation: Path, ref: StoreRef, *, mmap: bool) -> Bm25KeywordIndex:
+        return Bm25KeywordIndex.load(generation / ref.path, mmap=mmap)
+
+    def build(self, ids: np.ndarray, token_lists: list[list[str]]) -> Bm25KeywordIndex:
+        return Bm25KeywordIndex.build(ids, token_lists)
+
+
+class Bm25KeywordIndex:
+    """BM25 (bm25s) over pre-tokenised chunks; row ``i`` of bm25s is chunk ``ids[i]``.
+
+    bm25s cannot add or remove documents, so an index update builds it anew from the
+    kept chunks' tokens: that is cheap beside embedding.
+    """
+
+    def __init__(self, bm25: bm25s.BM25 | None = None, ids: np.ndarray | None = None) -> None:
+        self._bm25 = bm25
+        self._ids = ids if ids is not None else np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def ids(self) -> np.ndarray:
+        """The chunk id of each row, in row order."""
+        return self._ids
+
+    @classmethod
+    def build(cls, ids: np.ndarray, token_lists: list[list[str]]) -> Bm25KeywordIndex:
+        if len(ids) != len(token_lists):
+            raise ValueError(f"{len(ids)} ids for {len(token_lists)} token lists")
+        if not token_lists:
+            return cls(None, np.zeros(0, dtype=np.int64))
+        bm25 = bm25s.BM25()
+        # An empty token list would break bm25s; a placeholder token matches no query.
+        bm25.index([tokens or ["\x00"] for tokens in token_lists], show_progress=False)
+        return cls(bm25, np.asarray(ids, dtype=np.int64))
+
+    def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``k`` chunk ids with a positive BM25 score, best first."""
+        if self._bm25 is None or not tokens:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        known = [t for t in tokens if t in self._bm25.vocab_dict]
+        if not known:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        scores = self._bm25.get_scores(known)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        return self._ids[top], scores[top].astype(np.float32)
+
+    def idf(self, tokens: list[str]) -> np.ndarray:
+        """BM25's inverse document frequency of each token (0 for unknown tokens)."""
+        if self._bm25 is None:
+            return np.zeros(len(tokens), dtype=np.float32)
+        vocab = self._bm25.vocab_dict
+        indptr = self._bm25.scores["indptr"]
+        total = self._bm25.scores["num_docs"]
+        weights = []
+        for token in tokens:
+            row = vocab.get(token)
+            if row is not None and row + 1 >= len(indptr):
+                row = None  # bm25s keeps an empty-string entry outside the matrix
+            frequency = 0 if row is None else int(indptr[row + 1] - indptr[row])
+            weights.append(0.0 if row is None else float(np.log(1 + (total - frequency + 0.5) / (frequency + 0.5))))
+        return np.asarray(weights, dtype=np.float32)
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        if self._bm25 is not None:
+            self._bm25.save(str(path), show_progress=False)
+        np.save(path / KEYWORD_IDS_FILE, self._ids)
+
+    def commit(self, generation: Path) -> StoreRef:
+        self.save(generation / KEYWORD_DIR)
+        return StoreRef(backend=Bm25Backend.name, path=KEYWORD_DIR)
+
+    @classmethod
+    def load(cls, path: Path, mmap: bool = False) -> Bm25KeywordIndex:
+        """``mmap`` maps the score matrix (a server's choice: pages are read as queries need them)."""
+        try:
+            ids = np.load(path / KEYWORD_IDS_FILE, mmap_mode="r" if mmap else None)
+            bm25 = bm25s.BM25.load(str(path), show_progress=False, verbosity=0, mmap=mmap) if len(ids) else None
+        except Exception as error:  # bm25s raises whatever numpy/json raise on a damaged file
+            raise CorruptIndexError(f"{path}: unreadable BM25 index ({_first_line(error)})") from None
+        if bm25 is not None and int(bm25.scores["num_docs"]) != len(ids):
+            raise CorruptIndexError(f"{path}: BM25 index holds {bm25.scores['num_docs']} chunks, its id map {len(ids)}")
+        if ids.ndim != 1 or ids.dtype != np.int64:
+            raise CorruptIndexError(f"{path}: damaged BM25 index (the id map is not a list of chunk ids): run `quotebot index build`")
+        if bm25 is not None:
+            _check_bounds(path, bm25, len(ids))
+        return cls(bm25, ids)
+
+
+def _check_bounds(path: Path, bm25: bm25s.BM25, documents: int) -> None:
+    """The sparse score matrix must index only inside itself: a damaged value would be an
+    IndexError (or a wrong chunk) in the middle of a question. One vectorised pass."""
+    scores = bm25.scores
+    indptr, indices, data = scores["indptr"], scores["indices"], scores["data"]
+    problem = None
+    if indptr.ndim != 1 or len(indptr) == 0 or int(indptr[0]) != 0 or int(indptr[-1]) != len(indices) or len(data) != len(indices):
+        problem = "row pointers do not match the entries"
+    elif len(indptr) > 1 and (np.diff(indptr) < 0).any():
+        problem = "row pointers go backwards"
+    elif len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= documents):
+        problem = "an entry names a chunk past the end"
+    elif bm25.vocab_dict and (min(bm25.vocab_dict.values()) < 0 or max(bm25.vocab_dict.values()) >= len(indptr)):
+        problem = "the vocabulary points past the matrix"
+    if problem is not None:
+        raise CorruptIndexError(f"{path}: damaged BM25 index ({problem}): run `quotebot index build`")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
