@@ -47,6 +47,13 @@ def marked_text(quote: Quote) -> str:
     return " ".join(text.split())
 
 
+def _printable_marked(text: str) -> str:
+    """``printable`` for the text between the answer markers; the markers stay as they are."""
+    return ANSWER_OPEN.join(
+        ANSWER_CLOSE.join(printable(piece) for piece in part.split(ANSWER_CLOSE)) for part in text.split(ANSWER_OPEN)
+    )
+
+
 def answer_to_text(answer: Answer, *, color: bool = False, limit: int | None = None) -> str:
     """Quotes as indented blocks, each with its source under it; or the plain not-found line."""
     if not answer.answered:
@@ -58,7 +65,7 @@ def answer_to_text(answer: Answer, *, color: bool = False, limit: int | None = N
 def _quote_block(quote: Quote, color: bool) -> str:
     # Article text is printed inert: an escape sequence in it must not drive the terminal.
     body = textwrap.fill(
-        printable(marked_text(quote) if color else " ".join(quote.text.split())),
+        _printable_marked(marked_text(quote)) if color else printable(" ".join(quote.text.split())),
         width=WRAP_WIDTH,
         initial_indent=QUOTE_INDENT,
         subsequent_indent=QUOTE_INDENT,
