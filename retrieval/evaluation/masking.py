@@ -35,10 +35,10 @@ class _ExcludingStore:
     def __len__(self) -> int:
         return len(self._store)
 
-    def search(self, query, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query, k: int, *, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         if not self._excluded:
-            return self._store.search(query, k)
-        ids, scores = self._store.search(query, k + len(self._excluded))
+            return self._store.search(query, k, allowed=allowed)
+        ids, scores = self._store.search(query, k + len(self._excluded), allowed=allowed)
         keep = ~np.isin(ids, np.fromiter(self._excluded, dtype=np.int64, count=len(self._excluded)))
         return ids[keep][:k], scores[keep][:k]
 
