@@ -58,7 +58,8 @@ def answer_to_json(answer: Answer) -> str:
 
 def marked_text(quote: Quote) -> str:
     """The quote with white space collapsed and its answer between ANSWER_OPEN and ANSWER_CLOSE."""
-    text = quote.text
+    # An article's own marker characters (control characters nobody sees) must not pass for ours.
+    text = quote.text.replace(ANSWER_OPEN, " ").replace(ANSWER_CLOSE, " ")
     if quote.answer_start is not None and quote.answer_end is not None:
         start, end = quote.answer_start - quote.start, quote.answer_end - quote.start
         text = f"{text[:start]}{ANSWER_OPEN}{text[start:end]}{ANSWER_CLOSE}{text[end:]}"
