@@ -27,6 +27,7 @@ class AnswerType(str, Enum):
     PLACE = "place"
     NAME = "name"  # "which ..." of some other capitalised thing
     REASON = "reason"
+    REQUEST = "request"  # "What did X ask Y?": what someone urged, asked or called for
 
 
 _NOUN_TYPES = {
@@ -58,6 +59,12 @@ _NUMBER_QUESTION = re.compile(
 _DATE_QUESTION = re.compile(r"\bwhen\b|\bwhat time\b|\bin what (?:year|month)\b|\bhow long ago\b")
 _PERSON_QUESTION = re.compile(r"\b(?:who|whom|whose)\b")
 _PLACE_QUESTION = re.compile(r"\bwhere\b")
+# "What did Herzog ask Lavrov?", "What did the union call for?", "What was he urged to do?"
+_REQUEST_VERBS = r"ask|urge|request|demand|beg|plead|implore|press|appeal|call on|call for"
+_REQUEST_QUESTION = re.compile(
+    rf"\bwhat (?:did|does|do|has|have|had|will|would)\b.*\b(?:{_REQUEST_VERBS})\b"
+    r"|\bwhat (?:was|were|is|are|has|have|had)\b.*\b(?:asked|urged|called on|pressed|told|begged) to\b"
+)
 _REASON_QUESTION = re.compile(r"\bwhy\b|\bwhat (?:caused|causes|led|prompted|made|reason)\b|\bfor what reason\b|\bhow come\b")
 
 NUMBER_WORDS = (
@@ -91,6 +98,13 @@ _DATE_SPAN = re.compile(
 # A name: capitalised words, joined by "of", "the", "de", "&" and the like ("Bank of England").
 _NAME_SPAN = re.compile(
     r"\b(?:[A-Z][\w'’.-]*|[A-Z]{2,})(?:\s(?:of|the|de|du|van|von|for|and|&)\s[A-Z][\w'’.-]*|\s(?:[A-Z][\w'’.-]*|\d+))*"
+)
+# What was asked for: the words after a request verb, up to the end of the clause.
+_REQUEST_SPAN = re.compile(
+    r"\b(?:asked|asks|asking|urged|urges|urging|called on|calls on|calling on|called for|calls for|calling for"
+    r"|requested|requests|demanded|demands|appealed to|appeals to|appealed for|pressed|pleaded with|implored"
+    r"|begged)\b\s+(?P<what>[^.;]+)",
+    re.IGNORECASE,
 )
 _REASON_SPAN = re.compile(
     r"\b(?:because(?: of)?|due to|owing to|thanks to|as a result of|in order to|so that|since|amid|after|following"
@@ -128,6 +142,8 @@ def question_type(question: str) -> QuestionType:
 def _kind(asked: str) -> AnswerType | None:
     if _REASON_QUESTION.search(asked):
         return AnswerType.REASON
+    if _REQUEST_QUESTION.search(asked):
+        return AnswerType.REQUEST
     if _PERCENT_QUESTION.search(asked):
         return AnswerType.PERCENT
     if re.search(r"\bby how (?:much|many)\b", asked):
@@ -163,6 +179,8 @@ def answer_spans(asked: QuestionType, sentence: str) -> list[tuple[int, int]]:
         return []
     if kind is AnswerType.REASON:
         return [m.span() for m in _REASON_SPAN.finditer(sentence)]
+    if kind is AnswerType.REQUEST:
+        return [m.span("what") for m in _REQUEST_SPAN.finditer(sentence) if not _named_by(asked, m.group("what"))]
     if kind is AnswerType.PERCENT:
         pattern = _PERCENT_SPAN
     elif kind is AnswerType.AMOUNT:

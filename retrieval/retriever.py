@@ -276,6 +276,7 @@ class Retriever:
                 if key not in candidates:
                     candidates[key] = SentenceEvidence(key[0], key[1], span.start, span.end, rank, {})
         found = list(candidates.values())
+        self._same_text_same_rank(found)
         rows = [self.index.sentence_row(c.article_id, c.sentence) for c in found]
         cosines = (self.index.sentence_vectors[rows].astype(np.float32) @ query_vector).tolist()
         self._texts.trim()
@@ -285,6 +286,17 @@ class Retriever:
             asked, found, cosines, self._texts, weights, self._rare(weights), self._with_leaned_on, bigrams
         )
         return found
+
+    def _same_text_same_rank(self, found: list[SentenceEvidence]) -> None:
+        """Give sentences of identical text (a wire story run twice) the best chunk rank among
+        them: their chunks' ranks differ only by a tie-break, so they must score alike and
+        the newer article win the tie, not whichever the tie-break happened to put first."""
+        texts = [" ".join(self._texts.text(c.article_id, c.sentence).split()) for c in found]
+        best: dict[str, int] = {}
+        for text, candidate in zip(texts, found):
+            best[text] = min(best.get(text, candidate.chunk_rank), candidate.chunk_rank)
+        for text, candidate in zip(texts, found):
+            candidate.chunk_rank = best[text]
 
     def _rare(self, weights: dict[str, float]) -> list[str]:
         """The question's rarest keywords: those with at least the median idf (one at least)."""
