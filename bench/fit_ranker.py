@@ -33,15 +33,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from quotebot.bot import wiring
+from quotebot.bot.settings import Settings
 from quotebot.index.embedding import Embedder
-from quotebot.index.manifest import ChunkingSettings
 from quotebot.index.onnx_encoder import query_encoder_for
 from quotebot.index.loaders import load_articles
 from quotebot.retrieval.evaluation.cache import article_file_index, cached_index, squad_index, subset_index
 from quotebot.retrieval.evaluation.masking import ExcludingIndex
 from quotebot.retrieval.evaluation.metrics import contains_answer
+from quotebot.retrieval.evaluation.news import load_news_set
 from quotebot.retrieval.evaluation.squad import load_squad
 from quotebot.retrieval.features import CONFIDENCE_FEATURES, ranker_terms
 from quotebot.retrieval.ranker import WEIGHTS_FILE, LogisticModel, Models
@@ -87,11 +88,12 @@ def collect(retriever: Retriever, question: str, answers, set_name: str, qid: st
 def gather(args: argparse.Namespace) -> list:
     rng = random.Random(13)
     squad = load_squad(args.squad)
-    chunking = ChunkingSettings(chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap)
-    embedder = Embedder(model=args.model)
-    cached = squad_index(squad, args.cache_dir, embedder, chunking)
-    encoder = CachingEncoder(query_encoder_for(cached.index_dir, args.model, torch_model=lambda: embedder))
-    bbc = article_file_index(args.bbc, args.cache_dir, embedder, chunking) if args.bbc and args.bbc_index else None
+    index_settings = Settings().index  # the stores and chunking a user's index has
+    embedder = Embedder(model=index_settings.model)
+    builder = wiring.new_builder(index_settings, embedder, export_onnx=False)
+    cached = squad_index(squad, args.cache_dir, builder)
+    encoder = CachingEncoder(query_encoder_for(cached.index_dir, index_settings.model, torch_model=lambda: embedder))
+    bbc = article_file_index(args.bbc, args.cache_dir, builder) if args.bbc and args.bbc_index else None
     settings = RetrievalSettings().model_dump() | {"abstain_threshold": 0.0}
     questions = squad.select(TUNING_ARTICLES)
     rows: list = []
@@ -128,7 +130,7 @@ def gather(args: argparse.Namespace) -> list:
     for number in range(TUNING_ARTICLES[0], TUNING_ARTICLES[1] + 1):
         alone = subset_index(
             cached, squad.article_ids(number), args.cache_dir / f"{cached.index_dir.name}.articles" / f"{number:03d}",
-            embedder, chunking,
+            builder,
         )
         retriever = Retriever(alone.index, encoder, **settings)
         own = [q for q in questions if q.article_number == number]
@@ -141,37 +143,22 @@ def gather(args: argparse.Namespace) -> list:
 
     # The news set's tuning half (BBC articles): each article alone, and the whole corpus.
     if args.news and args.bbc:
-        tune = news_questions(args.news, "tune")
-        wanted = {article_id for article_id, _, _ in tune}
+        tune = load_news_set(args.news).select("tune")
+        wanted = {q.article_id for q in tune}
         texts = {a.id: a for a in load_articles([args.bbc]).articles if a.id in wanted}
         bbc_retriever = Retriever(bbc.index, encoder, **settings) if bbc is not None else None
-        for article_id, question, expect in tune:
+        for q in tune:
+            article_id, question, answers = q.article_id, q.question, q.expected
             if article_id not in texts:
                 continue  # a Reuters article: no index of it here
-            answers = tuple(expect) if expect else ()
             name = "news" if answers else "news-unanswerable"
             key = hashlib.sha256(f"news-alone/{article_id}/{texts[article_id].text}".encode()).hexdigest()
-            alone = cached_index(args.cache_dir / "news-alone", key, lambda: [texts[article_id]], embedder, chunking)
+            alone = cached_index(args.cache_dir / "news-alone", key, lambda: [texts[article_id]], builder)
             collect(Retriever(alone.index, encoder, **settings), question, answers, name + "-alone", question, rows)
             if bbc_retriever is not None:
                 collect(bbc_retriever, question, answers, name, question, rows)
         print(f"  news ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     return rows
-
-
-def news_questions(path: Path, half: str) -> list[tuple[str, str, list[str] | None]]:
-    """(article id, question, expected texts or None) of one half of bench/news_questions.yaml."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    out = []
-    for entry in data["articles"]:
-        article_id = entry["article"]
-        in_half = "tune" if hashlib.sha256(article_id.encode()).digest()[0] % 2 == 0 else "report"
-        if in_half != half:
-            continue
-        for q in entry["questions"]:
-            expect = q.get("expect")
-            out.append((article_id, q["q"], [expect] if isinstance(expect, str) else expect))
-    return out
 
 
 # -- fitting ---------------------------------------------------------------------------------
@@ -372,9 +359,6 @@ def main() -> int:
     parser.add_argument("--bbc-index", action="store_true", help="also ask against the whole of --bbc (out of corpus; news whole corpus)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".quotebot/eval-cache"))
     parser.add_argument("--news", type=Path, help="bench/news_questions.yaml: add its tuning half (BBC articles)")
-    parser.add_argument("--model", default="all-MiniLM-L6-v2")
-    parser.add_argument("--chunk-tokens", type=int, default=120)
-    parser.add_argument("--chunk-overlap", type=int, default=1)
     parser.add_argument("--open-limit", type=int, default=None, help="at most N open-corpus questions (all by default)")
     parser.add_argument("--negatives", type=int, default=1500, help="questions asked of bbc and of related")
     parser.add_argument("--per-article", type=int, default=60, help="own questions per one-article corpus")
