@@ -28,6 +28,7 @@ class AnswerType(str, Enum):
     NAME = "name"  # "which ..." of some other capitalised thing
     REASON = "reason"
     REQUEST = "request"  # "What did X ask Y?": what someone urged, asked or called for
+    SAYING = "saying"  # "What did X say about Y?": what someone said, quoted
 
 
 _NOUN_TYPES = {
@@ -60,11 +61,41 @@ _DATE_QUESTION = re.compile(r"\bwhen\b|\bwhat time\b|\bin what (?:year|month)\b|
 _PERSON_QUESTION = re.compile(r"\b(?:who|whom|whose)\b")
 _PLACE_QUESTION = re.compile(r"\bwhere\b")
 # "What did Herzog ask Lavrov?", "What did the union call for?", "What was he urged to do?"
-_REQUEST_VERBS = r"ask|urge|request|demand|beg|plead|implore|press|appeal|call on|call for"
-_REQUEST_QUESTION = re.compile(
-    rf"\bwhat (?:did|does|do|has|have|had|will|would)\b.*\b(?:{_REQUEST_VERBS})\b"
-    r"|\bwhat (?:was|were|is|are|has|have|had)\b.*\b(?:asked|urged|called on|pressed|told|begged) to\b"
-)
+_REQUEST_VERBS = r"ask|urge|request|demand|beg|plead|implore|appeal|call on|call for"
+_REQUEST_VERB = re.compile(rf"\b(?:{_REQUEST_VERBS})\b")
+_REQUEST_ASKED = re.compile(r"\bwhat (?:did|does|do|has|have|had|will|would) (.+)")
+_REQUEST_PASSIVE = re.compile(r"\bwhat (?:was|were|is|are|has|have|had)\b.*\b(?:asked|urged|called on|pressed|told|begged) to\b")
+# Words before a request word that make it a noun ("the demand", "on Demand", "high demand").
+_NOUN_BEFORE = frozenset("the a an of for on in high".split())
+
+
+_SAYING_VERB = re.compile(r"\b(?:say|tell|reply|answer|warn|add|claim|admit|describe|call|insist|argue|predict)\b")
+_SAYING_NOUN = re.compile(r"\bwhat (?:warning|comment|remark|message|reply|answer|explanation|description) (?:did|does|has|had)\b")
+
+
+def _verb_after_subject(asked: str, verb_pattern: re.Pattern) -> bool:
+    """"What did <subject> <verb> ...?": the verb after a short subject, not a noun ("demand for")."""
+    found = _REQUEST_ASKED.search(asked)
+    if not found:
+        return False
+    rest = found.group(1)
+    verb = verb_pattern.search(rest)
+    if not verb:
+        return False
+    subject = rest[: verb.start()].split()
+    return 1 <= len(subject) <= 5 and subject[-1] not in _NOUN_BEFORE and not rest[verb.end() :].startswith(" for")
+
+
+def _asks_for_request(asked: str) -> bool:
+    """"What did <subject> ask/urge/call for ...?", or "What was he urged to do?"."""
+    return _verb_after_subject(asked, _REQUEST_VERB) or bool(_REQUEST_PASSIVE.search(asked))
+
+
+def _asks_for_saying(asked: str) -> bool:
+    """"What did <subject> say/reply/warn ...?", "What warning did <subject> give?"."""
+    return _verb_after_subject(asked, _SAYING_VERB) or bool(_SAYING_NOUN.search(asked))
+
+
 _REASON_QUESTION = re.compile(r"\bwhy\b|\bwhat (?:caused|causes|led|prompted|made|reason)\b|\bfor what reason\b|\bhow come\b")
 
 NUMBER_WORDS = (
@@ -106,6 +137,12 @@ _REQUEST_SPAN = re.compile(
     r"|begged)\b\s+(?P<what>[^.;]+)",
     re.IGNORECASE,
 )
+# What was said: words in quotation marks, or what follows a speech verb ("said that ...").
+_QUOTED_SPAN = re.compile(r"“(?P<said>[^”]{3,})”?|\"(?P<straight>[^\"]{3,})\"?|‘(?P<single>[^’]{12,})’")
+_SAID_SPAN = re.compile(
+    r"\b(?:said|says|told|added|warned|claimed|insisted|admitted|argued|replied|predicted)\b[,:]?\s+(?:that\s+)?(?P<said>[^.;]{12,})",
+    re.IGNORECASE,
+)
 _REASON_SPAN = re.compile(
     r"\b(?:because(?: of)?|due to|owing to|thanks to|as a result of|in order to|so that|since|amid|after|following"
     r"|in response to|caused by|blamed|reason|led to|so as to|in protest)\b[^.;:]*",
@@ -142,8 +179,10 @@ def question_type(question: str) -> QuestionType:
 def _kind(asked: str) -> AnswerType | None:
     if _REASON_QUESTION.search(asked):
         return AnswerType.REASON
-    if _REQUEST_QUESTION.search(asked):
+    if _asks_for_request(asked):
         return AnswerType.REQUEST
+    if _asks_for_saying(asked):
+        return AnswerType.SAYING
     if _PERCENT_QUESTION.search(asked):
         return AnswerType.PERCENT
     if re.search(r"\bby how (?:much|many)\b", asked):
@@ -179,6 +218,9 @@ def answer_spans(asked: QuestionType, sentence: str) -> list[tuple[int, int]]:
         return []
     if kind is AnswerType.REASON:
         return [m.span() for m in _REASON_SPAN.finditer(sentence)]
+    if kind is AnswerType.SAYING:
+        quoted = [_said(m) for m in _QUOTED_SPAN.finditer(sentence)]
+        return quoted or [m.span("said") for m in _SAID_SPAN.finditer(sentence)]
     if kind is AnswerType.REQUEST:
         return [m.span("what") for m in _REQUEST_SPAN.finditer(sentence) if not _named_by(asked, m.group("what"))]
     if kind is AnswerType.PERCENT:
@@ -190,7 +232,10 @@ def answer_spans(asked: QuestionType, sentence: str) -> list[tuple[int, int]]:
     elif kind is AnswerType.DATE:
         pattern = _DATE_SPAN
     else:
-        return [span for span in _names(sentence) if not _named_by(asked, sentence[span[0] : span[1]])]
+        names = [span for span in _names(sentence) if not _named_by(asked, sentence[span[0] : span[1]])]
+        if kind is AnswerType.PERSON:
+            names = [span for span in names if _looks_like_person(sentence[span[0] : span[1]])]
+        return names
     spans = []
     for match in pattern.finditer(sentence):
         text = match.group().strip()
@@ -212,8 +257,32 @@ def _names(sentence: str) -> list[tuple[int, int]]:
             if len(words) == 1:
                 continue
             start += len(words[0]) + 1
+        if match.group().endswith(".") and match.group()[-2:-1].islower():
+            end -= 1  # the sentence's full stop, not an initial's ("J.K.")
         spans.append((start, end))
     return spans
+
+
+def _said(match: re.Match) -> tuple[int, int]:
+    group = next(name for name in ("said", "straight", "single") if match.group(name))
+    return match.span(group)
+
+
+# Words that make a capitalised run an organisation or a place, not a person.
+_NOT_PERSON_WORDS = frozenset(
+    "union services service association council board party bank group company corporation ministry department"
+    " committee commission agency court university college school club league federation institute foundation"
+    " office government parliament assembly house street road city county news airlines airways inc ltd plc"
+    " co corp".split()
+)
+
+
+def _looks_like_person(name: str) -> bool:
+    """A person is named with two words or more ("Marc Rothemund", "Mr Clarke"), none of
+    them an organisation's ("Services Union"); a lone capitalised word is as often a
+    nationality, a place or a brand ("Australian", "Apple")."""
+    words = [re.sub(r"['’]s$", "", w.lower()) for w in name.split()]
+    return len(words) >= 2 and not any(w in _NOT_PERSON_WORDS for w in words)
 
 
 def _first_word_start(sentence: str) -> int:
@@ -223,8 +292,8 @@ def _first_word_start(sentence: str) -> int:
 
 def _named_by(asked: QuestionType, text: str) -> bool:
     """Whether every word of ``text`` is already in the question (the question names it)."""
-    words = [w.lower() for w in re.findall(r"[\w'’]+", text)]
-    return bool(words) and all(w in asked.known_words for w in words)
+    words = [re.sub(r"['’]s$", "", w.lower()) for w in re.findall(r"[\w'’]+", text)]  # "Apple's": Apple
+    return bool(words) and all(w in asked.known_words or f"{w}'s" in asked.known_words for w in words)
 
 
 def number_agreement(asked: QuestionType, text: str) -> tuple[float, float]:

@@ -57,6 +57,16 @@ def ranker_terms() -> tuple[str, ...]:
 
 MAX_MARGIN = 5.0
 
+# Request verbs a question asks with one word and an article tells with another ("What did
+# Herzog ask Lavrov?" / "Herzog also urged ..."), as keyword stems, to the stem they stand
+# for in keyword pairs: the asker right before the request is the answer's shape.
+VERB_FAMILY = {stem: "ask" for stem in ("urg", "request", "plead", "beg", "implor", "appeal", "demand")}
+
+
+def pair_tokens(tokens: list[str]) -> list[str]:
+    """Keyword tokens as keyword pairs compare them: request verbs as one."""
+    return [VERB_FAMILY.get(token, token) for token in tokens]
+
 # Confidence model inputs (about one candidate, plus the nearest chunk of the question).
 CONFIDENCE_FEATURES: tuple[str, ...] = (
     "ranker",  # the ranker's log-odds for this sentence
@@ -132,7 +142,8 @@ class SentenceText:
         if tokens is None:
             ordered = tokenize(self.text(article_id, sentence))
             tokens = self._tokens[key] = set(ordered)
-            self._bigrams[key] = set(zip(ordered, ordered[1:]))
+            paired = pair_tokens(ordered)
+            self._bigrams[key] = set(zip(paired, paired[1:]))
         return tokens
 
     def bigrams(self, article_id: str, sentence: int) -> set[tuple[str, str]]:

@@ -36,7 +36,9 @@ from quotebot.retrieval.features import (
     MAX_QUOTE_CHARS,
     SentenceEvidence,
     SentenceText,
+    VERB_FAMILY,
     keyword_coverage,
+    pair_tokens,
     sentence_features,
 )
 from quotebot.retrieval.ranker import Models, _sigmoid, load_models
@@ -280,7 +282,9 @@ class Retriever:
         rows = [self.index.sentence_row(c.article_id, c.sentence) for c in found]
         cosines = (self.index.sentence_vectors[rows].astype(np.float32) @ query_vector).tolist()
         self._texts.trim()
-        question_tokens = [t for t in tokenize(question) if t in weights]
+        # The question's keywords in order, with its request verb ("ask", not a keyword) kept
+        # for the pairs: "Herzog ask" meets "Herzog (also) urged".
+        question_tokens = pair_tokens([t for t in tokenize(question) if t in weights or VERB_FAMILY.get(t, t) == "ask"])
         bigrams = list(dict.fromkeys(zip(question_tokens, question_tokens[1:])))
         sentence_features(
             asked, found, cosines, self._texts, weights, self._rare(weights), self._with_leaned_on, bigrams

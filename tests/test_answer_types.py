@@ -35,7 +35,13 @@ TIMEWARNER = (
         ("Why is Israel worried?", AnswerType.REASON),
         ("Which plane was shot down?", AnswerType.NAME),
         ("What did Lavrov underscore?", None),
-        ("What did Herzog ask Lavrov?", None),
+        ("What did Herzog ask Lavrov?", AnswerType.REQUEST),
+        ("What did the union call for?", AnswerType.REQUEST),
+        ("What was he urged to do?", AnswerType.REQUEST),
+        ("In the range between 1980 and 1990, what did demand for grow?", None),  # "demand" the noun
+        ("What does ABC on Demand disallow?", None),
+        ("What did Rob Andrew say about the Dublin match?", AnswerType.SAYING),
+        ("What warning did Hiromichi Shirakawa give about the economy?", AnswerType.SAYING),
         ("What was Herzog's previous job?", None),
         ("What is Hamas?", None),
     ],
@@ -52,6 +58,26 @@ def test_amounts_percentages_and_counts_are_told_apart() -> None:
     assert _found("How much did Rosneft pay for Yugansk?", YUKOS) == ["$9.3bn", "$27.5bn"]
     assert _found("What percentage did profits jump?", TIMEWARNER) == ["76%"]
     assert "76%" in _found("By how much did profits rise?", TIMEWARNER)
+
+
+def test_a_request_is_what_follows_the_request_verb() -> None:
+    sentence = "Herzog also urged the Kremlin's top diplomat not to turn a blind eye to Iran's activities."
+    assert _found("What did Herzog ask Lavrov?", sentence) == ["the Kremlin's top diplomat not to turn a blind eye to Iran's activities"]
+    assert _found("What did Herzog ask Lavrov?", "Herzog met Lavrov in Moscow.") == []
+
+
+def test_a_saying_is_the_quoted_words_else_what_follows_the_speech_verb() -> None:
+    asked = "What did Lavrov say about the accident?"
+    quoted = "Sergei Lavrov said, “After the tragic accident the measures have been taken.”"
+    assert _found(asked, quoted) == ["After the tragic accident the measures have been taken."]
+    assert _found(asked, "He warned that the amber light is flashing.") == ["the amber light is flashing"]
+    assert _found(asked, "The accident happened in September.") == []
+
+
+def test_a_person_is_two_names_or_more_not_a_nationality_or_a_brand() -> None:
+    assert _found("Who is suing Apple over iTunes?", "A user of Apple's iTunes music service is suing the firm.") == []
+    assert _found("Which official defended the courts?", "Australian tennis' top official defended the courts.") == []
+    assert _found("Who leads the union?", "The Public and Commercial Services Union will act, said Mr Serwotka.") == ["Mr Serwotka"]
 
 
 def test_names_the_question_already_uses_are_no_answer() -> None:
