@@ -120,6 +120,8 @@ _AMOUNT_SPAN = re.compile(
 )
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+# A month or a weekday is a date, not the person, place or organisation a question asks for.
+_CALENDAR_NAME = re.compile(rf"(?:{_MONTHS}|{_DAYS})")
 _DATE_SPAN = re.compile(
     rf"\b(?:(?:early|late|mid)[- ])?(?:\d{{1,2}}(?:st|nd|rd|th)?\s)?(?:{_MONTHS})(?:\s\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s\d{{4}})?\b"
     rf"|\b(?:{_DAYS})\b|\b(?:1[0-9]{{3}}|20[0-9]{{2}})s?\b|\b\d{{1,2}}(?:st|nd|rd|th)\s(?:century|centuries)\b"
@@ -232,7 +234,10 @@ def answer_spans(asked: QuestionType, sentence: str) -> list[tuple[int, int]]:
     elif kind is AnswerType.DATE:
         pattern = _DATE_SPAN
     else:
-        names = [span for span in _names(sentence) if not _named_by(asked, sentence[span[0] : span[1]])]
+        names = [
+            span for span in _names(sentence)
+            if not _named_by(asked, sentence[span[0] : span[1]]) and not _CALENDAR_NAME.fullmatch(sentence[span[0] : span[1]])
+        ]
         if kind is AnswerType.PERSON:
             names = [span for span in names if _looks_like_person(sentence[span[0] : span[1]])]
         return names

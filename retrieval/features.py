@@ -59,12 +59,12 @@ MAX_MARGIN = 5.0
 
 # Request verbs a question asks with one word and an article tells with another ("What did
 # Herzog ask Lavrov?" / "Herzog also urged ..."), as keyword stems, to the stem they stand
-# for in keyword pairs: the asker right before the request is the answer's shape.
+# for when sentences are scored (not in BM25, which searches with the question's own words).
 VERB_FAMILY = {stem: "ask" for stem in ("urg", "request", "plead", "beg", "implor", "appeal", "demand")}
 
 
 def pair_tokens(tokens: list[str]) -> list[str]:
-    """Keyword tokens as keyword pairs compare them: request verbs as one."""
+    """Keyword tokens as sentence scoring compares them: request verbs as one."""
     return [VERB_FAMILY.get(token, token) for token in tokens]
 
 # Confidence model inputs (about one candidate, plus the nearest chunk of the question).
@@ -140,10 +140,9 @@ class SentenceText:
         key = (article_id, sentence)
         tokens = self._tokens.get(key)
         if tokens is None:
-            ordered = tokenize(self.text(article_id, sentence))
+            ordered = pair_tokens(tokenize(self.text(article_id, sentence)))
             tokens = self._tokens[key] = set(ordered)
-            paired = pair_tokens(ordered)
-            self._bigrams[key] = set(zip(paired, paired[1:]))
+            self._bigrams[key] = set(zip(ordered, ordered[1:]))
         return tokens
 
     def bigrams(self, article_id: str, sentence: int) -> set[tuple[str, str]]:

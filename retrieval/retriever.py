@@ -36,7 +36,6 @@ from quotebot.retrieval.features import (
     MAX_QUOTE_CHARS,
     SentenceEvidence,
     SentenceText,
-    VERB_FAMILY,
     keyword_coverage,
     pair_tokens,
     sentence_features,
@@ -53,7 +52,8 @@ __all__ = ["MAX_QUOTE_CHARS", "Retriever", "paragraph_number"]
 # Stems of verbs a question uses to ask for what someone said; see _keyword_weights.
 # Filters' selections kept per retriever: a conversation asks many questions with one filter.
 SELECTION_CACHE_SIZE = 32
-REPORTING_VERBS = frozenset({"say", "tell", "ask", "think", "mean"})
+# ("ask" is not one: "What did Herzog ask Lavrov?" is answered where he urged or asked.)
+REPORTING_VERBS = frozenset({"say", "tell", "think", "mean"})
 
 # A sentence opening with one of these leans on the sentence before it: for scoring,
 # "the" too ("The ministry said ..."); for quoting, only pronouns and connectives, since a
@@ -172,9 +172,9 @@ class Retriever:
         self, question: str, context: str, prefer_articles: Sequence[str], allowed: np.ndarray | None = None
     ) -> _Found:
         query_vector = self.embedder.embed([f"{question} {context}".strip()])[0]
-        weights = self._keyword_weights(tokenize(question), tokenize(context))
+        weights, search_tokens = self._query_keywords(question, context)
         asked = question_type(question)
-        chunks, best_chunk_cosine = self._fused_chunks(query_vector, list(weights), prefer_articles, allowed=allowed)
+        chunks, best_chunk_cosine = self._fused_chunks(query_vector, search_tokens, prefer_articles, allowed=allowed)
         candidates = self._candidates(question, asked, chunks, query_vector, weights)
         for candidate in candidates:
             candidate.values["chunk_cosine"] = best_chunk_cosine
@@ -201,8 +201,8 @@ class Retriever:
         longer; ``quotebot eval`` reads passage@k from it.
         """
         query_vector = self.embedder.embed([question])[0]
-        weights = self._keyword_weights(tokenize(question), [])
-        return self._fused_chunks(query_vector, list(weights), (), limit=k)[0]
+        _, search_tokens = self._query_keywords(question, "")
+        return self._fused_chunks(query_vector, search_tokens, (), limit=k)[0]
 
     # -- 1. chunks ---------------------------------------------------------------------------
 
@@ -284,7 +284,7 @@ class Retriever:
         self._texts.trim()
         # The question's keywords in order, with its request verb ("ask", not a keyword) kept
         # for the pairs: "Herzog ask" meets "Herzog (also) urged".
-        question_tokens = pair_tokens([t for t in tokenize(question) if t in weights or VERB_FAMILY.get(t, t) == "ask"])
+        question_tokens = [t for t in pair_tokens(tokenize(question)) if t in weights]
         bigrams = list(dict.fromkeys(zip(question_tokens, question_tokens[1:])))
         sentence_features(
             asked, found, cosines, self._texts, weights, self._rare(weights), self._with_leaned_on, bigrams
@@ -322,6 +322,15 @@ class Retriever:
         if sentence == 0 or not _LEANING_START.match(text):
             return present
         return present | self._texts.tokens(article_id, sentence - 1)
+
+    def _query_keywords(self, question: str, context: str) -> tuple[dict[str, float], list[str]]:
+        """The question's keyword weights, request verbs as one ("urge" weighs as "ask", so a
+        sentence telling what he urged matches "What did he ask?"), and the tokens BM25
+        searches with: the weighted ones as the question wrote them."""
+        asked, around = tokenize(question), tokenize(context)
+        weights = self._keyword_weights(pair_tokens(asked), pair_tokens(around))
+        search = [t for t in dict.fromkeys([*asked, *around]) if pair_tokens([t])[0] in weights]
+        return weights, search
 
     def _keyword_weights(self, question: list[str], context: list[str]) -> dict[str, float]:
         """How much each query keyword matters; they sum to 1.

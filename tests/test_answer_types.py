@@ -80,6 +80,11 @@ def test_a_person_is_two_names_or_more_not_a_nationality_or_a_brand() -> None:
     assert _found("Who leads the union?", "The Public and Commercial Services Union will act, said Mr Serwotka.") == ["Mr Serwotka"]
 
 
+def test_a_month_or_weekday_is_no_place_or_person() -> None:
+    assert _found("Which town did the lava flow towards?", "The town's residents had been evacuated in November.") == []
+    assert _found("Who met on Monday?", "They met on Monday.") == []
+
+
 def test_names_the_question_already_uses_are_no_answer() -> None:
     found = _found("Which company bought the Yugansk unit?", YUKOS)
     assert "State-owned Rosneft" in found or "Rosneft" in " ".join(found)
