@@ -17,7 +17,14 @@ WRAP_WIDTH = 88
 
 _ANSI_QUOTE = "\033[1m"  # bold: the words the article actually says
 _ANSI_SOURCE = "\033[2;36m"  # dim cyan: where they come from
+_ANSI_ANSWER = "\033[1;4;33m"  # bold underlined yellow: the words that answer
 _ANSI_RESET = "\033[0m"
+
+# Stand-ins for where the answer starts and ends while a quote's white space is collapsed
+# and wrapped (neither is white space, neither occurs in article text); each front end
+# turns them into its own markup.
+ANSWER_OPEN = "\x02"
+ANSWER_CLOSE = "\x03"
 
 
 def source_line(quote: Quote) -> str:
@@ -49,6 +56,23 @@ def answer_to_json(answer: Answer) -> str:
     return json_line(answer.model_dump(mode="json"))  # exact data, no raw control character
 
 
+def marked_text(quote: Quote) -> str:
+    """The quote with white space collapsed and its answer between ANSWER_OPEN and ANSWER_CLOSE."""
+    # An article's own marker characters (control characters nobody sees) must not pass for ours.
+    text = quote.text.replace(ANSWER_OPEN, " ").replace(ANSWER_CLOSE, " ")
+    if quote.answer_start is not None and quote.answer_end is not None:
+        start, end = quote.answer_start - quote.start, quote.answer_end - quote.start
+        text = f"{text[:start]}{ANSWER_OPEN}{text[start:end]}{ANSWER_CLOSE}{text[end:]}"
+    return " ".join(text.split())
+
+
+def _printable_marked(text: str) -> str:
+    """``printable`` for the text between the answer markers; the markers stay as they are."""
+    return ANSWER_OPEN.join(
+        ANSWER_CLOSE.join(printable(piece) for piece in part.split(ANSWER_CLOSE)) for part in text.split(ANSWER_OPEN)
+    )
+
+
 def answer_to_text(answer: Answer, *, color: bool = False, limit: int | None = None) -> str:
     """Quotes as indented blocks, each with its source under it; or the plain not-found line."""
     if not answer.answered:
@@ -60,13 +84,15 @@ def answer_to_text(answer: Answer, *, color: bool = False, limit: int | None = N
 def _quote_block(quote: Quote, color: bool) -> str:
     # Article text is printed inert: an escape sequence in it must not drive the terminal.
     body = textwrap.fill(
-        printable(" ".join(quote.text.split())),
+        _printable_marked(marked_text(quote)) if color else printable(" ".join(quote.text.split())),
         width=WRAP_WIDTH,
         initial_indent=QUOTE_INDENT,
         subsequent_indent=QUOTE_INDENT,
     )
     source = f"{QUOTE_INDENT}— {printable(source_line(quote))}"
     if color:
+        # The answer stands out inside the bold quote; the quote's bold resumes after it.
+        body = body.replace(ANSWER_OPEN, _ANSI_ANSWER).replace(ANSWER_CLOSE, _ANSI_RESET + _ANSI_QUOTE)
         body = f"{_ANSI_QUOTE}{body}{_ANSI_RESET}"
         source = f"{_ANSI_SOURCE}{source}{_ANSI_RESET}"
     return f"{body}\n{source}"

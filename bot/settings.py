@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quotebot.bot.telegram.settings import TelegramSettings
-from quotebot.bot.yamlerrors import YamlLocatedError, describe_validation_error, parse_yaml
+from quotebot.index.yamlerrors import YamlLocatedError, describe_validation_error, parse_yaml
 from quotebot.index.errors import ExitCode, QuotebotError
 from quotebot.index.settings import IndexSettings, WebSettings
 from quotebot.retrieval.settings import RetrievalSettings

@@ -1,21 +1,23 @@
 """From a question to an ``Answer``: hybrid chunk search, then the sentences that answer.
 
 1. Dense (FAISS) and keyword (BM25) search over chunks, fused by reciprocal rank.
-2. Every sentence of the best chunks is scored against the question: its own cosine,
-   the share of the question's keyword weight it contains (alone, and with the sentence
-   before it), whether it holds the kind of word the question asks for, and its chunk's
-   fused rank.
-3. The best sentences become quotes (a pronoun-led sentence takes its predecessor with
-   it). A logistic model of the evidence gives the confidence; too little and we abstain.
+2. Every sentence of the best chunks gets the features of ``retrieval.features``: its
+   cosine, the share of the question's keywords in it and around it, whether it holds
+   the kind of thing the question asks for (a number, a date, a name, a reason) that the
+   question does not already name, numbers that agree or conflict, the news lead.
+3. A fitted ranker orders them; a fitted confidence model says how likely each, quoted,
+   answers. Below the threshold for the best one we abstain; further quotes appear only
+   when they too clear it (or come close to the first).
+4. Each quote marks its answering words (``answer_start``/``answer_end``, ``retrieval.span``).
 
-The weights were fitted on SQuAD dev articles 1-24 (``quotebot eval``), never on the
-articles the README reports (25-48); see bench/results/ for what each term gained.
+Both models are logistic regressions in retrieval/weights.json, fitted by
+``bench/fit_ranker.py`` on tuning halves only (SQuAD dev articles 1-24 and the tuning
+halves of the other sets), never on what the README reports.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,17 +30,30 @@ from quotebot.index.filters import ArticleFilter, Selection, select
 from quotebot.index.reader import QuoteIndex
 from quotebot.index.text import tokenize
 from quotebot.retrieval.answer import Answer, Quote
-from quotebot.retrieval.answer_types import answer_type_match
+from quotebot.retrieval.answer_types import QuestionType, question_type
+from quotebot.retrieval.features import (
+    MAX_MARGIN,
+    MAX_QUOTE_CHARS,
+    SentenceEvidence,
+    SentenceText,
+    keyword_coverage,
+    pair_tokens,
+    sentence_features,
+)
+from quotebot.retrieval.ranker import Models, _sigmoid, load_models
+from quotebot.retrieval.span import answer_span
 from quotebot.retrieval.settings import RetrievalSettings
 
 # The parameters' defaults are the ``retrieval:`` settings' (one place says them).
 _DEFAULTS = RetrievalSettings()
 
-# The first quote must stay readable in a chat bubble: at most two sentences and this long.
-MAX_QUOTE_CHARS = 400
+__all__ = ["MAX_QUOTE_CHARS", "Retriever", "paragraph_number"]
 
 # Stems of verbs a question uses to ask for what someone said; see _keyword_weights.
-REPORTING_VERBS = frozenset({"say", "tell", "ask", "think", "mean"})
+# Filters' selections kept per retriever: a conversation asks many questions with one filter.
+SELECTION_CACHE_SIZE = 32
+# ("ask" is not one: "What did Herzog ask Lavrov?" is answered where he urged or asked.)
+REPORTING_VERBS = frozenset({"say", "tell", "think", "mean"})
 
 # A sentence opening with one of these leans on the sentence before it: for scoring,
 # "the" too ("The ministry said ..."); for quoting, only pronouns and connectives, since a
@@ -54,47 +69,21 @@ _PRONOUN_START = re.compile(
 # Where a long sentence may be cut: after a comma, semicolon, colon or dash and a space.
 _CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s[—–]\s")
 _BLANK_LINES = re.compile(r"\n\s*")
-# Filters' selections kept per retriever: a conversation asks many questions with one filter.
-SELECTION_CACHE_SIZE = 32
 
 
 @dataclass(frozen=True)
-class _Candidate:
-    article_id: str
-    sentence: int
-    span: Span
-    dense: float
-    lexical: float
-    with_previous: float
-    score: float
-
-
-@dataclass(frozen=True)
-class _Evidence:
-    """What the confidence model reads: the best sentence and the nearest chunk."""
-
-    best: _Candidate
-    best_chunk_cosine: float
+class _Found:
+    candidates: list[SentenceEvidence]  # best first
+    weights: dict[str, float]  # the question's keywords and their weights
+    asked: QuestionType
 
 
 class Retriever:
     """Answers questions from a loaded ``QuoteIndex``; parameters are the ``retrieval:`` keys."""
 
-    # Weights of the sentence score (fitted on SQuAD dev articles 1-24).
-    dense_weight = 0.65
-    lexical_weight = 0.30
-    with_previous_weight = 0.30
-    answer_type_weight = 0.10
-    chunk_weight = 0.05
-    # A first quote must fit a chat bubble: a sentence longer than MAX_QUOTE_CHARS loses this much.
-    too_long_penalty = 0.30
-    # Logistic confidence over the evidence (fitted on SQuAD questions asked against their own
-    # paragraphs versus against BBC news, where they have no answer).
-    confidence_weights = {"dense": 9.29, "with_previous": 5.262, "score": 4.166, "chunk_cosine": 7.583}
-    confidence_bias = -13.613
-    # A sentence holding every keyword of the question answers it this often (SQuAD
-    # questions in their own corpus against BBC, articles 1-24: 552 of 579 such cases).
-    full_match_confidence = 0.95
+    # A further quote is shown when its own confidence clears the threshold, or comes
+    # this close to the first quote's.
+    close_to_first = 0.10
     # Chunks at which idf gets half the say in keyword weights (see _keyword_weights).
     idf_shrinkage = 200
 
@@ -110,6 +99,7 @@ class Retriever:
         candidate_chunks: int = _DEFAULTS.candidate_chunks,
         max_quotes: int = _DEFAULTS.max_quotes,
         abstain_threshold: float = _DEFAULTS.abstain_threshold,
+        models: Models | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -120,6 +110,8 @@ class Retriever:
         self.candidate_chunks = candidate_chunks
         self.max_quotes = max_quotes
         self.abstain_threshold = abstain_threshold
+        self.models = models or load_models()
+        self._texts = SentenceText(index)
 
     def warm_up(self) -> None:
         self.embedder.warm_up()
@@ -128,6 +120,7 @@ class Retriever:
         """The same retriever over another index (a newly published generation)."""
         other = copy.copy(self)
         other.index = index
+        other._texts = SentenceText(index)
         return other
 
     def answer(
@@ -145,16 +138,13 @@ class Retriever:
         if selection is not None and selection.article_count == 0:
             return Answer(question=question, answered=False, confidence=0.0, **scope)
         allowed = selection.chunk_ids if selection is not None else None
-        query_vector = self.embedder.embed([f"{question} {context}".strip()])[0]
-        weights = self._keyword_weights(tokenize(question), tokenize(context))
-        chunks, best_chunk_cosine = self._fused_chunks(query_vector, list(weights), prefer_articles, allowed=allowed)
-        candidates = self._score_sentences(question, chunks, query_vector, weights)
-        if not candidates:
+        found = self._evidence(question, context, prefer_articles, allowed)
+        if not found.candidates:
             return Answer(question=question, answered=False, confidence=0.0, **scope)
-        confidence = self._confidence(_Evidence(candidates[0], best_chunk_cosine))
+        confidence = found.candidates[0].confidence
         if confidence < self.abstain_threshold:
             return Answer(question=question, answered=False, confidence=round(confidence, 4), **scope)
-        quotes = self._quotes(candidates, weights)
+        quotes = self._quotes(found)
         return Answer(question=question, answered=True, confidence=round(confidence, 4), quotes=tuple(quotes), **scope)
 
     def selection(self, article_filter: ArticleFilter | None) -> Selection | None:
@@ -171,6 +161,39 @@ class Retriever:
             cache[key] = found
         return found
 
+    def evidence(
+        self, question: str, *, context: str = "", prefer_articles: Sequence[str] = ()
+    ) -> list[SentenceEvidence]:
+        """Every candidate sentence with its features, ranker log-odds and confidence, best first
+        (what ``answer`` decides from; bench/fit_ranker.py fits the models on it)."""
+        return self._evidence(question, context, prefer_articles).candidates
+
+    def _evidence(
+        self, question: str, context: str, prefer_articles: Sequence[str], allowed: np.ndarray | None = None
+    ) -> _Found:
+        query_vector = self.embedder.embed([f"{question} {context}".strip()])[0]
+        weights, search_tokens = self._query_keywords(question, context)
+        asked = question_type(question)
+        chunks, best_chunk_cosine = self._fused_chunks(query_vector, search_tokens, prefer_articles, allowed=allowed)
+        candidates = self._candidates(question, asked, chunks, query_vector, weights)
+        for candidate in candidates:
+            candidate.values["chunk_cosine"] = best_chunk_cosine
+            candidate.ranker = self.models.ranker.log_odds(candidate.values)
+        candidates.sort(key=lambda c: -round(c.ranker, 6))
+        ranks = [round(c.ranker, 6) for c in candidates]
+        if any(a == b for a, b in zip(ranks, ranks[1:])):  # equal rank: the newer article first
+            dates, articles = self.index.articles.date_keys(), self.index.articles
+            candidates.sort(key=lambda c: (-round(c.ranker, 6), -dates[articles.position(c.article_id)]))
+        if candidates:
+            best = candidates[0].ranker
+            margin = min(best - candidates[1].ranker if len(candidates) > 1 else MAX_MARGIN, MAX_MARGIN)
+            for candidate in candidates:
+                candidate.values["ranker"] = candidate.ranker
+                candidate.values["ranker_gap"] = candidate.ranker - best
+                candidate.values["margin"] = margin
+                candidate.confidence = self.models.confidence.probability(candidate.values)
+        return _Found(candidates, weights, asked)
+
     def search_chunks(self, question: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best chunks for ``question`` asked afresh, as (chunk id, fused score), best first.
 
@@ -178,8 +201,8 @@ class Retriever:
         longer; ``quotebot eval`` reads passage@k from it.
         """
         query_vector = self.embedder.embed([question])[0]
-        weights = self._keyword_weights(tokenize(question), [])
-        return self._fused_chunks(query_vector, list(weights), (), limit=k)[0]
+        _, search_tokens = self._query_keywords(question, "")
+        return self._fused_chunks(query_vector, search_tokens, (), limit=k)[0]
 
     # -- 1. chunks ---------------------------------------------------------------------------
 
@@ -198,6 +221,30 @@ class Retriever:
         keyword_ids, keyword_scores = self.index.keywords.search(query_tokens, self.keyword_candidates, allowed=allowed)
         dense_ids = self._newer_first(dense_ids, dense_scores)
         keyword_ids = self._newer_first(keyword_ids, keyword_scores)
+        return self._fuse(dense_ids, dense_scores, keyword_ids, prefer_articles, limit)
+
+    def _newer_first(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """``ids`` (best first) with equally scored chunks reordered newer article first, so a
+        tie in either ranking goes to the newer article."""
+        if len(ids) < 2:
+            return ids
+        rounded = np.round(np.asarray(scores, dtype=np.float64), 6)
+        if len(np.unique(rounded)) == len(rounded):
+            return ids  # no ties: the usual case, nothing to look up
+        dates = self.index.articles.date_keys()
+        rows = self.index.chunks.rows
+        positions = [int(rows[self.index.chunks.row_of(int(chunk_id))]["article"]) for chunk_id in ids]
+        order = np.lexsort((-dates[positions], -rounded))
+        return ids[order]
+
+    def _fuse(
+        self,
+        dense_ids: np.ndarray,
+        dense_scores: np.ndarray,
+        keyword_ids: np.ndarray,
+        prefer_articles: Sequence[str],
+        limit: int | None,
+    ) -> tuple[list[tuple[int, float]], float]:
         fused: dict[int, float] = {}
         # BM25 ranks the right paragraph first more often than MiniLM does on news-like
         # text (SQuAD 1-24: passage@1 0.75 against 0.63), so its ranking weighs more; a
@@ -217,61 +264,52 @@ class Retriever:
 
     # -- 2. sentences ------------------------------------------------------------------------
 
-    def _score_sentences(
-        self, question: str, chunks: list[tuple[int, float]], query_vector: np.ndarray, weights: dict[str, float]
-    ) -> list[_Candidate]:
+    def _candidates(
+        self, question: str, asked: QuestionType, chunks: list[tuple[int, float]], query_vector: np.ndarray, weights: dict[str, float]
+    ) -> list[SentenceEvidence]:
+        """Every sentence of the ``chunks``, once, with its features."""
         if not chunks:
             return []
-        prior_of: dict[tuple[str, int], float] = {}
-        spans: dict[tuple[str, int], Span] = {}
-        top_fused = chunks[0][1]
-        for chunk_id, fused in chunks:
+        candidates: dict[tuple[str, int], SentenceEvidence] = {}
+        for rank, (chunk_id, _) in enumerate(chunks):
             chunk = self.index.chunks[chunk_id]
             for offset, span in enumerate(chunk.sentences):
                 key = (chunk.article_id, chunk.first_sentence + offset)
-                prior_of[key] = max(prior_of.get(key, 0.0), fused / top_fused)
-                spans[key] = span
-        keys = list(spans)
-        rows = [self.index.sentence_row(article_id, sentence) for article_id, sentence in keys]
-        dense = self.index.sentence_vectors[rows].astype(np.float32) @ query_vector
-        question_tokens = list(weights)  # the keywords that count: reporting verbs are out
-        candidates = []
-        for (article_id, sentence), cosine in zip(keys, dense.tolist()):
-            span = spans[(article_id, sentence)]
-            article_text = self.index.articles[article_id].text
-            text = span.slice(article_text)
-            present = set(tokenize(text))
-            lexical = _keyword_coverage(weights, present)
-            with_previous = _plain_coverage(question_tokens, self._with_leaned_on(article_id, sentence, text, present))
-            score = (
-                self.dense_weight * cosine
-                + self.lexical_weight * lexical
-                + self.with_previous_weight * with_previous
-                + self.answer_type_weight * answer_type_match(question, text)
-                + self.chunk_weight * prior_of[(article_id, sentence)]
-                - self.too_long_penalty * (len(text) > MAX_QUOTE_CHARS)
-            )
-            candidates.append(_Candidate(article_id, sentence, span, cosine, lexical, with_previous, score))
-        candidates.sort(key=lambda c: -round(c.score, 6))
-        scores = [round(c.score, 6) for c in candidates]
-        if any(a == b for a, b in zip(scores, scores[1:])):  # equal scores: the newer article first
-            dates, articles = self.index.articles.date_keys(), self.index.articles
-            candidates.sort(key=lambda c: (-round(c.score, 6), -dates[articles.position(c.article_id)]))
-        return candidates
+                if key not in candidates:
+                    candidates[key] = SentenceEvidence(key[0], key[1], span.start, span.end, rank, {})
+        found = list(candidates.values())
+        self._same_text_same_rank(found)
+        rows = [self.index.sentence_row(c.article_id, c.sentence) for c in found]
+        cosines = (self.index.sentence_vectors[rows].astype(np.float32) @ query_vector).tolist()
+        self._texts.trim()
+        # The question's keywords in order, with its request verb ("ask", not a keyword) kept
+        # for the pairs: "Herzog ask" meets "Herzog (also) urged".
+        question_tokens = [t for t in pair_tokens(tokenize(question)) if t in weights]
+        bigrams = list(dict.fromkeys(zip(question_tokens, question_tokens[1:])))
+        sentence_features(
+            asked, found, cosines, self._texts, weights, self._rare(weights), self._with_leaned_on, bigrams
+        )
+        return found
 
-    def _newer_first(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """``ids`` (best first) with equally scored chunks reordered newer article first, so a
-        tie in either ranking goes to the newer article."""
-        if len(ids) < 2:
-            return ids
-        rounded = np.round(np.asarray(scores, dtype=np.float64), 6)
-        if len(np.unique(rounded)) == len(rounded):
-            return ids  # no ties: the usual case, nothing to look up
-        dates = self.index.articles.date_keys()
-        rows = self.index.chunks.rows
-        positions = [int(rows[self.index.chunks.row_of(int(chunk_id))]["article"]) for chunk_id in ids]
-        order = np.lexsort((-dates[positions], -rounded))
-        return ids[order]
+    def _same_text_same_rank(self, found: list[SentenceEvidence]) -> None:
+        """Give sentences of identical text (a wire story run twice) the best chunk rank among
+        them: their chunks' ranks differ only by a tie-break, so they must score alike and
+        the newer article win the tie, not whichever the tie-break happened to put first."""
+        texts = [" ".join(self._texts.text(c.article_id, c.sentence).split()) for c in found]
+        best: dict[str, int] = {}
+        for text, candidate in zip(texts, found):
+            best[text] = min(best.get(text, candidate.chunk_rank), candidate.chunk_rank)
+        for text, candidate in zip(texts, found):
+            candidate.chunk_rank = best[text]
+
+    def _rare(self, weights: dict[str, float]) -> list[str]:
+        """The question's rarest keywords: those with at least the median idf (one at least)."""
+        tokens = list(weights)
+        if not tokens:
+            return []
+        idf = self.index.keywords.idf(tokens)
+        cut = float(np.median(idf))
+        return [t for t, w in zip(tokens, idf.tolist()) if w >= cut]
 
     def _with_leaned_on(self, article_id: str, sentence: int, text: str, present: set[str]) -> set[str]:
         """The sentence's keywords ``present``, with those of the sentence before it when it
@@ -283,8 +321,16 @@ class Retriever:
         """
         if sentence == 0 or not _LEANING_START.match(text):
             return present
-        article_text = self.index.articles[article_id].text
-        return present | set(tokenize(self.index.sentences_of(article_id)[sentence - 1].slice(article_text)))
+        return present | self._texts.tokens(article_id, sentence - 1)
+
+    def _query_keywords(self, question: str, context: str) -> tuple[dict[str, float], list[str]]:
+        """The question's keyword weights, request verbs as one ("urge" weighs as "ask", so a
+        sentence telling what he urged matches "What did he ask?"), and the tokens BM25
+        searches with: the weighted ones as the question wrote them."""
+        asked, around = tokenize(question), tokenize(context)
+        weights = self._keyword_weights(pair_tokens(asked), pair_tokens(around))
+        search = [t for t in dict.fromkeys([*asked, *around]) if pair_tokens([t])[0] in weights]
+        return weights, search
 
     def _keyword_weights(self, question: list[str], context: list[str]) -> dict[str, float]:
         """How much each query keyword matters; they sum to 1.
@@ -309,48 +355,31 @@ class Retriever:
         total = sum(raw.values())
         return {t: w / total for t, w in raw.items()}
 
-    def _confidence(self, evidence: _Evidence) -> float:
-        """Probability that the articles answer at all, from how well the best sentence and
-        the nearest chunk match the question, or from the best sentence holding all its keywords.
-
-        How clearly the best sentence beats the second was tried and dropped: it adds
-        nothing on SQuAD, and in a one-article corpus every sentence is about the same
-        people, so it would make the bot shy exactly there.
-        """
-        features = {
-            "dense": evidence.best.dense,
-            "with_previous": evidence.best.with_previous,
-            "score": evidence.best.score,
-            "chunk_cosine": evidence.best_chunk_cosine,
-        }
-        logit = self.confidence_bias + sum(self.confidence_weights[name] * value for name, value in features.items())
-        semantic = 1.0 / (1.0 + math.exp(-logit))
-        if evidence.best.with_previous >= 1.0:
-            # MiniLM knows nothing of "Tomas Berg" or "the Il-20": a sentence naming every
-            # keyword of the question is evidence the cosine cannot see.
-            return max(semantic, self.full_match_confidence)
-        return semantic
-
     # -- 3. quotes ---------------------------------------------------------------------------
 
-    def _quotes(self, candidates: list[_Candidate], weights: dict[str, float]) -> list[Quote]:
+    def _quotes(self, found: _Found) -> list[Quote]:
+        """The first candidate, then those that answer too, each from a different place."""
+        candidates, weights, asked = found.candidates, found.weights, found.asked
         quotes: list[Quote] = []
         taken: dict[str, list[Span]] = {}
+        first = candidates[0].confidence
         for candidate in candidates:
+            if quotes and candidate.confidence < min(self.abstain_threshold, first - self.close_to_first):
+                continue
             span = self._quote_span(candidate, weights)
             if any(_overlaps(span, other) for other in taken.get(candidate.article_id, [])):
                 continue
             taken.setdefault(candidate.article_id, []).append(span)
-            quotes.append(self._quote(candidate, span))
+            quotes.append(self._quote(candidate, span, weights, asked))
             if len(quotes) == self.max_quotes:
                 break
         return quotes
 
-    def _quote_span(self, candidate: _Candidate, weights: dict[str, float]) -> Span:
+    def _quote_span(self, candidate: SentenceEvidence, weights: dict[str, float]) -> Span:
         """The sentence, with the one before it when it opens by leaning on it (a pronoun);
         a sentence too long for a chat bubble is cut to its clauses that answer."""
         text = self.index.articles[candidate.article_id].text
-        span = candidate.span
+        span = Span(start=candidate.start, end=candidate.end)
         if span.end - span.start > MAX_QUOTE_CHARS:
             return _best_clauses(text, span, weights)
         if candidate.sentence > 0 and _PRONOUN_START.match(span.slice(text)):
@@ -360,25 +389,24 @@ class Retriever:
                 return Span(start=previous.start, end=span.end)
         return span
 
-    def _quote(self, candidate: _Candidate, span: Span) -> Quote:
+    def _quote(self, candidate: SentenceEvidence, span: Span, weights: dict[str, float], asked: QuestionType) -> Quote:
         article = self.index.articles[candidate.article_id]
+        text = span.slice(article.text)
+        marked = answer_span(asked, set(weights), text)
         return Quote(
-            text=span.slice(article.text),
+            text=text,
             article_id=article.id,
             title=article.title,
             start=span.start,
             end=span.end,
-            score=round(candidate.score, 4),
+            score=round(_sigmoid(candidate.ranker), 4),
             paragraph=paragraph_number(article.text, span.start),
             date=article.date,
             url=article.url,
             source=article.source,
+            answer_start=span.start + marked[0] if marked else None,
+            answer_end=span.start + marked[1] if marked else None,
         )
-
-
-def _keyword_coverage(weights: dict[str, float], present: set[str]) -> float:
-    """Share of the query's keyword weight among the keywords ``present`` in a text."""
-    return sum(weight for token, weight in weights.items() if token in present)
 
 
 def _best_clauses(text: str, sentence: Span, weights: dict[str, float]) -> Span:
@@ -396,7 +424,7 @@ def _best_clauses(text: str, sentence: Span, weights: dict[str, float]) -> Span:
             start, end = cuts[first], cuts[last]
             if end - start > MAX_QUOTE_CHARS:
                 break
-            key = (_keyword_coverage(weights, set(tokenize(body[start:end]))), end - start)
+            key = (keyword_coverage(weights, set(tokenize(body[start:end]))), end - start)
             if best is None or key > best[0]:
                 best = (key, start, end)
     if best is None:
@@ -406,13 +434,6 @@ def _best_clauses(text: str, sentence: Span, weights: dict[str, float]) -> Span:
     start += len(piece) - len(piece.lstrip())
     end -= len(piece) - len(piece.rstrip(" ,;:—–"))
     return Span(start=sentence.start + start, end=sentence.start + end)
-
-
-def _plain_coverage(question_tokens: list[str], present: set[str]) -> float:
-    """Share of the question's distinct keywords among those ``present``, each counting the same."""
-    if not question_tokens:
-        return 0.0
-    return sum(token in present for token in question_tokens) / len(question_tokens)
 
 
 def _overlaps(a: Span, b: Span) -> bool:

@@ -584,6 +584,10 @@ def test_news_set_loads_with_halves_by_article_id(tmp_path: Path) -> None:
         ("articles:\n- article: a\n  questions:\n  - {q: x, expect: y, kind: who, note: z}", "unknown field 'note'"),
         ("articles:\n- article: a\n  questions: [{q: x, expect: y, kind: who}]\n- article: a\n  questions: [{q: x, expect: y, kind: who}]", "listed twice"),
         ("articles: [", "not valid YAML"),
+        # an alias bomb is refused by the bounded parser config and fixtures use, not expanded
+        ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+         "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+         "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\narticles: [*e, *e]", "alias bomb"),
     ],
 )
 def test_news_set_errors_name_the_place(tmp_path: Path, text: str, message: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from quotebot.bot.regress.fixtures import FixtureError, find_fixture_files, load_fixture
 from quotebot.bot.regress.pytest_plugin import glob_to_regex
 from quotebot.bot.regress.selection import SelectionError, compile_selection
-from quotebot.bot.yamlerrors import YamlLocatedError, format_loc, nearest_line, parse_yaml
+from quotebot.index.yamlerrors import YamlLocatedError, format_loc, nearest_line, parse_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from quotebot.bot.yamlerrors import YamlLocatedError, describe_validation_error, nearest_line, parse_yaml
+from quotebot.index.yamlerrors import YamlLocatedError, describe_validation_error, nearest_line, parse_yaml
 from quotebot.index.errors import ExitCode, QuotebotError
 
 FIXTURE_SUFFIXES = (".yaml", ".yml")

@@ -68,6 +68,11 @@ def turn_record(question: str, answer: Answer) -> TurnRecord:
                 "date": quote.date,
                 "url": quote.url,
                 "source": quote.source,
+                **(
+                    {"answer_start": quote.answer_start, "answer_end": quote.answer_end, "answer": quote.answer_text}
+                    if quote.answer_start is not None
+                    else {}
+                ),
             }
             for quote in answer.quotes
         ],
@@ -179,4 +184,6 @@ def _lines(turns: Sequence[TurnRecord]) -> list[str]:
             lines.append(f"[{number}] {where}, paragraph {quote.get('paragraph')}: {quote.get('title')}")
             text = " ".join(str(quote.get("text", "")).split())
             lines.extend(textwrap.wrap(text, _WRAP, initial_indent="    ", subsequent_indent="    "))
+            if quote.get("answer"):
+                lines.append(f"    answer [{quote.get('answer_start')}:{quote.get('answer_end')}]: {quote.get('answer')}")
     return lines

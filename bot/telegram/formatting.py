@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from quotebot.bot.render import NOT_FOUND, not_found_text, source_parts
+from quotebot.bot.render import ANSWER_CLOSE, ANSWER_OPEN, NOT_FOUND, marked_text, not_found_text, source_parts
 from quotebot.retrieval.answer import Answer, Quote
 
 # Bot API limits (telegram.constants MessageLimit / InlineKeyboardButtonLimit; a test checks they agree).
@@ -99,9 +99,11 @@ def pack(
 
 def quote_blocks(quote: Quote) -> list[Block]:
     """The quote in a blockquote (cut into pieces if very long), its source line under the last."""
-    text = " ".join(quote.text.split())  # line breaks inside a quote are layout, as on the terminal
-    opening = "<blockquote expandable>" if utf16_len(text) > EXPANDABLE_FROM_UTF16 else "<blockquote>"
-    quoted = [f"{opening}{escape(piece)}</blockquote>" for piece in _pieces(text, QUOTE_PIECE_UTF16)]
+    # Line breaks inside a quote are layout, as on the terminal; the answer is in bold.
+    text = marked_text(quote)
+    visible = text.replace(ANSWER_OPEN, "").replace(ANSWER_CLOSE, "")
+    opening = "<blockquote expandable>" if utf16_len(visible) > EXPANDABLE_FROM_UTF16 else "<blockquote>"
+    quoted = [f"{opening}{piece}</blockquote>" for piece in _bold_answer(_pieces(text, QUOTE_PIECE_UTF16))]
     quoted[-1] += f"\n<i>{source_markup(quote)}</i>"
     return [Block.of(markup) for markup in quoted]
 
@@ -115,6 +117,25 @@ def source_markup(quote: Quote) -> str:
     if quote.url and quote.url.startswith(("http://", "https://")):
         return f'— <a href="{html.escape(quote.url, quote=True)}">{escape(title)}</a>{escape(rest)}'
     return escape(f"— {title}{rest}")
+
+
+def _bold_answer(pieces: list[str]) -> list[str]:
+    """Escaped pieces with the answer in <b>; an answer cut between pieces is bold in each."""
+    marked: list[str] = []
+    inside = False
+    for piece in pieces:
+        html_piece = "<b>" if inside else ""
+        for char in piece:
+            if char == ANSWER_OPEN:
+                html_piece += "<b>"
+                inside = True
+            elif char == ANSWER_CLOSE:
+                html_piece += "</b>"
+                inside = False
+            else:
+                html_piece += escape(char)
+        marked.append(html_piece + ("</b>" if inside else ""))
+    return [piece.replace("<b></b>", "") for piece in marked]
 
 
 def quote_messages(quotes: Sequence[Quote]) -> list[str]:

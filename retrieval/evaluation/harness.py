@@ -63,6 +63,11 @@ class SystemRecord:
     first_quote: str | None
     first_quote_article: str | None
     first_quote_sentences: int | None
+    # The answer marked inside the first quote: its text, whether it overlaps a gold answer
+    # there and its token F1 (read for quote@1 hits only).
+    marked_answer: str | None = None
+    marked_overlaps: bool = False
+    marked_f1: float = 0.0
 
 
 @dataclass
@@ -176,6 +181,12 @@ class Evaluation:
         raw_rank = metrics.quote_rank([q.text for q in answer.quotes], question.answers)
         article_ids = [self.index.chunks[chunk_id].article_id for chunk_id, _ in ranking[:PASSAGE_DEPTH]]
         first = answer.quotes[0] if answer.quotes else None
+        marked = (
+            (first.answer_start - first.start, first.answer_end - first.start)
+            if first is not None and first.answer_start is not None and first.answer_end is not None
+            else None
+        )
+        overlaps, f1 = metrics.marked_answer_scores(first.text, marked, question.answers) if first else (False, 0.0)
         return SystemRecord(
             answered=answered and first is not None,
             confidence=answer.confidence,
@@ -186,6 +197,9 @@ class Evaluation:
             first_quote=first.text if first else None,
             first_quote_article=first.article_id if first else None,
             first_quote_sentences=self._sentences_in(first.article_id, first.start, first.end) if first else None,
+            marked_answer=first.answer_text if first else None,
+            marked_overlaps=overlaps,
+            marked_f1=round(f1, 4),
         )
 
     def _sentences_in(self, article_id: str, start: int, end: int) -> int:
@@ -246,6 +260,8 @@ def system_metrics(name: str, records: Sequence[SystemRecord]) -> SystemMetrics:
     latencies = [r.latency_ms for r in records]
     answered = [r for r in records if r.answered and r.first_quote is not None]
     within = [r.quote_rank if r.quote_rank != 1 or _within_limit(r) else None for r in records]
+    hits = [r for r in records if r.quote_rank == 1]
+    marked = [r for r in hits if r.marked_answer is not None]
     return SystemMetrics(
         system=name,
         quote_at_1=metrics.hit_rate(quote_ranks, 1),
@@ -260,6 +276,9 @@ def system_metrics(name: str, records: Sequence[SystemRecord]) -> SystemMetrics:
         latency_p95_ms=round(metrics.percentile(latencies, 95), 2),
         first_quote_chars_p50=metrics.percentile([len(r.first_quote or "") for r in answered], 50),
         first_quote_over_limit=sum(1 for r in answered if not _within_limit(r)),
+        marked_in_hits=metrics.rate([r.marked_answer is not None for r in hits]) if marked else None,
+        marked_overlap=metrics.rate([r.marked_overlaps for r in hits]) if marked else None,
+        marked_f1=sum(r.marked_f1 for r in hits) / len(hits) if marked else None,
     )
 
 

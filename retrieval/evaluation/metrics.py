@@ -20,6 +20,9 @@ Definitions (every rate is over all questions asked; an abstention counts as a m
 from __future__ import annotations
 
 import math
+import re
+import string
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 
@@ -81,3 +84,37 @@ def percentile(values: Sequence[float], q: float) -> float:
     above = min(below + 1, len(ordered) - 1)
     fraction = position - below
     return ordered[below] + (ordered[above] - ordered[below]) * fraction
+
+
+def marked_answer_scores(quote: str, marked: tuple[int, int] | None, answers: Sequence[str]) -> tuple[bool, float]:
+    """How the answer marked inside a quote (offsets into ``quote``) meets the gold answers:
+    whether it overlaps an occurrence of one in the quote, and its best token F1 (SQuAD's:
+    lower-cased, punctuation and articles dropped). (False, 0.0) when nothing is marked."""
+    if marked is None:
+        return False, 0.0
+    start, end = marked
+    lowered = quote.lower()
+    overlaps = False
+    for answer in answers:
+        needle = answer.lower().strip()
+        if not needle:
+            continue
+        for match in re.finditer(re.escape(needle), lowered):
+            if match.start() < end and start < match.end():
+                overlaps = True
+    return overlaps, max((token_f1(quote[start:end], answer) for answer in answers), default=0.0)
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD's token F1 between two texts."""
+    predicted, expected = _answer_tokens(prediction), _answer_tokens(gold)
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _answer_tokens(text: str) -> list[str]:
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return re.sub(r"\b(a|an|the)\b", " ", text).split()

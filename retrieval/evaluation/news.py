@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from quotebot.index.articles import Article
 from quotebot.index.errors import ExitCode, QuotebotError
+from quotebot.index.yamlerrors import YamlLocatedError, parse_yaml
+from quotebot.retrieval.evaluation.files import read_data_file
 from quotebot.retrieval.evaluation.metrics import normalize
 from quotebot.retrieval.evaluation.squad import SquadQuestion
 
@@ -82,18 +82,15 @@ class NewsSet:
 
 
 def load_news_set(path: Path) -> NewsSet:
+    raw = read_data_file(path, NewsSetError, "a news question set (YAML)")
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise NewsSetError(f"{path}: no such file") from None
-    except OSError as error:
-        raise NewsSetError(f"{path}: cannot read ({error.strerror})") from None
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise NewsSetError(f"{path}:{where} not valid YAML ({getattr(error, 'problem', error)})") from None
+        # The bounded parser config and fixtures use: an alias bomb is refused, not expanded.
+        data, _ = parse_yaml(raw.decode("utf-8"), str(path))
+    except UnicodeDecodeError:
+        raise NewsSetError(f"{path}: not UTF-8 text") from None
+    except YamlLocatedError as error:
+        line = f":{error.line}" if error.line else ""
+        raise NewsSetError(f"{path}{line}: not valid YAML ({error.problem})") from None
     entries = data.get("articles") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise NewsSetError(f"{path}: expected a mapping with a non-empty 'articles' list")

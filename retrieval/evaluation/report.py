@@ -27,6 +27,10 @@ class SystemMetrics(BaseModel):
     latency_p95_ms: float
     first_quote_chars_p50: float  # over answered questions
     first_quote_over_limit: int  # answered questions whose first quote is > 2 sentences or > 400 chars
+    # Over quote@1 hits, the answer marked inside the first quote (None: the system marks none):
+    marked_in_hits: float | None = None  # share of hits with a marked answer
+    marked_overlap: float | None = None  # share of hits whose marked answer overlaps a gold answer
+    marked_f1: float | None = None  # mean token F1 of the marked answer (0 where none is marked)
 
 
 class CorpusInfo(BaseModel):
@@ -201,6 +205,12 @@ def render_table(report: EvalReport) -> str:
         "first quotes (answered), p50 chars / how many do not fit: "
         + ", ".join(f"{s.system} {s.first_quote_chars_p50:.0f}/{s.first_quote_over_limit}" for s in report.systems)
     )
+    for s in report.systems:
+        if s.marked_overlap is not None:
+            lines.append(
+                f"answer marked in {s.system}'s quote@1 hits: marked {s.marked_in_hits:.3f}, "
+                f"overlaps a gold answer {s.marked_overlap:.3f}, token F1 {s.marked_f1:.3f}"
+            )
     if report.abstention:
         lines += ["", *_abstention_lines(report.abstention)]
     if report.per_article:

@@ -18,6 +18,7 @@ from typing import TypeVar
 from quotebot.index.articles import Article
 from quotebot.index.errors import ExitCode, QuotebotError
 from quotebot.retrieval.evaluation.metrics import normalize
+from quotebot.retrieval.evaluation.files import read_data_file
 
 T = TypeVar("T")
 
@@ -103,14 +104,7 @@ def paragraph_id(title: str, number: int) -> str:
 
 def load_squad(path: Path) -> SquadSet:
     """Read a SQuAD v1.1-format file (``{"data": [{"title", "paragraphs": [...]}]}``)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SquadFormatError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SquadFormatError(f"{path}: is a folder, expected a SQuAD JSON file") from None
-    except OSError as error:
-        raise SquadFormatError(f"{path}: cannot read ({error.strerror})") from None
+    raw = read_data_file(path, SquadFormatError, "a SQuAD JSON file")
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

@@ -10,7 +10,7 @@ import pytest
 
 from quotebot.bot.regress.fixtures import FixtureError, load_fixture
 from quotebot.bot.settings import SettingsError, load_settings
-from quotebot.bot.yamlerrors import YamlLocatedError, parse_yaml
+from quotebot.index.yamlerrors import YamlLocatedError, parse_yaml
 from tests.adversarial.helpers import alias_bomb
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,232 @@
+"""The evidence each candidate sentence offers, as numbers with one meaning at any corpus size.
+
+Every feature is a cosine (MiniLM's scale is fixed), a share of the question's keywords,
+a 0/1 cue, a rank position, or a difference to the best candidate of the same question:
+none is a raw BM25 or fusion score, whose scale moves with the size of the corpus. That is
+what lets one ranker and one confidence model serve a one-article corpus and an archive of
+100,000 chunks alike (``retrieval.ranker``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quotebot.index.text import tokenize
+from quotebot.retrieval.answer_types import QuestionType, answer_spans, names_numbers, number_agreement
+
+# A first quote must stay readable in a chat bubble: at most two sentences and this long.
+MAX_QUOTE_CHARS = 400
+
+# Sentence ranker inputs, in the order of the weights file.
+RANKER_FEATURES: tuple[str, ...] = (
+    "cosine",  # the sentence's cosine to the question
+    "cosine_gap",  # minus the best cosine among this question's candidates (<= 0)
+    "coverage",  # share of the question's keyword weight in the sentence
+    "coverage_gap",  # minus the best coverage among the candidates (<= 0)
+    "bigram",  # share of the question's adjacent keyword pairs found adjacent in the sentence
+    "cosine_rank",  # 1 / (1 + its place among the candidates by cosine)
+    "coverage_rank",  # 1 / (1 + its place by coverage)
+    "length",  # its length, up to a chat bubble's (chars / 400, at most 1)
+    "with_previous",  # share of keywords in the sentence and the one it leans on ("He ...")
+    "window",  # share of keyword weight in the sentence and its two neighbours
+    "rare",  # share of the question's rarest keywords in the sentence and its neighbours
+    "type_found",  # the question asks for a kind of thing, and the sentence holds a new one
+    "type_missing",  # it asks for a kind, and the sentence holds none the question lacks
+    "number_agrees",  # the sentence holds a number or year the question names
+    "number_conflicts",  # it names other years / numbers instead
+    "lead",  # the first sentence of an article of several paragraphs (news tells the essentials first)
+    "lead_untyped",  # the lead, for a question with no type cue ("what ...", "which ...")
+    "chunk_rank",  # 1 / (1 + fused rank of its best chunk)
+    "too_long",  # longer than a chat bubble holds
+)
+
+# The ranker also weighs products of these pairs (a number found *and* the keywords around
+# it, ...): the one non-linearity a logistic model needs here (+1 point of first sentences
+# right on held-out SQuAD questions of the tuning half).
+INTERACTING: tuple[str, ...] = (
+    "cosine_gap", "coverage_gap", "with_previous", "window", "rare", "bigram", "type_found",
+    "type_missing", "chunk_rank", "cosine_rank", "coverage_rank", "length",
+)
+
+
+def ranker_terms() -> tuple[str, ...]:
+    """Every term of the ranker: the features, then each product of two INTERACTING ones (and squares)."""
+    products = [f"{a}*{b}" for i, a in enumerate(INTERACTING) for b in INTERACTING[i:]]
+    return (*RANKER_FEATURES, *products)
+
+
+MAX_MARGIN = 5.0
+
+# Request verbs a question asks with one word and an article tells with another ("What did
+# Herzog ask Lavrov?" / "Herzog also urged ..."), as keyword stems, to the stem they stand
+# for when sentences are scored (not in BM25, which searches with the question's own words).
+VERB_FAMILY = {stem: "ask" for stem in ("urg", "request", "plead", "beg", "implor", "appeal", "demand")}
+
+
+def pair_tokens(tokens: list[str]) -> list[str]:
+    """Keyword tokens as sentence scoring compares them: request verbs as one."""
+    return [VERB_FAMILY.get(token, token) for token in tokens]
+
+# Confidence model inputs (about one candidate, plus the nearest chunk of the question).
+CONFIDENCE_FEATURES: tuple[str, ...] = (
+    "ranker",  # the ranker's log-odds for this sentence
+    "ranker_gap",  # minus the best log-odds among the candidates (<= 0)
+    "margin",  # how far the best candidate leads the second (capped at MAX_MARGIN)
+    "cosine",
+    "chunk_cosine",  # the best chunk cosine of the question: how close the corpus comes at all
+    "coverage",
+    "window",
+    "rare",
+    "type_missing",
+    "numbers_absent",  # the question names numbers or years and none is near the sentence
+    "full_match",  # the sentence (and what it leans on) holds every keyword of the question
+)
+
+
+@dataclass
+class SentenceEvidence:
+    """One candidate sentence and its features (filled in by ``sentence_features``)."""
+
+    article_id: str
+    sentence: int  # index in its article's sentence list
+    start: int
+    end: int
+    chunk_rank: int  # 0-based rank of its best chunk in the fused ranking
+    values: dict[str, float]
+    ranker: float = 0.0  # log-odds from the ranker
+    confidence: float = 0.0
+
+
+class SentenceText:
+    """Sentences, their keyword sets and paragraph counts of one index, memoised across
+    questions (an index generation never changes; a retriever over a new one makes a new one)."""
+
+    # Entries kept before the memo starts afresh: bounds memory on a large archive.
+    MAX_ENTRIES = 200_000
+
+    def __init__(self, index) -> None:
+        self.index = index
+        self._spans: dict[str, list] = {}
+        self._tokens: dict[tuple[str, int], set[str]] = {}
+        self._bigrams: dict[tuple[str, int], set[tuple[str, str]]] = {}
+        self._paragraphs: dict[str, int] = {}
+
+    def trim(self) -> None:
+        """Start afresh when the memo has grown past MAX_ENTRIES."""
+        if len(self._tokens) + len(self._spans) > self.MAX_ENTRIES:
+            self._spans.clear()
+            self._tokens.clear()
+            self._bigrams.clear()
+            self._paragraphs.clear()
+
+    def spans(self, article_id: str):
+        spans = self._spans.get(article_id)
+        if spans is None:
+            spans = self._spans[article_id] = self.index.sentences_of(article_id)
+        return spans
+
+    def paragraphs(self, article_id: str) -> int:
+        """How many paragraphs (runs of text between line breaks) the article has."""
+        count = self._paragraphs.get(article_id)
+        if count is None:
+            text = self.index.articles[article_id].text
+            count = self._paragraphs[article_id] = sum(1 for p in text.split("\n") if p.strip())
+        return count
+
+    def text(self, article_id: str, sentence: int) -> str:
+        return self.spans(article_id)[sentence].slice(self.index.articles[article_id].text)
+
+    def tokens(self, article_id: str, sentence: int) -> set[str]:
+        key = (article_id, sentence)
+        tokens = self._tokens.get(key)
+        if tokens is None:
+            ordered = pair_tokens(tokenize(self.text(article_id, sentence)))
+            tokens = self._tokens[key] = set(ordered)
+            self._bigrams[key] = set(zip(ordered, ordered[1:]))
+        return tokens
+
+    def bigrams(self, article_id: str, sentence: int) -> set[tuple[str, str]]:
+        """Adjacent keyword pairs of the sentence."""
+        self.tokens(article_id, sentence)
+        return self._bigrams[(article_id, sentence)]
+
+    def window(self, article_id: str, sentence: int) -> set[str]:
+        """Keywords of the sentence and its neighbours (the question's "he" or subject is often
+        named one sentence away)."""
+        words = set(self.tokens(article_id, sentence))
+        if sentence > 0:
+            words |= self.tokens(article_id, sentence - 1)
+        if sentence + 1 < len(self.spans(article_id)):
+            words |= self.tokens(article_id, sentence + 1)
+        return words
+
+
+def keyword_coverage(weights: dict[str, float], present: set[str]) -> float:
+    """Share of the query's keyword weight among the keywords ``present`` in a text."""
+    return sum(weight for token, weight in weights.items() if token in present)
+
+
+def plain_coverage(tokens: list, present: set) -> float:
+    """Share of the distinct ``tokens`` among those ``present``, each counting the same."""
+    if not tokens:
+        return 0.0
+    return sum(token in present for token in tokens) / len(tokens)
+
+
+def sentence_features(
+    asked: QuestionType,
+    candidates: list[SentenceEvidence],
+    cosines: list[float],
+    texts: SentenceText,
+    weights: dict[str, float],
+    rare: list[str],
+    leaned_on: callable,
+    question_bigrams: list[tuple[str, str]],
+) -> None:
+    """Fill ``values`` of every candidate (the gap and rank features need them all at once)."""
+    keywords = list(weights)
+    for candidate, cosine in zip(candidates, cosines):
+        text = texts.text(candidate.article_id, candidate.sentence)
+        present = texts.tokens(candidate.article_id, candidate.sentence)
+        window = texts.window(candidate.article_id, candidate.sentence)
+        typed = asked.kind is not None
+        found = typed and bool(answer_spans(asked, text))
+        agrees, conflicts = number_agreement(asked, text)
+        lead = float(candidate.sentence == 0 and texts.paragraphs(candidate.article_id) > 1)
+        candidate.values = {
+            "cosine": cosine,
+            "coverage": keyword_coverage(weights, present),
+            "with_previous": plain_coverage(keywords, leaned_on(candidate.article_id, candidate.sentence, text, present)),
+            "window": keyword_coverage(weights, window),
+            "rare": plain_coverage(rare, window),
+            "type_found": float(found),
+            "type_missing": float(typed and not found),
+            "number_agrees": agrees,
+            "number_conflicts": conflicts,
+            "lead": lead,
+            "lead_untyped": lead * (not typed),
+            "chunk_rank": 1.0 / (1 + candidate.chunk_rank),
+            "too_long": float(len(text) > MAX_QUOTE_CHARS),
+            "length": min(len(text), MAX_QUOTE_CHARS) / MAX_QUOTE_CHARS,
+            "bigram": plain_coverage(question_bigrams, texts.bigrams(candidate.article_id, candidate.sentence)),
+        }
+        window_agrees, _ = number_agreement(asked, _window_text(texts, candidate))
+        candidate.values["numbers_absent"] = float(names_numbers(asked) and not window_agrees)
+        candidate.values["full_match"] = float(candidate.values["with_previous"] >= 1.0)
+    best_cosine = max(c.values["cosine"] for c in candidates)
+    best_coverage = max(c.values["coverage"] for c in candidates)
+    for candidate in candidates:
+        candidate.values["cosine_gap"] = candidate.values["cosine"] - best_cosine
+        candidate.values["coverage_gap"] = candidate.values["coverage"] - best_coverage
+    for name in ("cosine", "coverage"):
+        distinct = sorted({c.values[name] for c in candidates}, reverse=True)
+        place = {value: rank for rank, value in enumerate(distinct)}
+        for candidate in candidates:
+            candidate.values[f"{name}_rank"] = 1.0 / (1 + place[candidate.values[name]])
+
+
+def _window_text(texts: SentenceText, candidate: SentenceEvidence) -> str:
+    spans = texts.spans(candidate.article_id)
+    first = max(candidate.sentence - 1, 0)
+    last = min(candidate.sentence + 1, len(spans) - 1)
+    return texts.index.articles[candidate.article_id].text[spans[first].start : spans[last].end]
