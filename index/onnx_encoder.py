@@ -33,6 +33,9 @@ import numpy as np
 from quotebot.index.embedding import DocumentEncoder, Embedder, TextEncoder, length_order, resolve_model_path
 
 ONNX_FILE = "model.int8.onnx"
+# The question encoder with onnxruntime's graph optimisations already applied (saved at the
+# portable "extended" level): a one-shot `quotebot ask` loads it without optimising it again.
+OPTIMIZED_ONNX_FILE = "model.int8.opt.onnx"
 DOCUMENT_ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 INFO_FILE = "encoder.json"
@@ -54,6 +57,7 @@ def export_onnx_encoders(model: str, target: Path) -> Path:
     """Export ``model`` to ONNX in ``target``: the int8 question encoder and the float32
     document encoder (atomically); a no-op when both are there."""
     if OnnxQueryEncoder.available(target) and OnnxDocumentEncoder.available(target):
+        optimize_query_encoder(target)  # exports made before it was saved get it now (no torch)
         return target
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -71,6 +75,7 @@ def export_onnx_encoders(model: str, target: Path) -> Path:
         with _quiet():
             _export_float(AutoModel.from_pretrained(str(source)).eval(), float_model, torch)
             quantize_dynamic(str(float_model), str(staging / ONNX_FILE), weight_type=QuantType.QInt8, per_channel=True)
+        optimize_query_encoder(staging)
         shutil.copy(source / TOKENIZER_FILE, staging / TOKENIZER_FILE)
         info = {"model": model, "source": str(source), "questions": f"{ONNX_FILE}: dynamic int8, per channel",
                 "documents": f"{DOCUMENT_ONNX_FILE}: float32"}
@@ -80,6 +85,27 @@ def export_onnx_encoders(model: str, target: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def optimize_query_encoder(folder: Path) -> None:
+    """Save the question encoder as onnxruntime optimises it on load, beside it, atomically:
+    loading the saved graph skips ~40 % of a session's start. A no-op when it is there;
+    a failure leaves questions on the unoptimised file, which gives the same vectors."""
+    target = folder / OPTIMIZED_ONNX_FILE
+    if target.is_file() or not (folder / ONNX_FILE).is_file():
+        return
+    import onnxruntime
+
+    staging = folder / f".{OPTIMIZED_ONNX_FILE}.{uuid.uuid4().hex[:8]}"
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(staging)
+    options.log_severity_level = 3
+    try:
+        onnxruntime.InferenceSession(str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        os.replace(staging, target)
+    except Exception:  # an optimisation onnxruntime cannot save is only a slower start
+        staging.unlink(missing_ok=True)
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
@@ -124,6 +150,7 @@ def export_in_subprocess(model: str, target: Path) -> Path:
     import leaves behind) never enters the process that then embeds and writes the index, so a
     build's peak memory is the encoder's and the index's alone. A no-op when the export is there."""
     if OnnxQueryEncoder.available(target) and OnnxDocumentEncoder.available(target):
+        optimize_query_encoder(target)
         return target
     import subprocess
     import sys
@@ -248,9 +275,11 @@ class OnnxQueryEncoder:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self._session = onnxruntime.InferenceSession(
-            str(self.path / self.onnx_file), options, providers=["CPUExecutionProvider"]
-        )
+        model = self.path / self.onnx_file
+        if self.onnx_file == ONNX_FILE and (self.path / OPTIMIZED_ONNX_FILE).is_file():
+            model = self.path / OPTIMIZED_ONNX_FILE  # already optimised when it was saved
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         tokenizer = Tokenizer.from_file(str(self.path / TOKENIZER_FILE))
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.enable_padding()
