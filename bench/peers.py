@@ -113,7 +113,11 @@ if peer == "txtai":
         return hits[0]["id"].split("#")[0] if hits else None
 else:
     from haystack import Document, Pipeline
-    from haystack.components.embedders import SentenceTransformersDocumentEmbedder, SentenceTransformersTextEmbedder
+    try:  # Haystack 2.x kept the sentence-transformers embedders in its core
+        from haystack.components.embedders import SentenceTransformersDocumentEmbedder, SentenceTransformersTextEmbedder
+    except ImportError:  # later they live in the sentence-transformers-haystack integration
+        from haystack_integrations.components.embedders.sentence_transformers import (
+            SentenceTransformersDocumentEmbedder, SentenceTransformersTextEmbedder)
     from haystack.components.joiners import DocumentJoiner
     from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
     from haystack.document_stores.in_memory import InMemoryDocumentStore

@@ -334,7 +334,9 @@ class OnnxDocumentEncoder(OnnxQueryEncoder):
         self.warm_up()
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         order = length_order(texts)
-        batches = [order[begin : begin + self.batch_size] for begin in range(0, len(order), self.batch_size)]
+        # A few texts (`index add` of one article) are still shared among the workers.
+        size = max(1, min(self.batch_size, -(-len(texts) // self.workers)))
+        batches = [order[begin : begin + size] for begin in range(0, len(order), size)]
 
         def run(positions: list[int]) -> np.ndarray:
             return self._embed_batch([texts[i] for i in positions])
