@@ -50,6 +50,9 @@ EMBEDDING_RECIPE = "sentences embedded alone, as 'title. text'; chunk = normalis
 # padding (BBC's sentences, 2,000 at a time, pad as little as sorted all at once), few
 # enough that the texts and float32 vectors in flight stay a few MB whatever the corpus.
 WINDOW_TEXTS = 2048
+# Model batches per encoder call inside a window: each call is sorted by length on its own,
+# and the progress line moves after each.
+PROGRESS_BATCHES = 8
 
 # Called after each batch with (articles finished, their chunks, sentences embedded,
 # sentences in all): the sentences count those of an article still in progress, so one
@@ -91,15 +94,26 @@ def stream_article_vectors(
     for first, last in _windows(articles, window or WINDOW_TEXTS):
         part = articles[first:last]
         texts = [embedding_text(item.article, span) for item in part for span in item.sentences]
-        vectors = embedder.embed(texts) if texts else np.zeros((0, embedder.dimension), dtype=np.float32)
+        ends = np.cumsum([len(item.sentences) for item in part])  # where each article's texts end
+        chunk_ends = np.cumsum([len(item.chunks) for item in part])
+        vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+        # Several steps per window, so one huge article does not stall the progress line.
+        step = max(embedder.batch_size * PROGRESS_BATCHES, 512)
+        for begin in range(0, len(texts), step):
+            end = min(begin + step, len(texts))
+            vectors[begin:end] = embedder.embed(texts[begin:end])
+            if on_batch:
+                finished = int(np.searchsorted(ends, end, side="right"))  # this window's articles all done
+                chunks = done_chunks + (int(chunk_ends[finished - 1]) if finished else 0)
+                on_batch(first + finished, chunks, done_texts + end, total)
         start = 0
         for item in part:
             sentences = vectors[start : start + len(item.sentences)]
             start += len(item.sentences)
             yield ArticleVectors(chunks=chunk_vectors(item.chunks, sentences), sentences=sentences)
         done_texts += len(texts)
-        done_chunks += sum(len(item.chunks) for item in part)
-        if on_batch:
+        done_chunks += int(chunk_ends[-1]) if len(part) else 0
+        if on_batch and not texts:
             on_batch(last, done_chunks, done_texts, total)
 
 
