@@ -113,7 +113,11 @@ if peer == "txtai":
         return hits[0]["id"].split("#")[0] if hits else None
 else:
     from haystack import Document, Pipeline
-    from haystack.components.embedders import SentenceTransformersDocumentEmbedder, SentenceTransformersTextEmbedder
+    try:  # Haystack 2.x kept the sentence-transformers embedders in its core
+        from haystack.components.embedders import SentenceTransformersDocumentEmbedder, SentenceTransformersTextEmbedder
+    except ImportError:  # later they live in the sentence-transformers-haystack integration
+        from haystack_integrations.components.embedders.sentence_transformers import (
+            SentenceTransformersDocumentEmbedder, SentenceTransformersTextEmbedder)
     from haystack.components.joiners import DocumentJoiner
     from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
     from haystack.document_stores.in_memory import InMemoryDocumentStore
@@ -170,12 +174,11 @@ QUOTEBOT_WARM = r'''
 import json, sys, time
 import numpy as np
 from pathlib import Path
-from quotebot.bot.chat import QuoteBot
+from quotebot.bot import wiring
 from quotebot.bot.settings import load_settings
 root, index_dir, questions_file = sys.argv[1:4]
 settings = load_settings(Path(root) / "config.yaml")
-settings = settings.model_copy(update={"index": settings.index.model_copy(update={"index_dir": Path(index_dir)})})
-bot = QuoteBot.from_settings(settings)
+bot = wiring.new_bot(settings, Path(index_dir))
 bot.warm_up()
 items = [json.loads(line) for line in open(questions_file, encoding="utf-8") if line.strip()]
 bot.ask(items[0]["question"], conversation="warm-up")
@@ -314,7 +317,7 @@ ROWS = [
 
 
 def markdown(results: dict) -> str:
-    systems = list(results["systems"])
+    systems = ["quotebot", *[name for name in results["systems"] if name != "quotebot"]]
     peers = [name for name in systems if name != "quotebot"]
     head = "| figure | " + " | ".join(systems) + " | " + " | ".join(f"quotebot / {p}" for p in peers) + " |"
     lines = [head, "|" + "---|" * (1 + len(systems) + len(peers))]
@@ -337,6 +340,11 @@ def run(args: argparse.Namespace) -> None:
         count = sum(1 for line in args.corpus.read_text(encoding="utf-8").splitlines() if line.strip())
         corpus_name = f"SUBSET of {corpus_name}: its first {args.limit} articles + the questions' articles ({count} articles)"
     results = {"corpus": corpus_name, "questions": label, "machine": f"{os.cpu_count()} cores", "systems": {}}
+    if args.merge and args.json and args.json.exists():
+        # Systems run one at a time (each under its own lock on a shared machine) add up here.
+        earlier = json.loads(args.json.read_text(encoding="utf-8"))
+        if (earlier.get("corpus"), earlier.get("questions")) == (corpus_name, label):
+            results["systems"].update(earlier["systems"])
     for name in ["quotebot", *PEERS]:
         if args.only and name not in args.only:
             continue
@@ -346,6 +354,11 @@ def run(args: argparse.Namespace) -> None:
         else:
             results["systems"][name] = peer_figures(name, args.venvs, args.corpus, questions, scratch)
         print(json.dumps({name: results["systems"][name]}), file=sys.stderr, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if "quotebot" not in results["systems"]:
+        print(json.dumps(results["systems"], indent=2))
+        return
     table = markdown(results)
     print(table)
     if args.json:
@@ -368,6 +381,7 @@ def main() -> None:
     go.add_argument("--venvs", type=Path, default=DEFAULT_VENVS)
     go.add_argument("--only", nargs="*", default=[])
     go.add_argument("--json", type=Path)
+    go.add_argument("--merge", action="store_true", help="keep the other systems' figures already in --json (same corpus and questions)")
     go.add_argument("--markdown", type=Path)
     go.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()

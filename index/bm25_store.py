@@ -2,13 +2,19 @@
 
 bm25s scores pre-tokenised chunks (tokens from quotebot.index.text: stemmed, titles
 included); row ``i`` of its matrix is chunk ``ids()[i]``.
+
+bm25s is imported only to build an index. Loading one reads bm25s's saved files with numpy
+(``SavedBm25``) and scores exactly as bm25s does: importing bm25s pulls in scipy.sparse,
+a quarter of a second of a one-shot `quotebot ask`.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import bm25s
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
@@ -16,8 +22,66 @@ from quotebot.index.errors import CorruptIndexError
 from quotebot.index.manifest import StoreRef
 
 
+if TYPE_CHECKING:
+    import bm25s
+
 KEYWORD_DIR = "bm25"  # the index's folder in a generation folder
 KEYWORD_IDS_FILE = "chunk_ids.npy"
+# bm25s's saved files (bm25s.BM25.save) and the scoring methods whose saved scores are the
+# whole of a document's score (BM25L and BM25+ add a non-occurrence term: bm25s loads those).
+SAVED_FILES = {
+    "params": "params.index.json",
+    "vocab": "vocab.index.json",
+    "data": "data.csc.index.npy",
+    "indices": "indices.csc.index.npy",
+    "indptr": "indptr.csc.index.npy",
+}
+PLAIN_METHODS = ("lucene", "robertson", "atire")
+
+
+class SavedBm25:
+    """A saved bm25s index read with numpy alone: the parts of ``bm25s.BM25`` a search uses
+    (``vocab_dict``, ``scores``, ``get_scores``), with bm25s's own arithmetic."""
+
+    def __init__(self, path: Path, params: dict[str, Any], vocab: dict[str, int], scores: dict[str, Any]) -> None:
+        self.path = path
+        self.params = params
+        self.vocab_dict = vocab
+        self.scores = scores
+        self.dtype = np.dtype(params.get("dtype", "float32"))
+
+    @classmethod
+    def load(cls, path: Path, mmap: bool) -> SavedBm25 | None:
+        """The index at ``path``, or None when bm25s itself must load it (another method)."""
+        params = json.loads((path / SAVED_FILES["params"]).read_text(encoding="utf-8"))
+        if params.get("method", "lucene") not in PLAIN_METHODS:
+            return None
+        vocab = json.loads((path / SAVED_FILES["vocab"]).read_text(encoding="utf-8"))
+        mode = "r" if mmap else None
+        scores = {name: np.load(path / SAVED_FILES[name], mmap_mode=mode) for name in ("data", "indices", "indptr")}
+        scores["num_docs"] = params.get("num_docs")
+        return cls(path, params, vocab, scores)
+
+    def get_scores(self, tokens: list[str]) -> np.ndarray:
+        """Each document's score for ``tokens``: bm25s ``get_scores`` (numpy backend), the
+        saved per-token scores summed in the query's order."""
+        ids = [self.vocab_dict[token] for token in tokens if token in self.vocab_dict]
+        data, indices, indptr = self.scores["data"], self.scores["indices"], self.scores["indptr"]
+        scores = np.zeros(int(self.scores["num_docs"]), dtype=self.dtype)
+        for token in ids:
+            if token + 1 >= len(indptr):
+                continue  # bm25s keeps an empty-string entry outside the matrix: it matches nothing
+            start, end = indptr[token], indptr[token + 1]
+            np.add.at(scores, indices[start:end], data[start:end])
+        return scores
+
+    def save(self, path: str, show_progress: bool = False) -> None:
+        """The same files, elsewhere (what ``bm25s.BM25.save`` writes, read back unchanged)."""
+        target = Path(path)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in SAVED_FILES.values():
+            if (self.path / name).resolve() != (target / name).resolve():
+                shutil.copyfile(self.path / name, target / name)
 
 
 class Bm25Options(BaseModel):
@@ -46,7 +110,7 @@ class Bm25KeywordIndex:
     kept chunks' tokens: that is cheap beside embedding.
     """
 
-    def __init__(self, bm25: bm25s.BM25 | None = None, ids: np.ndarray | None = None) -> None:
+    def __init__(self, bm25: bm25s.BM25 | SavedBm25 | None = None, ids: np.ndarray | None = None) -> None:
         self._bm25 = bm25
         self._ids = ids if ids is not None else np.zeros(0, dtype=np.int64)
         self._last_mask: tuple[np.ndarray, np.ndarray] | None = None
@@ -64,6 +128,8 @@ class Bm25KeywordIndex:
             raise ValueError(f"{len(ids)} ids for {len(token_lists)} token lists")
         if not token_lists:
             return cls(None, np.zeros(0, dtype=np.int64))
+        import bm25s
+
         bm25 = bm25s.BM25()
         # An empty token list would break bm25s; a placeholder token matches no query.
         bm25.index([tokens or ["\x00"] for tokens in token_lists], show_progress=False)
@@ -129,7 +195,7 @@ class Bm25KeywordIndex:
         """``mmap`` maps the score matrix (a server's choice: pages are read as queries need them)."""
         try:
             ids = np.load(path / KEYWORD_IDS_FILE, mmap_mode="r" if mmap else None)
-            bm25 = bm25s.BM25.load(str(path), show_progress=False, verbosity=0, mmap=mmap) if len(ids) else None
+            bm25 = _load_saved(path, mmap) if len(ids) else None
         except Exception as error:  # bm25s raises whatever numpy/json raise on a damaged file
             raise CorruptIndexError(f"{path}: unreadable BM25 index ({_first_line(error)})") from None
         if bm25 is not None and int(bm25.scores["num_docs"]) != len(ids):
@@ -141,7 +207,16 @@ class Bm25KeywordIndex:
         return cls(bm25, ids)
 
 
-def _check_bounds(path: Path, bm25: bm25s.BM25, documents: int) -> None:
+def _load_saved(path: Path, mmap: bool) -> SavedBm25 | bm25s.BM25:
+    saved = SavedBm25.load(path, mmap)
+    if saved is not None:
+        return saved
+    import bm25s
+
+    return bm25s.BM25.load(str(path), show_progress=False, verbosity=0, mmap=mmap)
+
+
+def _check_bounds(path: Path, bm25: bm25s.BM25 | SavedBm25, documents: int) -> None:
     """The sparse score matrix must index only inside itself: a damaged value would be an
     IndexError (or a wrong chunk) in the middle of a question. One vectorised pass."""
     scores = bm25.scores

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -31,7 +31,7 @@ from quotebot.index.reader import QuoteIndex
 from quotebot.index.settings import KeywordIndexSettings, VectorStoreSettings
 from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, article_record, chunk_rows, sentence_rows, write_records
 from quotebot.index.text import tokenize
-from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embed_articles, embedding_text
+from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embedding_text, stream_article_vectors
 
 __all__ = ["BuildProgress", "IdCollisionError", "IndexBuilder", "IndexChange", "UnknownArticleError"]
 
@@ -260,9 +260,16 @@ class IndexBuilder:
                 seconds = time.perf_counter() - started
                 on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, seconds, texts_done, texts_total))
 
-        embed = self.vectorizer.embed_articles if self.vectorizer is not None else embed_articles
-        vectors = embed(self.embedder, to_embed, report)
-        return {item.article.id: item_vectors for item, item_vectors in zip(to_embed, vectors)}
+        if self.vectorizer is not None:
+            vectors: Iterable[ArticleVectors] = self.vectorizer.embed_articles(self.embedder, to_embed, report)
+        else:
+            vectors = stream_article_vectors(self.embedder, to_embed, report)
+        # Sentence vectors are kept as they are written (float16), as they arrive: the
+        # generation's vectors are held at half their size until the writer stores them.
+        return {
+            item.article.id: ArticleVectors(chunks=item_vectors.chunks, sentences=item_vectors.sentences.astype(np.float16))
+            for item, item_vectors in zip(to_embed, vectors)
+        }
 
 
 class IdCollisionError(QuotebotError):

@@ -62,7 +62,7 @@ class RayVectorizer:
         self,
         export_dir: Path,
         model: str,
-        batch_size: int = 64,
+        batch_size: int = 16,
         address: str | None = None,
         num_cpus: int | None = None,
         actors: int | None = None,
@@ -202,8 +202,7 @@ class _SentenceEncoderActor:
         folder = Path(tempfile.mkdtemp(prefix="quotebot-encoder-"))
         for name, data in encoder_files.items():
             (folder / name).write_bytes(data)
-        self.encoder = OnnxDocumentEncoder(folder, model, batch_size=batch_size)
-        self.encoder.threads = threads
+        self.encoder = OnnxDocumentEncoder(folder, model, batch_size=batch_size, workers=threads)
         self.encoder.warm_up()
 
     def __call__(self, batch: Any) -> Any:

@@ -71,7 +71,10 @@ class IndexSettings(BaseModel):
     )
     chunk_tokens: int = Field(120, ge=8, le=256, description="Target chunk length in tokens.")
     chunk_overlap: int = Field(1, ge=0, le=8, description="Sentences shared by consecutive chunks.")
-    batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
+    batch_size: int = Field(
+        16, ge=1, le=4096,
+        description="Texts per embedding batch (length-sorted; 8-16 ran fastest on 2 cores, and small batches keep memory low).",
+    )
     vector_store: VectorStoreSettings = Field(
         default_factory=VectorStoreSettings,
         description="Where chunk vectors are searched: {backend: faiss, kind, hnsw_m, hnsw_ef_search} (README).",

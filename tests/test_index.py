@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +211,30 @@ def test_stored_vectors_belong_to_their_chunks_and_sentences(built: Path, embedd
     for number in range(len(spans)):
         stored = index.sentence_vectors[index.sentence_row("storm.txt", number)].astype(np.float32)
         assert int(np.argmax(alone @ stored)) == number
+
+
+def test_a_loaded_bm25_index_scores_as_bm25s_does_without_importing_it(seed_index_dir: Path) -> None:
+    """Serving reads bm25s's files with numpy (no scipy import in a one-shot ask): the scores
+    must be bm25s's own, to the bit, on the seed index's real chunks."""
+    import bm25s
+
+    from quotebot.index import storage
+    from quotebot.index.bm25_store import SavedBm25
+
+    folder = storage.current_generation(seed_index_dir) / "bm25"
+    ours = Bm25KeywordIndex.load(folder)
+    assert isinstance(ours._bm25, SavedBm25)
+    theirs = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+    questions = ["What did Herzog ask Lavrov?", "prisoners exchange talks Moscow", "the the of", "zzzz unknown words"]
+    for question in questions:
+        tokens = [t for t in tokenize(question) if t in theirs.vocab_dict]
+        if tokens:
+            assert np.array_equal(ours._bm25.get_scores(tokens), theirs.get_scores(tokens))
+            assert ours._bm25.get_scores(tokens).dtype == theirs.get_scores(tokens).dtype
+    code = (
+        "import sys; from pathlib import Path; from quotebot.index.bm25_store import Bm25KeywordIndex;"
+        f"index = Bm25KeywordIndex.load(Path({str(folder)!r}), mmap=True); index.search(['lavrov'], 5);"
+        "print('bm25s' in sys.modules, 'scipy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]

@@ -145,3 +145,81 @@ def test_the_export_runs_in_a_child_process_without_torch_here(tmp_path: Path, s
     done = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
     assert OnnxDocumentEncoder.available(target)
+
+
+def _old_build_vectors(export: Path, items) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The vectors as builds made them before streaming: every text of every article in one
+    call, one two-thread onnxruntime session, batches of 64, chunk = normalised mean."""
+    from quotebot.index.onnx_encoder import DOCUMENT_ONNX_FILE, OnnxQueryEncoder
+    from quotebot.index.vectorize import chunk_vectors, embedding_text
+
+    whole = OnnxQueryEncoder(export, "all-MiniLM-L6-v2", batch_size=64, threads=0, onnx_file=DOCUMENT_ONNX_FILE)
+    texts = [embedding_text(item.article, span) for item in items for span in item.sentences]
+    vectors, start, sentences, chunks = whole.embed(texts), 0, [], []
+    for item in items:
+        sentences.append(vectors[start : start + len(item.sentences)])
+        chunks.append(chunk_vectors(item.chunks, sentences[-1]))
+        start += len(item.sentences)
+    return sentences, chunks
+
+
+def _seed_and_parts():
+    """The seed article, and articles made of its sentences two by two (real text, several windows)."""
+    from quotebot.index.articles import Article
+    from quotebot.index.chunking import chunk_article
+    from quotebot.index.vectorize import ChunkedArticle
+
+    seed = _seed_items()[0]
+    sentences, chunks = chunk_article(seed.article.id, seed.article.text, chunk_tokens=40, chunk_overlap=1)
+    items = [ChunkedArticle(seed.article, sentences, chunks)]
+    spans = seed.sentences
+    for number, first in enumerate(range(0, len(spans), 2)):
+        text = seed.article.text[spans[first].start : spans[min(first + 1, len(spans) - 1)].end]
+        article = Article(id=f"part-{number}.txt", title=f"Part {number}" if number % 2 else "", text=text)
+        sentences, chunks = chunk_article(article.id, article.text, chunk_tokens=40, chunk_overlap=1)
+        items.append(ChunkedArticle(article, sentences, chunks))
+    return items
+
+
+@pytest.mark.slow
+def test_streamed_vectors_equal_the_old_builds(seed_index_dir: Path) -> None:
+    """Small windows of articles, small length-sorted batches on two threads: the same
+    vectors as every text embedded at once by the old two-thread session."""
+    from quotebot.index.vectorize import stream_article_vectors
+
+    items = _seed_and_parts()
+    export = encoder_dir(seed_index_dir, "all-MiniLM-L6-v2")
+    old_sentences, old_chunks = _old_build_vectors(export, items)
+    encoder = OnnxDocumentEncoder(export, "all-MiniLM-L6-v2", batch_size=16, workers=2)
+    windows: list[int] = []
+    streamed = list(stream_article_vectors(encoder, items, lambda a, c, done, total: windows.append(done), window=3))
+    assert len(windows) >= 3 and windows[-1] == sum(len(item.sentences) for item in items)
+    assert len(streamed) == len(items)
+    for vectors, sentences, chunks in zip(streamed, old_sentences, old_chunks):
+        assert vectors.sentences.shape == sentences.shape and vectors.chunks.shape == chunks.shape
+        for ours, theirs in ((vectors.sentences, sentences), (vectors.chunks, chunks)):
+            if len(ours):
+                assert (ours * theirs).sum(axis=1).min() >= 0.9999
+
+
+@pytest.mark.slow
+def test_a_streamed_build_stores_the_old_builds_vectors(seed_index_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """End to end through IndexBuilder, in windows of a few articles: the stored sentence and
+    chunk vectors are the old build's."""
+    from quotebot.index import vectorize
+    from quotebot.index.builder import IndexBuilder
+    from quotebot.index.reader import QuoteIndex
+
+    items = _seed_and_parts()
+    export = encoder_dir(seed_index_dir, "all-MiniLM-L6-v2")
+    monkeypatch.setattr(vectorize, "WINDOW_TEXTS", 3)
+    encoder = OnnxDocumentEncoder(export, "all-MiniLM-L6-v2", batch_size=16, workers=2)
+    builder = IndexBuilder(encoder, chunk_tokens=40, chunk_overlap=1, export_onnx=False)
+    change = builder.build([item.article for item in items], tmp_path / "index")
+    index = QuoteIndex.load(tmp_path / "index", model="all-MiniLM-L6-v2", chunking=builder.chunking)
+    old_sentences, old_chunks = _old_build_vectors(export, items)
+    assert change.embedded_chunks == sum(len(chunks) for chunks in old_chunks) == len(index.chunks)
+    stored = np.asarray(index.sentence_vectors, dtype=np.float32)
+    assert (stored * np.concatenate(old_sentences)).sum(axis=1).min() >= 0.9999
+    chunk_vectors = index.vectors.vectors(np.asarray(index.chunks.rows["id"], dtype=np.int64))
+    assert (chunk_vectors * np.concatenate(old_chunks)).sum(axis=1).min() >= 0.9999
