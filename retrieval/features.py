@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quotebot.index.text import tokenize
-from quotebot.retrieval.answer_types import QuestionType, answer_spans, names_numbers, number_agreement
+from quotebot.retrieval.answer_types import AnswerType, QuestionType, answer_spans, names_numbers, number_agreement
 
 # A first quote must stay readable in a chat bubble: at most two sentences and this long.
 MAX_QUOTE_CHARS = 400
@@ -190,7 +190,7 @@ def sentence_features(
         present = texts.tokens(candidate.article_id, candidate.sentence)
         window = texts.window(candidate.article_id, candidate.sentence)
         typed = asked.kind is not None
-        found = typed and bool(answer_spans(asked, text))
+        found = typed and (bool(answer_spans(asked, text)) or _inside_quotation(asked, texts, candidate))
         agrees, conflicts = number_agreement(asked, text)
         lead = float(candidate.sentence == 0 and texts.paragraphs(candidate.article_id) > 1)
         candidate.values = {
@@ -223,6 +223,16 @@ def sentence_features(
         place = {value: rank for rank, value in enumerate(distinct)}
         for candidate in candidates:
             candidate.values[f"{name}_rank"] = 1.0 / (1 + place[candidate.values[name]])
+
+
+def _inside_quotation(asked: QuestionType, texts: SentenceText, candidate: SentenceEvidence) -> bool:
+    """For "What did X say?": the sentence sits inside a quotation opened by an earlier
+    sentence of its paragraph (a long quote: its middle sentences have no marks of their own)."""
+    if asked.kind is not AnswerType.SAYING:
+        return False
+    text = texts.index.articles[candidate.article_id].text
+    before = text[text.rfind("\n", 0, candidate.start) + 1 : candidate.start]
+    return before.count("“") > before.count("”") or before.count('"') % 2 == 1
 
 
 def _window_text(texts: SentenceText, candidate: SentenceEvidence) -> str:

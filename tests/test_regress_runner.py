@@ -42,7 +42,7 @@ cases:
     expect: {quote_contains: Tomas Berg}
   - question: Who won the Tour de France?
     expect: {abstain: true}
-  - question: Why is Sunday important for the library?
+  - question: Which day is busiest for families at the library?
     expect:
       quote_contains: busiest day for families
       within_top: 2
@@ -208,9 +208,13 @@ def test_snapshot_update_then_report_changes_with_a_diff(workdir: Path, settings
     assert list(cost) == ["question", "answered", "confidence", "quotes"]
     assert cost["confidence"] == round(cost["confidence"], 2)
     first_quote = cost["quotes"][0]
-    assert list(first_quote) == ["article_id", "title", "paragraph", "start", "end", "text", "date", "url", "source"]
+    assert list(first_quote) == [
+        "article_id", "title", "paragraph", "start", "end", "text", "date", "url", "source",
+        "answer_start", "answer_end", "answer",
+    ]
     assert (first_quote["article_id"], first_quote["start"]) == ("harbour.txt", 0)
     assert first_quote["text"].endswith("cost 48 million euros.")
+    assert first_quote["answer"] == "48 million euros"  # the asked amount, marked inside the quote
 
     assert all(r.change is None for r in run_all(session(), fixture))  # same answers: no change
 
