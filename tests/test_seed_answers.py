@@ -7,10 +7,6 @@ import pytest
 from quotebot.bot.chat import QuoteBot
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known miss since the fitted ranker (issue #13): 'What did Herzog ask Lavrov?' quotes the meeting sentence",
-)
 def test_herzog_question_quotes_the_blind_eye_sentence(seed_bot: QuoteBot) -> None:
     answer = seed_bot.ask("What did Herzog ask Lavrov?")
     assert answer.answered
@@ -36,10 +32,6 @@ def test_unrelated_questions_abstain(seed_bot: QuoteBot, question: str) -> None:
     assert answer.confidence < seed_bot.retriever.abstain_threshold
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known miss since the fitted ranker (issue #13): 'What did Herzog ask Lavrov?' quotes the meeting sentence",
-)
 def test_follow_up_resolves_he_to_herzog(seed_bot: QuoteBot) -> None:
     seed_bot.ask("What did Herzog ask Lavrov?", conversation="c1")
     answer = seed_bot.ask("and what did he say about Hezbollah?", conversation="c1")
@@ -47,10 +39,6 @@ def test_follow_up_resolves_he_to_herzog(seed_bot: QuoteBot) -> None:
     assert "violation of the border between us and Lebanon, by Hezbollah" in answer.quotes[0].text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known miss since the fitted ranker (issue #13): 'What did Herzog ask Lavrov?' quotes the meeting sentence",
-)
 def test_conversations_are_separate(seed_bot: QuoteBot) -> None:
     seed_bot.ask("What did Herzog ask Lavrov?", conversation="a")
     seed_bot.ask("What did Lavrov say about the accident?", conversation="b")
