@@ -335,13 +335,12 @@ def report(models: Models, tops: dict) -> float:
     # articles alone) still answer ONE_ARTICLE_ANSWERED of their answerable questions. A
     # user's own small corpus going silent on questions it answers is the worst failure a
     # new user meets; wrong answers on the unanswerable sets are printed above, at it.
-    best = None
+    chosen = None
     for step in range(1, 100):
         t = step / 100
         r = rates(models, tops, t)
         if all(r[name]["answered"] >= ONE_ARTICLE_ANSWERED for name in ("article", "news-alone") if name in r):
-            best = (0.0, t)
-    chosen = best[1] if best else None
+            chosen = t
     if chosen is not None:
         r = rates(models, tops, chosen)
         print(f"at {chosen}: " + ", ".join(f"{name} answered {r[name]['answered']:.3f}" for name in names))

@@ -61,11 +61,12 @@ _DATE_QUESTION = re.compile(r"\bwhen\b|\bwhat time\b|\bin what (?:year|month)\b|
 _PERSON_QUESTION = re.compile(r"\b(?:who|whom|whose)\b")
 _PLACE_QUESTION = re.compile(r"\bwhere\b")
 # "What did Herzog ask Lavrov?", "What did the union call for?", "What was he urged to do?"
-_REQUEST_VERBS = r"ask|urge|request|demand|beg|plead|implore|appeal|call on|call for"
-_REQUEST_VERB = re.compile(rf"\b(?:{_REQUEST_VERBS})\b")
-_REQUEST_ASKED = re.compile(r"\bwhat (?:did|does|do|has|have|had|will|would) (.+)")
+# One-word request verbs, as a question asks them; retrieval.features counts them as one keyword.
+REQUEST_WORDS = ("ask", "urge", "request", "demand", "beg", "plead", "implore", "appeal")
+_REQUEST_VERB = re.compile(rf"\b(?:{'|'.join((*REQUEST_WORDS, 'call on', 'call for'))})\b")
+_WHAT_DID = re.compile(r"\bwhat (?:did|does|do|has|have|had|will|would) (.+)")
 _REQUEST_PASSIVE = re.compile(r"\bwhat (?:was|were|is|are|has|have|had)\b.*\b(?:asked|urged|called on|pressed|told|begged) to\b")
-# Words before a request word that make it a noun ("the demand", "on Demand", "high demand").
+# Words before a request or speech word that make it a noun ("the demand", "on Demand", "high demand").
 _NOUN_BEFORE = frozenset("the a an of for on in high".split())
 
 
@@ -75,7 +76,7 @@ _SAYING_NOUN = re.compile(r"\bwhat (?:warning|comment|remark|message|reply|answe
 
 def _verb_after_subject(asked: str, verb_pattern: re.Pattern) -> bool:
     """"What did <subject> <verb> ...?": the verb after a short subject, not a noun ("demand for")."""
-    found = _REQUEST_ASKED.search(asked)
+    found = _WHAT_DID.search(asked)
     if not found:
         return False
     rest = found.group(1)

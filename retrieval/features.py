@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quotebot.index.text import tokenize
-from quotebot.retrieval.answer_types import AnswerType, QuestionType, answer_spans, names_numbers, number_agreement
+from quotebot.retrieval.answer_types import REQUEST_WORDS, AnswerType, QuestionType, answer_spans, names_numbers, number_agreement
 
 # A first quote must stay readable in a chat bubble: at most two sentences and this long.
 MAX_QUOTE_CHARS = 400
@@ -60,12 +60,16 @@ MAX_MARGIN = 5.0
 # Request verbs a question asks with one word and an article tells with another ("What did
 # Herzog ask Lavrov?" / "Herzog also urged ..."), as keyword stems, to the stem they stand
 # for when sentences are scored (not in BM25, which searches with the question's own words).
-VERB_FAMILY = {stem: "ask" for stem in ("urg", "request", "plead", "beg", "implor", "appeal", "demand")}
+VERB_FAMILY = {stem: "ask" for word in REQUEST_WORDS for stem in tokenize(word)}
+
+
+def pair_token(token: str) -> str:
+    """A keyword token as sentence scoring compares it: request verbs as one."""
+    return VERB_FAMILY.get(token, token)
 
 
 def pair_tokens(tokens: list[str]) -> list[str]:
-    """Keyword tokens as sentence scoring compares them: request verbs as one."""
-    return [VERB_FAMILY.get(token, token) for token in tokens]
+    return [pair_token(token) for token in tokens]
 
 # Confidence model inputs (about one candidate, plus the nearest chunk of the question).
 CONFIDENCE_FEATURES: tuple[str, ...] = (

@@ -37,6 +37,7 @@ from quotebot.retrieval.features import (
     SentenceEvidence,
     SentenceText,
     keyword_coverage,
+    pair_token,
     pair_tokens,
     sentence_features,
 )
@@ -329,7 +330,7 @@ class Retriever:
         searches with: the weighted ones as the question wrote them."""
         asked, around = tokenize(question), tokenize(context)
         weights = self._keyword_weights(pair_tokens(asked), pair_tokens(around))
-        search = [t for t in dict.fromkeys([*asked, *around]) if pair_tokens([t])[0] in weights]
+        search = [t for t in dict.fromkeys([*asked, *around]) if pair_token(t) in weights]
         return weights, search
 
     def _keyword_weights(self, question: list[str], context: list[str]) -> dict[str, float]:
