@@ -118,6 +118,7 @@ class _State:
     updates: list[dict[str, Any]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     faults: list[_Fault] = field(default_factory=list)
+    reply_delays: dict[str, float] = field(default_factory=dict)  # method -> seconds, once
     chats: dict[int, dict[str, Any]] = field(default_factory=dict)
     messages: dict[tuple[int, int], _SentMessage] = field(default_factory=dict)
     open_queries: set[str] = field(default_factory=set)
@@ -377,6 +378,15 @@ class FakeBotApi:
         with self._changed:
             self._state.faults.append(_Fault(method, status, description, retry_after, chat_id))
 
+    def delay_next_reply(self, method: str, seconds: float) -> None:
+        """Log the next ``method`` call at once but hold its HTTP reply ``seconds``.
+
+        The call is visible to the test before the bot has its result: a user can tap a
+        button the moment it shows, while the bot still waits for the reply that sent it.
+        """
+        with self._changed:
+            self._state.reply_delays[method] = seconds
+
     # -- serving (called by the HTTP handler threads) ------------------------------------------
 
     def handle(self, token: str, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -401,6 +411,8 @@ class FakeBotApi:
         with self._changed:
             self._state.calls.append(call)
             self._changed.notify_all()
+            delay = self._state.reply_delays.pop(method, 0.0)
+        time.sleep(delay)  # outside the lock: only this reply waits
         return call.status, body
 
     def _raise_fault(self, method: str, params: dict[str, Any]) -> None:

@@ -205,6 +205,19 @@ def test_more_shows_the_next_passages_until_there_are_none(polling_bot: BotProce
     assert not fake.calls("sendMessage", chat_id=1002, since=mark)
 
 
+def test_more_tapped_before_the_bot_has_its_reply_still_shows_more(polling_bot: BotProcess, fake: FakeBotApi) -> None:
+    # The button shows as soon as Telegram has the message; the bot learns the message's id
+    # only from the reply to sendMessage, here held back a second.
+    fake.delay_next_reply("sendMessage", 1.0)
+    [reply] = ask(fake, 1006, HERZOG_ON_IRAN)
+    mark = fake.mark()
+    fake.inject_callback(1006, reply.result["message_id"], reply.buttons[0]["callback_data"])
+    [edit] = fake.wait_for("editMessageText", chat_id=1006, since=mark)
+    assert edit.text.count("<blockquote>") == 2
+    [answered] = fake.calls("answerCallbackQuery", since=mark)
+    assert "text" not in answered.params, "no 'expired' alert"
+
+
 def test_follow_up_questions_work_per_chat(polling_bot: BotProcess, fake: FakeBotApi) -> None:
     ask(fake, 1003, HERZOG)
     [follow_up] = ask(fake, 1003, "and what did he say about Hezbollah?")

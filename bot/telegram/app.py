@@ -8,6 +8,7 @@ of the answer. Polling or webhook, signals and shutdown are PTB's (see ``command
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -18,6 +19,7 @@ from typing import Any
 
 from telegram import (
     BotCommand,
+    CallbackQuery,
     Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -282,6 +284,13 @@ class Handlers:
         if not self.allowlist.allows(chat_id, update.effective_user.id):
             await query.answer("Sorry, this bot is not open to you.", show_alert=True)
             return
+        # Under the chat's lock: the message carrying this button may still be in flight
+        # (a tap can beat the reply to sendMessage), and its id is known once that send is done.
+        async with self._chat_lock(chat_id) if chat_id is not None else contextlib.nullcontext():
+            await self._show_more(update, query, parsed)
+
+    async def _show_more(self, update: Update, query: CallbackQuery, parsed: tuple[str, int]) -> None:
+        chat_id = update.effective_chat.id if update.effective_chat else None
         state_id, shown = parsed
         state = self.more.get(state_id)
         pressed_on = query.message.message_id if query.message is not None else None
