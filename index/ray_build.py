@@ -16,6 +16,7 @@ it on a local Ray with 2 CPUs). Ray is an optional extra: ``pip install 'quotebo
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -189,6 +190,10 @@ def _decode_chunked(article_id: str, row: dict) -> tuple[list[Span], list[Chunk]
     return sentences, chunks
 
 
+# Where each actor writes the encoder it is sent, just long enough to load it.
+ENCODER_FOLDER_PREFIX = "quotebot-encoder-"
+
+
 class _SentenceEncoderActor:
     """A Ray actor holding the float32 ONNX document encoder, written from the object store
     to a local folder once."""
@@ -199,11 +204,16 @@ class _SentenceEncoderActor:
         from quotebot.index.onnx_encoder import OnnxDocumentEncoder
 
         encoder_files = ray.get(encoder_files)  # a reference into the object store: fetched once per actor
-        folder = Path(tempfile.mkdtemp(prefix="quotebot-encoder-"))
-        for name, data in encoder_files.items():
-            (folder / name).write_bytes(data)
-        self.encoder = OnnxDocumentEncoder(folder, model, batch_size=batch_size, workers=threads)
-        self.encoder.warm_up()
+        folder = Path(tempfile.mkdtemp(prefix=ENCODER_FOLDER_PREFIX))
+        try:
+            for name, data in encoder_files.items():
+                (folder / name).write_bytes(data)
+            self.encoder = OnnxDocumentEncoder(folder, model, batch_size=batch_size, workers=threads)
+            self.encoder.warm_up()
+        finally:
+            # The session and tokenizer are in memory now: the 87 MB copy would only pile up
+            # in /tmp, one per actor of every build (15 GB after a day of test runs).
+            shutil.rmtree(folder, ignore_errors=True)
 
     def __call__(self, batch: Any) -> Any:
         import pandas as pd

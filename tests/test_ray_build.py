@@ -4,6 +4,8 @@ build's (same chunks, same ids, vectors at cosine >= 0.9999)."""
 
 from __future__ import annotations
 
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ ray = pytest.importorskip("ray", reason="the Ray extra (pip install 'quotebot[ra
 from quotebot.index.builder import IndexBuilder  # noqa: E402
 from quotebot.index.loaders import load_articles  # noqa: E402
 from quotebot.index.onnx_encoder import document_encoder_for, encoder_dir  # noqa: E402
-from quotebot.index.ray_build import RayVectorizer  # noqa: E402
+from quotebot.index.ray_build import ENCODER_FOLDER_PREFIX, RayVectorizer  # noqa: E402
 from quotebot.index.reader import QuoteIndex  # noqa: E402
 from tests.test_index import ARTICLES  # noqa: E402
 from tests.test_index_updates import VOLCANO  # noqa: E402
@@ -71,9 +73,13 @@ def _assert_same_index(ray_dir: Path, local_dir: Path) -> None:
 def test_a_ray_build_equals_the_local_build(tmp_path: Path, export_dir: Path, vectorizer: RayVectorizer) -> None:
     articles = [*ARTICLES, *load_articles([ROOT / "seeds"]).articles]
     assert ray.cluster_resources().get("CPU") == 2
+    started = time.time() - 1
     _builder(export_dir, vectorizer).build(articles, tmp_path / "ray")
     _builder(export_dir).build(articles, tmp_path / "local")
     _assert_same_index(tmp_path / "ray", tmp_path / "local")
+    # Each actor loads the encoder from a folder it writes; none is left behind in /tmp.
+    left = [p for p in Path(tempfile.gettempdir()).glob(f"{ENCODER_FOLDER_PREFIX}*") if p.stat().st_mtime >= started]
+    assert not left, left
 
 
 def test_index_add_on_ray_equals_the_local_add(tmp_path: Path, export_dir: Path, vectorizer: RayVectorizer) -> None:
