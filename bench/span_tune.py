@@ -139,7 +139,7 @@ def score(args: argparse.Namespace) -> None:
     by_kind_overlap: Counter = Counter()
     for r in hits:
         asked = question_type(r["question"])
-        span = answer_span(asked, set(r["keywords"]), r["quote"])
+        span = answer_span(asked, set(r["keywords"]), r["quote"], question=r["question"])
         overlaps, f1 = metrics.marked_answer_scores(r["quote"], span, r["answers"])
         kind = r.get("kind") or (asked.kind.value if asked.kind else "none")
         by_kind[kind] += 1
