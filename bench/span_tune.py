@@ -160,6 +160,55 @@ def score(args: argparse.Namespace) -> None:
         print(f"\n[{kind}] {r['question']}\n  gold: {r['answers'][:3]}\n  marked: {marked_text!r}\n  quote: {r['quote']}")
 
 
+def fit(args: argparse.Namespace) -> None:
+    """Fit span.WEIGHTS: a softmax over each quote@1 hit's candidates, whose target shares
+    its mass among the candidates overlapping a gold answer (more to the tighter ones, by
+    token F1), L2-regularised. Prints the weights to paste into retrieval/span.py."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    from quotebot.retrieval import span as span_module
+
+    records = [json.loads(line) for line in open(args.records, encoding="utf-8")]
+    hits = [r for r in records if r["answered"] and r["quote"] and metrics.contains_answer(r["quote"], r["answers"])]
+    names = span_module.FEATURES
+    groups = []
+    for r in hits:
+        asked = question_type(r["question"])
+        if asked.kind is not None and asked.kind.value in ("reason", "saying", "request"):
+            continue  # marked by the clause recognisers, not by WEIGHTS
+        found = span_module.candidates(asked, set(r["keywords"]), r["quote"], r["question"])
+        if len(found) < 2:
+            continue
+        scores = [metrics.marked_answer_scores(r["quote"], c.span, r["answers"]) for c in found]
+        target = np.array([float(o) * (0.5 + 0.5 * f1) for o, f1 in scores])
+        if target.sum() == 0 or target.sum() == len(target):
+            continue
+        x = np.array([[c.features[n] for n in names] for c in found])
+        groups.append((x, target / target.sum()))
+
+    def loss(w):
+        total, grad = 0.0, np.zeros_like(w)
+        for x, t in groups:
+            z = x @ w
+            z = z - z.max()
+            p = np.exp(z) / np.exp(z).sum()
+            total -= float(t @ np.log(p + 1e-12))
+            grad -= x.T @ (t - p)
+        return total / len(groups) + args.l2 * float(w @ w), grad / len(groups) + 2 * args.l2 * w
+
+    start = np.array([span_module.WEIGHTS[n] for n in names])
+    result = minimize(loss, start, jac=True, method="L-BFGS-B")
+    print(f"{len(groups)} quotes with a choice to make; loss {loss(start)[0]:.4f} -> {result.fun:.4f}")
+    span_module.WEIGHTS.update(zip(names, result.x.tolist()))
+    args.show_misses = 0
+    score(args)
+    print("WEIGHTS: dict[str, float] = {")
+    for name, weight in zip(names, result.x):
+        print(f'    "{name}": {weight:.3f},')
+    print("}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(required=True)
@@ -182,6 +231,10 @@ def main(argv: list[str] | None = None) -> None:
     scoring.add_argument("records", type=Path)
     scoring.add_argument("--show-misses", type=int, default=0)
     scoring.set_defaults(run=score)
+    fitting = sub.add_parser("fit", help="fit span.WEIGHTS on saved first quotes (tuning half only)")
+    fitting.add_argument("records", type=Path)
+    fitting.add_argument("--l2", type=float, default=0.001)
+    fitting.set_defaults(run=fit)
     args = parser.parse_args(argv)
     args.run(args)
 

@@ -1,12 +1,16 @@
 """The answer inside a quote: the few words that answer, to be shown in bold.
 
-Candidates are the things of the kind the question asks for (a number, a date, a name, a
-reason: ``answer_types.answer_spans``), or, for a question that gives no such cue, the
-phrases of the quote between the question's own words, function words and clause
-punctuation. Each is scored by how closely the question's distinct words surround it (the
-answer sits where the question's words gather, in the same clause), less what it already
-shares with the question; the best is marked. None when nothing qualifies: the quote is
-still shown, only unmarked.
+Candidates are the things of the kind the question asks for (a number, a date, a name:
+``answer_types.answer_spans``), other names and numbers, and the phrases of the quote
+between the question's own words and clause punctuation. Each is described by a few
+generic cues (``FEATURES``): how closely the question's distinct words surround it and on
+which side, whether the question asks for a subject ("Who headlined ...?": the answer
+stands before the question's verb) or an object ("What did Warsz own?": after it), whether
+it is the phrase the noun of a "what/which <noun>" question heads or stands beside, how much
+of it the question already says. ``WEIGHTS`` weighs the cues (fitted on SQuAD's tuning half
+by bench/span_tune.py); the best candidate is marked. A reason, a request or a saying is
+the clause of that kind nearest the question's words. None when nothing qualifies (a
+figure asked and none in the quote): the quote is still shown, only unmarked.
 """
 
 from __future__ import annotations
@@ -28,10 +32,92 @@ _NAMED = {AnswerType.PERSON, AnswerType.ORGANISATION, AnswerType.PLACE, AnswerTy
 _CLAUSES = {AnswerType.REASON, AnswerType.SAYING, AnswerType.REQUEST}
 
 
+def answer_span(asked: QuestionType, keywords: set[str], quote: str, *, question: str = "") -> tuple[int, int] | None:
+    """Offsets into ``quote`` of its answering words, or ``None``. ``keywords`` are the
+    question's keyword tokens; ``question`` (as asked) tells which noun it asks for and
+    whether it asks for a subject or an object."""
+    if asked.kind in _CLAUSES:
+        typed = answer_spans(asked, quote)
+        if typed:  # a reason, a request, a saying: the clause nearest the question's words
+            words = _Words.of(quote, keywords)
+            anchors = [m.span() for m, k in zip(words.matches, words.keyword) if k]
+            return min(typed, key=lambda span: (_distance(span, anchors), span[0]))
+    scored = candidates(asked, keywords, quote, question)
+    if not scored:
+        return None
+    return max(scored, key=lambda c: (score(c.features), -c.span[0])).span
+
+
+@dataclass(frozen=True)
+class Candidate:
+    span: tuple[int, int]  # offsets into the quote, the question's words trimmed off its ends
+    features: dict[str, float]
+
+
+# The weights of FEATURES, fitted on SQuAD v1.1 dev articles 1-24 (the tuning half) by
+# `bench/span_tune.py fit`: a softmax over each quote's candidates whose target is the ones
+# overlapping a gold answer.
+WEIGHTS: dict[str, float] = {
+    "near_before": 0.607,
+    "near_after": 0.338,
+    "subject_near_after": -0.055,
+    "object_near_before": 0.458,
+    "shared_words": -0.227,
+    "trimmed_words": -0.206,
+    "headed": 1.543,
+    "beside_head": 1.545,
+    "beside_verb": 0.648,
+    "asked_kind": 0.449,
+    "name": -0.029,
+    "number": 0.139,
+    "content_words": 0.476,
+    "long": -0.198,
+    "capitalised": 0.574,
+    "same_clause": 1.044,
+    "quoted": 0.765,
+    "in_brackets": -0.279,
+    "opens_sentence": 0.042,
+    "one_word": -0.412,
+}
+FEATURES = tuple(WEIGHTS)
+
+
+def score(features: dict[str, float]) -> float:
+    return sum(WEIGHTS[name] * value for name, value in features.items())
+
+
+def candidates(asked: QuestionType, keywords: set[str], quote: str, question: str = "") -> list[Candidate]:
+    """Every phrase of ``quote`` that could answer, with its ``FEATURES``.
+
+    A question asking for a figure (a number, an amount, a date) gets the figures of that
+    kind only, and none when the quote has none (unmarked beats a guess); one asking for a
+    name gets names of that kind, other names and phrases; any other gets phrases, names
+    and numbers. None at all when the quote holds none of the question's words."""
+    words = _Words.of(quote, keywords)
+    if not any(words.keyword):
+        return []
+    by = _Asked.of(question)
+    kind = asked.kind
+    spans: list[tuple[tuple[int, int], str]] = []
+    if kind is not None and kind not in _CLAUSES:
+        spans += [(span, "asked_kind") for span in answer_spans(asked, quote)]
+    if kind not in _FIGURES:
+        seen = {span for span, _ in spans}
+        for other, source in ((AnswerType.NAME, "name"), (AnswerType.NUMBER, "number")):
+            if other is AnswerType.NUMBER and kind in _NAMED:
+                continue
+            typed = QuestionType(other, asked.known_words, asked.years, asked.numbers)
+            spans += [(span, source) for span in answer_spans(typed, quote) if span not in seen]
+        spans += [(span, "phrase") for span in _phrases(words)]
+    found = (_candidate(words, span, source, by) for span, source in spans)
+    return [candidate for candidate in found if candidate is not None]
+
+
 @dataclass(frozen=True)
 class _Words:
-    """The quote's words, which of them are the question's, and the clause and sentence each is in."""
+    """The quote's words, the question's keyword each holds, and its clause and sentence."""
 
+    quote: str
     matches: list[re.Match]
     keyword: list[str | None]
     clause: list[int]
@@ -50,48 +136,21 @@ class _Words:
             clause.append(c)
             sentence.append(s)
             position = match.end()
-        return cls(matches, [_keyword_in(m.group(), keywords) for m in matches], clause, sentence)
+        return cls(quote, matches, [_keyword_in(m.group(), keywords) for m in matches], clause, sentence)
 
     def covering(self, span: tuple[int, int]) -> tuple[int, int] | None:
         inside = [i for i, m in enumerate(self.matches) if m.start() < span[1] and span[0] < m.end()]
         return (inside[0], inside[-1]) if inside else None
 
 
-def answer_span(asked: QuestionType, keywords: set[str], quote: str, *, question: str = "") -> tuple[int, int] | None:
-    """Offsets into ``quote`` of its answering words, or ``None``. ``question`` (as asked)
-    lets "what/which <noun>" questions prefer the phrase that noun heads."""
-    words = _Words.of(quote, keywords)
-    asked_by = _Asked.of(question)
-    kind = asked.kind
-    typed = answer_spans(asked, quote) if kind is not None else []
-    if kind in _CLAUSES:
-        anchors = [m.span() for m, k in zip(words.matches, words.keyword) if k]
-        return min(typed, key=lambda span: (_distance(span, anchors), span[0])) if typed else _phrase(words, quote)
-    candidates = [(span, 0.0) for span in typed]
-    if kind in _NAMED:
-        # A name of another kind than the one asked ("who" answered by a band, a team):
-        # still a name, but after the ones of the asked kind.
-        seen = set(typed)
-        others = answer_spans(QuestionType(AnswerType.NAME, asked.known_words, asked.years, asked.numbers), quote)
-        candidates += [(span, -NAME_OF_OTHER_KIND) for span in others if span not in seen]
-    if candidates:
-        return _best(words, candidates, asked_by)
-    if kind in _FIGURES:
-        return None  # it asks for a figure and the quote has none: mark nothing rather than guess
-    return _phrase(words, quote, asked, asked_by)
-
-
 _WH_HEAD = re.compile(
     r"\b(?:what|which)\s+(?:(?:type|kind|sort|form|name|part|piece|branch|style|genre)s?\s+of\s+(?:the\s+|a\s+|an\s+)?)?([a-z][\w-]*)"
     r"|\bname of (?:the |a |an )?([a-z][\w-]*)"
 )
-_NOT_HEADS = frozenset(
-    "is was are were did does do has have had will would can could should may might must the a an".split()
-)
-
-
+_NOT_HEADS = frozenset("is was are were did does do has have had will would can could should may might must the a an".split())
 _WH_CLAUSE = re.compile(r"\b(who|whom|what|which)\s+([\w'’-]+)(?:\s+([\w'’-]+))?")
 _DO = frozenset("did does do".split())
+_DETERMINERS = frozenset("the a an his her its their this that these those my our your".split())
 
 
 @dataclass(frozen=True)
@@ -102,7 +161,7 @@ class _Asked:
     # "subject": the wh-phrase is the subject ("Who headlined the show?"): the answer stands
     # before the question's other words; "object" ("Who did Denver beat?"): after them.
     role: str | None
-    verb: str | None = None  # the question's verb, as a keyword token ("Who did Denver beat?": beat)
+    verb: str | None  # the question's verb, as a keyword token ("Who did Denver beat?": beat)
 
     @classmethod
     def of(cls, question: str) -> _Asked:
@@ -114,44 +173,35 @@ class _Asked:
                 tokens = _tokens_of(word)
                 head = tokens[0] if tokens else None
                 break
-        role = None
+        role, verb_from = None, 0
         clause = _WH_CLAUSE.search(asked)
         if clause:
             wh, first, second = clause.groups()
-            after = second if wh in ("what", "which") and first not in _NOT_HEADS and first not in STOP_WORDS else first
+            has_head = wh in ("what", "which") and first not in _NOT_HEADS and first not in STOP_WORDS
+            after = second if has_head else first
             if after in _DO:
                 role = "object"
             elif after in ("is", "was", "are", "were"):
-                role = "subject" if after is second else None
-            elif after is not None and after not in STOP_WORDS:
+                role = "subject" if has_head else None  # "What garden was ...", not "Who was X?"
+            elif after is not None and (after not in STOP_WORDS or after in ("has", "have", "had")):
                 role = "subject"
-            elif after in ("has", "have", "had"):
-                role = "subject"
-        return cls(head, role, _verb(question, role))
+            verb_from = clause.start(3) if has_head and clause.group(3) else clause.start(2)
+        return cls(head, role, _verb(question[verb_from:], role))
 
 
-_DETERMINERS = frozenset("the a an his her its their this that these those my our your".split())
-
-
-def _verb(question: str, role: str | None) -> str | None:
-    """The question's verb: for "What did <subject> <verb>", the first lower-case content
-    word after the subject (a name, or a determiner and its noun); for "Who <verb>", the
-    first content word after the wh-phrase."""
+def _verb(rest: str, role: str | None) -> str | None:
+    """The question's verb in ``rest`` (what follows its wh-phrase): for an object question
+    ("did <subject> <verb>") the first lower-case content word after the subject (a name,
+    or a determiner and its noun); for a subject question the first content word."""
     if role is None:
         return None
-    words = re.findall(r"[\w'’-]+", question)
+    words = re.findall(r"[\w'’-]+", rest)
     lowered = [w.lower() for w in words]
-    starts = [i for i, w in enumerate(lowered) if w in ("who", "whom", "what", "which")]
-    if not starts:
-        return None
-    i = starts[0] + 1
+    start = 0
     if role == "object":
-        while i < len(words) and lowered[i] not in _DO:
-            i += 1
-        i += 1
-    for j in range(i, len(words)):
-        word = words[j]
-        if lowered[j] in STOP_WORDS or word[:1].isupper() or not word[:1].isalpha():
+        start = next((i + 1 for i, w in enumerate(lowered) if w in _DO), len(words))
+    for j in range(start, len(words)):
+        if lowered[j] in STOP_WORDS or words[j][:1].isupper() or not words[j][:1].isalpha():
             continue
         previous = lowered[j - 1] if j > 0 else ""
         if role == "object" and (previous in _DETERMINERS or re.search(r"['’]s$", previous)):
@@ -161,107 +211,106 @@ def _verb(question: str, role: str | None) -> str | None:
     return None
 
 
-# How much lower a name not of the asked kind starts.
-NAME_OF_OTHER_KIND = 0.6
-# How much each of the question's words inside a candidate costs: the answer is what the
-# question does not say.
-SHARED_WORD_COST = 0.7
-
-
-def _best(words: _Words, candidates: list[tuple[tuple[int, int], float]], asked: _Asked) -> tuple[int, int] | None:
-    best = None
-    for span, prior in candidates:
-        covered = words.covering(span)
-        if covered is None:
-            continue
-        first, last = covered
-        if TRIM_QUESTION_WORDS:
-            # "NFL Commissioner Roger Goodell" asked "Who is the NFL commissioner?": Roger Goodell.
-            while first <= last and words.keyword[first] not in (None, asked.head):
-                first += 1
-            while last >= first and words.keyword[last] not in (None, asked.head):
-                last -= 1
-            if first > last:
-                continue
-        trimmed = (first - covered[0]) + (covered[1] - last)
-        score = prior + _closeness(words, first, last, asked.role) - SHARED_WORD_COST * _shared(words, first, last, asked.head)
-        score -= TRIMMED_WORD_COST * trimmed
-        score += _headed(words, first, last, asked.head) + _beside_verb(words, first, last, asked)
-        if first > covered[0] or last < covered[1]:
-            span = (max(span[0], words.matches[first].start()), min(span[1], words.matches[last].end()))
-        key = (score, -span[0])
-        if best is None or key > best[0]:
-            best = (key, span)
-    return best[1] if best else None
-
-
-TRIM_QUESTION_WORDS = True
-TRIMMED_WORD_COST = 0.7
-
-
-SPLIT_AT_FUNCTION_WORDS = False
-# Function words that end a noun phrase: prepositions, conjunctions, pronouns, auxiliaries
-# (not "the", "a", "of": they sit inside one, "the Bank of England").
-_PHRASE_BREAKS = frozenset(STOP_WORDS - {"the", "a", "an", "of", "s", "t", "own", "same", "other", "more", "most", "few", "all", "each", "both", "some", "any", "no"})
-
-
-def _phrase(words: _Words, quote: str, asked: QuestionType | None = None, asked_by: _Asked = _Asked(None, None)) -> tuple[int, int] | None:
-    """The best phrase for a question that names no kind of answer: a run of words between
-    the question's words and clause punctuation, or a name or a figure of the quote."""
-    if not any(words.keyword):
+def _candidate(words: _Words, span: tuple[int, int], source: str, asked: _Asked) -> Candidate | None:
+    covered = words.covering(span)
+    if covered is None:
         return None
-    candidates: list[tuple[tuple[int, int], float]] = []
+    first, last = covered
+    # The question's words at either end are not the answer ("NFL Commissioner Roger
+    # Goodell" asked "Who is the NFL commissioner?": Roger Goodell), unless it asks for them.
+    while first <= last and words.keyword[first] not in (None, asked.head):
+        first += 1
+    while last >= first and words.keyword[last] not in (None, asked.head):
+        last -= 1
+    if first > last:
+        return None
+    trimmed = (first - covered[0]) + (covered[1] - last)
+    if trimmed:
+        span = (max(span[0], words.matches[first].start()), min(span[1], words.matches[last].end()))
+    before, after = _closeness(words, first, last)
+    subject, obj = asked.role == "subject", asked.role == "object"
+    content = sum(1 for m in words.matches[first : last + 1] if m.group().lower() not in STOP_WORDS)
+    features = {
+        "near_before": before,  # the question's words before it, the nearer the more
+        "near_after": after,
+        "subject_near_after": after if subject else 0.0,  # "Who headlined the show?": X headlined ...
+        "object_near_before": before if obj else 0.0,  # "Who did Denver beat?": ... beat X
+        "shared_words": float(sum(1 for k in words.keyword[first : last + 1] if k is not None and k != asked.head)),
+        "trimmed_words": float(trimmed),
+        "headed": float(asked.head is not None and words.keyword[last] == asked.head),
+        "beside_head": _beside_head(words, first, last, asked.head),
+        "beside_verb": _beside_verb(words, first, last, asked),
+        "asked_kind": float(source == "asked_kind"),
+        "name": float(source == "name"),
+        "number": float(source == "number"),
+        "content_words": min(content, 4) / 4,
+        "long": float(last - first + 1 > 4),
+        "capitalised": float(words.matches[first].group()[:1].isupper() and first > 0),
+        "same_clause": _same_clause(words, first, last),
+        "quoted": float(_enclosed(words.quote, span, _QUOTE_MARKS)),
+        "in_brackets": float(_enclosed(words.quote, span, _BRACKETS)),
+        "opens_sentence": float(first == 0 or words.sentence[first - 1] != words.sentence[first]),
+        "one_word": float(first == last),
+    }
+    return Candidate(span, features)
+
+
+def _phrases(words: _Words) -> list[tuple[int, int]]:
+    """Runs of words between the question's words and clause punctuation, at most
+    MAX_SPAN_WORDS, without stop words at either end."""
+    spans = []
     run: list[int] = []
     for i in range(len(words.matches) + 1):
-        boundary = (
-            i == len(words.matches)
-            or words.keyword[i] is not None
-            or (run and words.clause[i] != words.clause[run[-1]])
-            or (SPLIT_AT_FUNCTION_WORDS and words.matches[i].group().lower() in _PHRASE_BREAKS)
-        )
-        if boundary:
+        if i == len(words.matches) or words.keyword[i] is not None or (run and words.clause[i] != words.clause[run[-1]]):
             trimmed = _trim([words.matches[j] for j in run][:MAX_SPAN_WORDS])
             if trimmed:
-                content = sum(1 for m in trimmed if m.group().lower() not in STOP_WORDS)
-                candidates.append(((trimmed[0].start(), trimmed[-1].end()), RUN_CONTENT_BONUS * min(content, 4)))
+                spans.append((trimmed[0].start(), trimmed[-1].end()))
             run = []
         if i < len(words.matches) and words.keyword[i] is None:
             run.append(i)
-    if asked is not None:
-        for kind, prior in ((AnswerType.NAME, NAME_PRIOR), (AnswerType.NUMBER, NUMBER_PRIOR)):
-            typed = QuestionType(kind, asked.known_words, asked.years, asked.numbers)
-            candidates += [(span, prior) for span in answer_spans(typed, quote)]
-    return _best(words, candidates, asked_by)
+    return spans
 
 
-RUN_CONTENT_BONUS = 0.05
-NAME_PRIOR = 0.5
-NUMBER_PRIOR = 0.0
+def _closeness(words: _Words, first: int, last: int) -> tuple[float, float]:
+    """How closely the question's distinct words surround words ``first..last``, as (those
+    before it, those after it): each word's nearest occurrence outside the span, in words,
+    farther across a clause or a sentence, adds 1 / (1 + distance / DISTANCE_SCALE)."""
+    nearest: dict[str, tuple[float, bool]] = {}
+    for i, keyword in enumerate(words.keyword):
+        if keyword is None or first <= i <= last:
+            continue
+        edge = first if i < first else last
+        gap = first - i - 1 if i < first else i - last - 1
+        distance = (
+            gap + CLAUSE_COST * (words.clause[edge] != words.clause[i]) + SENTENCE_COST * (words.sentence[edge] != words.sentence[i])
+        )
+        if keyword not in nearest or distance < nearest[keyword][0]:
+            nearest[keyword] = (distance, i < first)
+    before = sum(1.0 / (1.0 + d / DISTANCE_SCALE) for d, is_before in nearest.values() if is_before)
+    after = sum(1.0 / (1.0 + d / DISTANCE_SCALE) for d, is_before in nearest.values() if not is_before)
+    return before, after
 
 
-# A phrase the question's noun heads ("the Santa Clara Marriott hotel"), or stands
-# next to ("the hotel, the Santa Clara Marriott", "rock group Coldplay").
-HEAD_BONUS = 1.0
-BESIDE_HEAD_BONUS = 0.5
+# In words: the cost of a clause or a sentence boundary between a candidate and a question
+# word, and the distance at which a word's pull halves.
+CLAUSE_COST = 3
+SENTENCE_COST = 12
+DISTANCE_SCALE = 3.0
 
 
-def _headed(words: _Words, first: int, last: int, head: str | None) -> float:
+def _beside_head(words: _Words, first: int, last: int, head: str | None) -> float:
+    """1 for a phrase right beside the question's noun ("rock group Coldplay", "Coldplay, the group")."""
     if head is None:
         return 0.0
-    if words.keyword[last] == head:
-        return HEAD_BONUS
     before = first > 0 and words.keyword[first - 1] == head and words.clause[first - 1] == words.clause[first]
     after = last + 1 < len(words.matches) and words.keyword[last + 1] == head
-    return BESIDE_HEAD_BONUS if before or after else 0.0
-
-
-# A phrase right after the question's verb when the question asks for its object ("What
-# did Warsz own?": "owned a village"), right before it when it asks for its subject, or
-# after "<verb> by" (a passive's agent: "was headlined by the British rock group Coldplay").
-VERB_BONUS = 0.8
+    return float(before or after)
 
 
 def _beside_verb(words: _Words, first: int, last: int, asked: _Asked) -> float:
+    """1 for a phrase right after the question's verb when the question asks for its object
+    ("What did Warsz own?": "owned a village"), right before it when it asks for its subject,
+    or after "<verb> by" (a passive's agent: "was headlined by the British rock group Coldplay")."""
     if asked.verb is None:
         return 0.0
     for i, keyword in enumerate(words.keyword):
@@ -270,43 +319,36 @@ def _beside_verb(words: _Words, first: int, last: int, asked: _Asked) -> float:
         if i < first and words.clause[i] == words.clause[first]:
             between = [m.group().lower() for m in words.matches[i + 1 : first]]
             if all(w in STOP_WORDS for w in between) and (asked.role == "object" or "by" in between):
-                return VERB_BONUS
+                return 1.0
         if i > last and asked.role == "subject" and words.clause[i] == words.clause[last]:
             if all(m.group().lower() in STOP_WORDS for m in words.matches[last + 1 : i]):
-                return VERB_BONUS
+                return 1.0
     return 0.0
 
 
-def _closeness(words: _Words, first: int, last: int, role: str | None = None) -> float:
-    """How closely the question's distinct words surround words ``first..last``: for each, its
-    nearest occurrence outside the span, counted in words, farther across a clause or a
-    sentence; a word right after the question's words counts a little more than one before."""
-    nearest: dict[str, float] = {}
-    for i, keyword in enumerate(words.keyword):
-        if keyword is None or first <= i <= last:
-            continue
-        if i < first:
-            gap = first - i - 1 + (ROLE_COST if role == "subject" else 0)
-            crossing = (words.clause[first] != words.clause[i], words.sentence[first] != words.sentence[i])
-        else:
-            gap = i - last - 1 + (0 if role == "subject" else ROLE_COST if role == "object" else BEFORE_PENALTY)
-            crossing = (words.clause[last] != words.clause[i], words.sentence[last] != words.sentence[i])
-        distance = gap + CLAUSE_COST * crossing[0] + SENTENCE_COST * crossing[1]
-        nearest[keyword] = min(nearest.get(keyword, distance), distance)
-    return sum(1.0 / (1.0 + d / DISTANCE_SCALE) for d in nearest.values())
+_QUOTE_MARKS = (('"', '"'), ("“", "”"))
+_BRACKETS = (("(", ")"),)
 
 
-# In words: how much farther a question word after the candidate counts, and a clause or
-# sentence boundary between them; and the distance at which a word's pull halves.
-BEFORE_PENALTY = 1
-ROLE_COST = 2
-CLAUSE_COST = 3
-SENTENCE_COST = 12
-DISTANCE_SCALE = 3.0
+def _enclosed(quote: str, span: tuple[int, int], pairs: tuple[tuple[str, str], ...]) -> bool:
+    """Whether the span sits inside a pair of marks, like a "quoted name" or a (bracketed aside)."""
+    before, after = quote[: span[0]], quote[span[1] :]
+    for opening, closing in pairs:
+        if opening == closing:
+            if before.count(opening) % 2 == 1 and opening in after:
+                return True
+        elif before.rfind(opening) > before.rfind(closing) and closing in after:
+            if opening not in after or after.find(closing) < after.find(opening):
+                return True
+    return False
 
 
-def _shared(words: _Words, first: int, last: int, head: str | None = None) -> int:
-    return sum(1 for i in range(first, last + 1) if words.keyword[i] is not None and words.keyword[i] != head)
+def _same_clause(words: _Words, first: int, last: int) -> float:
+    """The share of the question's distinct words in the quote that its clause holds."""
+    everywhere = {k for k in words.keyword if k}
+    clauses = {words.clause[first], words.clause[last]}
+    near = {k for i, k in enumerate(words.keyword) if k and words.clause[i] in clauses and not first <= i <= last}
+    return len(near) / len(everywhere) if everywhere else 0.0
 
 
 def _trim(words: list[re.Match]) -> list[re.Match]:
