@@ -39,9 +39,9 @@ class _Recorder:
         self.real = real
         self.calls: list[tuple[list[str], str]] = []
 
-    def __call__(self, asked, keywords, quote):
+    def __call__(self, asked, keywords, quote, **options):
         self.calls.append((sorted(keywords), quote))
-        return self.real(asked, keywords, quote)
+        return self.real(asked, keywords, quote, **options)
 
 
 def _ask(retriever, recorder: _Recorder, question: str, answers, threshold: float, **extra) -> dict:

@@ -58,28 +58,35 @@ class Candidate:
 # `bench/span_tune.py fit`: a softmax over each quote's candidates whose target is the ones
 # overlapping a gold answer.
 WEIGHTS: dict[str, float] = {
-    "near_before": 0.607,
-    "near_after": 0.338,
-    "subject_near_after": -0.055,
-    "object_near_before": 0.458,
-    "shared_words": -0.227,
-    "trimmed_words": -0.206,
-    "headed": 1.543,
-    "beside_head": 1.545,
-    "beside_verb": 0.648,
-    "asked_kind": 0.449,
-    "name": -0.029,
-    "number": 0.139,
-    "content_words": 0.476,
-    "long": -0.198,
-    "capitalised": 0.574,
-    "same_clause": 1.044,
-    "quoted": 0.765,
-    "in_brackets": -0.279,
-    "opens_sentence": 0.042,
-    "one_word": -0.412,
+    "near_before": 0.762,
+    "near_after": 0.361,
+    "subject_near_after": 0.022,
+    "object_near_before": 0.402,
+    "shared_words": -0.272,
+    "trimmed_words": -0.459,
+    "headed": 1.750,
+    "beside_head": 1.142,
+    "beside_verb": 0.692,
+    "asked_kind": 0.601,
+    "name": 0.171,
+    "number": 0.114,
+    "content_words": 0.505,
+    "long": -0.213,
+    "capitalised": 0.255,
+    "same_clause": 0.963,
+    "quoted": 0.864,
+    "in_brackets": -0.223,
+    "opens_sentence": -0.009,
+    "one_word": -0.429,
+    "phrase_for_name": -0.522,
+    "head_follows": 0.663,
+    "year_for_count": -0.481,
+    "money_for_much": -0.189,
 }
 FEATURES = tuple(WEIGHTS)
+
+
+PHRASES_ONLY_WITHOUT_NAMES = True
 
 
 def score(features: dict[str, float]) -> float:
@@ -94,22 +101,22 @@ def candidates(asked: QuestionType, keywords: set[str], quote: str, question: st
     name gets names of that kind, other names and phrases; any other gets phrases, names
     and numbers. None at all when the quote holds none of the question's words."""
     words = _Words.of(quote, keywords)
-    if not any(words.keyword):
-        return []
     by = _Asked.of(question)
     kind = asked.kind
     spans: list[tuple[tuple[int, int], str]] = []
     if kind is not None and kind not in _CLAUSES:
         spans += [(span, "asked_kind") for span in answer_spans(asked, quote)]
-    if kind not in _FIGURES:
+    if kind not in _FIGURES and any(words.keyword):  # phrases only beside the question's words
         seen = {span for span, _ in spans}
         for other, source in ((AnswerType.NAME, "name"), (AnswerType.NUMBER, "number")):
             if other is AnswerType.NUMBER and kind in _NAMED:
                 continue
             typed = QuestionType(other, asked.known_words, asked.years, asked.numbers)
             spans += [(span, source) for span in answer_spans(typed, quote) if span not in seen]
-        spans += [(span, "phrase") for span in _phrases(words)]
-    found = (_candidate(words, span, source, by) for span, source in spans)
+        if not (PHRASES_ONLY_WITHOUT_NAMES and kind in _NAMED and any(source == "asked_kind" for _, source in spans)):
+            spans += [(span, "phrase") for span in _phrases(words)]
+    counting = kind in (AnswerType.NUMBER, AnswerType.AMOUNT, AnswerType.PERCENT)
+    found = (_candidate(words, span, source, by, kind in _NAMED, counting) for span, source in spans)
     return [candidate for candidate in found if candidate is not None]
 
 
@@ -146,8 +153,27 @@ class _Words:
 _WH_HEAD = re.compile(
     r"\b(?:what|which)\s+(?:(?:type|kind|sort|form|name|part|piece|branch|style|genre)s?\s+of\s+(?:the\s+|a\s+|an\s+)?)?([a-z][\w-]*)"
     r"|\bname of (?:the |a |an )?([a-z][\w-]*)"
+    r"|\bhow (?:many|much) ((?:[a-z][\w'’-]*\s?)+)"
 )
 _NOT_HEADS = frozenset("is was are were did does do has have had will would can could should may might must the a an".split())
+def _counted(phrase: str | None) -> str | None:
+    """The noun "how many/much" counts: of its words before a function word, the last
+    plural ("how many former Enron directors agreed ...": directors), else the first
+    ("how much money")."""
+    if not phrase:
+        return None
+    words = []
+    for word in phrase.split():
+        if word in STOP_WORDS:
+            break
+        words.append(word)
+    plurals = [w for w in words if _PLURAL.search(w)]
+    return plurals[-1] if plurals else (words[0] if words else None)
+
+
+_PLURAL = re.compile(r"(?:[^s'’]s|people|men|children|staff|police)$")
+
+
 _WH_CLAUSE = re.compile(r"\b(who|whom|what|which)\s+([\w'’-]+)(?:\s+([\w'’-]+))?")
 _DO = frozenset("did does do".split())
 _DETERMINERS = frozenset("the a an his her its their this that these those my our your".split())
@@ -162,13 +188,14 @@ class _Asked:
     # before the question's other words; "object" ("Who did Denver beat?"): after them.
     role: str | None
     verb: str | None  # the question's verb, as a keyword token ("Who did Denver beat?": beat)
+    much: bool = False  # "how much ...?": money more often than not
 
     @classmethod
     def of(cls, question: str) -> _Asked:
         asked = question.lower()
         head = None
         for found in _WH_HEAD.finditer(asked):
-            word = found.group(1) or found.group(2)
+            word = found.group(1) or found.group(2) or _counted(found.group(3))
             if word and word not in _NOT_HEADS:
                 tokens = _tokens_of(word)
                 head = tokens[0] if tokens else None
@@ -186,7 +213,7 @@ class _Asked:
             elif after is not None and (after not in STOP_WORDS or after in ("has", "have", "had")):
                 role = "subject"
             verb_from = clause.start(3) if has_head and clause.group(3) else clause.start(2)
-        return cls(head, role, _verb(question[verb_from:], role))
+        return cls(head, role, _verb(question[verb_from:], role), bool(re.search(r"\bhow much\b", asked)))
 
 
 def _verb(rest: str, role: str | None) -> str | None:
@@ -211,7 +238,13 @@ def _verb(rest: str, role: str | None) -> str | None:
     return None
 
 
-def _candidate(words: _Words, span: tuple[int, int], source: str, asked: _Asked) -> Candidate | None:
+_YEAR = re.compile(r"(?:1[0-9]{3}|20[0-9]{2})s?")
+_MONEY = re.compile(r"[$£€¥]|\b(?:dollars?|pounds?|euros?|yen|cents?)\b", re.IGNORECASE)
+
+
+def _candidate(
+    words: _Words, span: tuple[int, int], source: str, asked: _Asked, names_asked: bool, figure_asked: bool = False
+) -> Candidate | None:
     covered = words.covering(span)
     if covered is None:
         return None
@@ -243,6 +276,7 @@ def _candidate(words: _Words, span: tuple[int, int], source: str, asked: _Asked)
         "asked_kind": float(source == "asked_kind"),
         "name": float(source == "name"),
         "number": float(source == "number"),
+        "phrase_for_name": float(source == "phrase" and names_asked),  # "Who ...?" answered by no name
         "content_words": min(content, 4) / 4,
         "long": float(last - first + 1 > 4),
         "capitalised": float(words.matches[first].group()[:1].isupper() and first > 0),
@@ -251,6 +285,9 @@ def _candidate(words: _Words, span: tuple[int, int], source: str, asked: _Asked)
         "in_brackets": float(_enclosed(words.quote, span, _BRACKETS)),
         "opens_sentence": float(first == 0 or words.sentence[first - 1] != words.sentence[first]),
         "one_word": float(first == last),
+        "head_follows": _head_follows(words, last, asked.head),
+        "year_for_count": float(figure_asked and bool(_YEAR.fullmatch(words.quote[span[0] : span[1]]))),
+        "money_for_much": float(asked.much and bool(_MONEY.search(words.quote[span[0] : span[1]]))),
     }
     return Candidate(span, features)
 
@@ -305,6 +342,15 @@ def _beside_head(words: _Words, first: int, last: int, head: str | None) -> floa
     before = first > 0 and words.keyword[first - 1] == head and words.clause[first - 1] == words.clause[first]
     after = last + 1 < len(words.matches) and words.keyword[last + 1] == head
     return float(before or after)
+
+
+def _head_follows(words: _Words, last: int, head: str | None) -> float:
+    """1 when the question's noun follows within three words in the clause ("How many
+    directors ...?": "Eighteen former Enron directors")."""
+    if head is None:
+        return 0.0
+    after = range(last + 1, min(last + 4, len(words.matches)))
+    return float(any(words.keyword[i] == head and words.clause[i] == words.clause[last] for i in after))
 
 
 def _beside_verb(words: _Words, first: int, last: int, asked: _Asked) -> float:
