@@ -58,30 +58,33 @@ class Candidate:
 # `bench/span_tune.py fit`: a softmax over each quote's candidates whose target is the ones
 # overlapping a gold answer.
 WEIGHTS: dict[str, float] = {
-    "near_before": 0.762,
-    "near_after": 0.361,
-    "subject_near_after": 0.022,
-    "object_near_before": 0.402,
-    "shared_words": -0.272,
-    "trimmed_words": -0.459,
-    "headed": 1.750,
-    "beside_head": 1.142,
-    "beside_verb": 0.692,
-    "asked_kind": 0.601,
+    "near_before": 0.755,
+    "near_after": 0.386,
+    "subject_near_after": 0.030,
+    "object_near_before": 0.375,
+    "shared_words": -0.296,
+    "trimmed_words": -0.446,
+    "headed": 1.724,
+    "beside_head": 1.115,
+    "beside_verb": 0.689,
+    "asked_kind": 0.600,
     "name": 0.171,
-    "number": 0.114,
+    "number": 0.136,
     "content_words": 0.505,
-    "long": -0.213,
-    "capitalised": 0.255,
-    "same_clause": 0.963,
-    "quoted": 0.864,
-    "in_brackets": -0.223,
-    "opens_sentence": -0.009,
-    "one_word": -0.429,
-    "phrase_for_name": -0.522,
-    "head_follows": 0.663,
-    "year_for_count": -0.481,
-    "money_for_much": -0.189,
+    "long": -0.217,
+    "capitalised": 0.270,
+    "same_clause": 0.912,
+    "quoted": 0.873,
+    "in_brackets": -0.255,
+    "opens_sentence": 0.000,
+    "one_word": -0.419,
+    "phrase_for_name": -0.488,
+    "head_follows": 0.629,
+    "after_left": 1.318,
+    "before_right": -0.197,
+    "copula_subject": 0.813,
+    "year_for_count": -0.494,
+    "money_for_much": -0.190,
 }
 FEATURES = tuple(WEIGHTS)
 
@@ -189,6 +192,11 @@ class _Asked:
     role: str | None
     verb: str | None  # the question's verb, as a keyword token ("Who did Denver beat?": beat)
     much: bool = False  # "how much ...?": money more often than not
+    # The question's words on either side of its wh-phrase, where the answer stands in the
+    # sentence ("... belong to what class?": after "belong"; "What is X linked to?": after "linked").
+    left: str | None = None
+    right: str | None = None
+    copula: bool = False  # "What is/was ...?": the answer is the other side of an "is" in the quote
 
     @classmethod
     def of(cls, question: str) -> _Asked:
@@ -213,7 +221,44 @@ class _Asked:
             elif after is not None and (after not in STOP_WORDS or after in ("has", "have", "had")):
                 role = "subject"
             verb_from = clause.start(3) if has_head and clause.group(3) else clause.start(2)
-        return cls(head, role, _verb(question[verb_from:], role), bool(re.search(r"\bhow much\b", asked)))
+        left, right = _context(question)
+        copula = bool(re.match(r"\W*(?:what|who|which)\s+(?:is|was|are|were)\b", asked))
+        much = bool(re.search(r"\bhow much\b", asked))
+        return cls(head, role, _verb(question[verb_from:], role), much, left, right, copula)
+
+
+_WH = frozenset("what which who whom whose when where how".split())
+_PREPOSITIONS = frozenset("to in on at from for of with by about into as after before under over through against".split())
+
+
+def _context(question: str) -> tuple[str | None, str | None]:
+    """The content words right before and right after the wh-phrase (its wh-word and its
+    noun), as keyword tokens; for a question that opens with it and ends on a preposition
+    ("What is X linked to?"), its last content word stands before the answer."""
+    words = [w.lower() for w in re.findall(r"[\w'’-]+", question)]
+    at = next((i for i, w in enumerate(words) if w in _WH), None)
+    if at is None:
+        return None, None
+
+    def keyword(candidates: list[str]) -> str | None:
+        for word in candidates:
+            if word not in STOP_WORDS and word not in _WH:
+                tokens = _tokens_of(word)
+                if tokens:
+                    return tokens[0]
+        return None
+
+    before = words[:at]
+    in_situ = any(w not in STOP_WORDS for w in before)
+    if not in_situ:
+        if not (words and words[-1] in _PREPOSITIONS):
+            return None, None
+        before = words[at + 1 :]  # "What is X linked to?": the answer follows "linked to"
+    after_phrase = at + 1
+    if after_phrase < len(words) and words[at] in ("what", "which") and words[after_phrase] not in STOP_WORDS:
+        after_phrase += 1
+    right = keyword(words[after_phrase:]) if in_situ else None
+    return keyword(list(reversed(before))), right
 
 
 def _verb(rest: str, role: str | None) -> str | None:
@@ -286,6 +331,9 @@ def _candidate(
         "opens_sentence": float(first == 0 or words.sentence[first - 1] != words.sentence[first]),
         "one_word": float(first == last),
         "head_follows": _head_follows(words, last, asked.head),
+        "after_left": _after_word(words, first, asked.left),
+        "before_right": _before_word(words, last, asked.right),
+        "copula_subject": float(asked.copula and _copula_follows(words, last)),
         "year_for_count": float(figure_asked and bool(_YEAR.fullmatch(words.quote[span[0] : span[1]]))),
         "money_for_much": float(asked.much and bool(_MONEY.search(words.quote[span[0] : span[1]]))),
     }
@@ -342,6 +390,44 @@ def _beside_head(words: _Words, first: int, last: int, head: str | None) -> floa
     before = first > 0 and words.keyword[first - 1] == head and words.clause[first - 1] == words.clause[first]
     after = last + 1 < len(words.matches) and words.keyword[last + 1] == head
     return float(before or after)
+
+
+def _after_word(words: _Words, first: int, keyword: str | None) -> float:
+    """1 when ``keyword`` stands right before the phrase, only function words between."""
+    if keyword is None:
+        return 0.0
+    for i in range(first - 1, max(first - 4, -1), -1):
+        if words.keyword[i] == keyword:
+            return float(words.clause[i] == words.clause[first])
+        if words.matches[i].group().lower() not in STOP_WORDS:
+            return 0.0
+    return 0.0
+
+
+def _before_word(words: _Words, last: int, keyword: str | None) -> float:
+    """1 when ``keyword`` stands right after the phrase, only function words between."""
+    if keyword is None:
+        return 0.0
+    for i in range(last + 1, min(last + 4, len(words.matches))):
+        if words.keyword[i] == keyword:
+            return float(words.clause[i] == words.clause[last])
+        if words.matches[i].group().lower() not in STOP_WORDS:
+            return 0.0
+    return 0.0
+
+
+_COPULAS = frozenset("is was are were".split())
+
+
+def _copula_follows(words: _Words, last: int) -> bool:
+    """Whether "is/was" follows the phrase (an aside between allowed) and the question's
+    words follow it ("The mermaid (syrenka) is Warsaw's symbol")."""
+    for i in range(last + 1, min(last + 4, len(words.matches))):
+        if words.matches[i].group().lower() in _COPULAS:
+            return any(k is not None for k in words.keyword[i + 1 : i + 5])
+        if words.keyword[i] is not None:
+            return False
+    return False
 
 
 def _head_follows(words: _Words, last: int, head: str | None) -> float:
