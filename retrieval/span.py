@@ -48,6 +48,21 @@ def answer_span(asked: QuestionType, keywords: set[str], quote: str, *, question
     return max(scored, key=lambda c: (score(c.features), -c.span[0])).span
 
 
+_OPENING_WH = re.compile(r"^\W*(?:(?:in|on|at|from|for|by|to|with|during|of) )?(who|whom|whose|where|what|which)\b")
+_ASKS_A_DATE = re.compile(r"\b(?:when|year|date|day|month|century|decade|time|ago)\b")
+
+
+def _opening_kind(asked: QuestionType, question: str) -> QuestionType:
+    """A question the type reader calls a date only for a "when" inside it ("Where was the
+    meeting held when the owners voted?") asks what its opening wh-word asks: a place, a
+    person, or (what/which) no kind in particular."""
+    opening = _OPENING_WH.match(question.lower())
+    if asked.kind is not AnswerType.DATE or not opening or _ASKS_A_DATE.search(question.lower()[: opening.end() + 12]):
+        return asked
+    kind = {"where": AnswerType.PLACE, "who": AnswerType.PERSON, "whom": AnswerType.PERSON, "whose": AnswerType.PERSON}
+    return QuestionType(kind.get(opening.group(1)), asked.known_words, asked.years, asked.numbers)
+
+
 @dataclass(frozen=True)
 class Candidate:
     span: tuple[int, int]  # offsets into the quote, the question's words trimmed off its ends
@@ -58,33 +73,33 @@ class Candidate:
 # `bench/span_tune.py fit`: a softmax over each quote's candidates whose target is the ones
 # overlapping a gold answer.
 WEIGHTS: dict[str, float] = {
-    "near_before": 0.755,
-    "near_after": 0.386,
-    "subject_near_after": 0.030,
-    "object_near_before": 0.375,
-    "shared_words": -0.296,
-    "trimmed_words": -0.446,
-    "headed": 1.724,
-    "beside_head": 1.115,
-    "beside_verb": 0.689,
-    "asked_kind": 0.600,
-    "name": 0.171,
-    "number": 0.136,
-    "content_words": 0.505,
-    "long": -0.217,
-    "capitalised": 0.270,
-    "same_clause": 0.912,
-    "quoted": 0.873,
-    "in_brackets": -0.255,
-    "opens_sentence": 0.000,
-    "one_word": -0.419,
-    "phrase_for_name": -0.488,
-    "head_follows": 0.629,
-    "after_left": 1.318,
-    "before_right": -0.197,
-    "copula_subject": 0.813,
-    "year_for_count": -0.494,
-    "money_for_much": -0.190,
+    "near_before": 0.761,
+    "near_after": 0.399,
+    "subject_near_after": 0.034,
+    "object_near_before": 0.394,
+    "shared_words": -0.290,
+    "trimmed_words": -0.447,
+    "headed": 1.727,
+    "beside_head": 1.087,
+    "beside_verb": 0.690,
+    "asked_kind": 0.606,
+    "name": 0.169,
+    "number": 0.143,
+    "content_words": 0.540,
+    "long": -0.219,
+    "capitalised": 0.268,
+    "same_clause": 0.878,
+    "quoted": 0.865,
+    "in_brackets": -0.230,
+    "opens_sentence": -0.022,
+    "one_word": -0.387,
+    "phrase_for_name": -0.496,
+    "head_follows": 0.660,
+    "after_left": 1.319,
+    "before_right": -0.200,
+    "copula_subject": 0.808,
+    "year_for_count": -0.497,
+    "money_for_much": -0.191,
 }
 FEATURES = tuple(WEIGHTS)
 
@@ -105,6 +120,7 @@ def candidates(asked: QuestionType, keywords: set[str], quote: str, question: st
     and numbers. None at all when the quote holds none of the question's words."""
     words = _Words.of(quote, keywords)
     by = _Asked.of(question)
+    asked = _opening_kind(asked, question)
     kind = asked.kind
     spans: list[tuple[tuple[int, int], str]] = []
     if kind is not None and kind not in _CLAUSES:
