@@ -73,33 +73,33 @@ class Candidate:
 # `bench/span_tune.py fit`: a softmax over each quote's candidates whose target is the ones
 # overlapping a gold answer.
 WEIGHTS: dict[str, float] = {
-    "near_before": 0.761,
-    "near_after": 0.399,
-    "subject_near_after": 0.034,
-    "object_near_before": 0.394,
-    "shared_words": -0.290,
-    "trimmed_words": -0.447,
-    "headed": 1.727,
-    "beside_head": 1.087,
-    "beside_verb": 0.690,
-    "asked_kind": 0.606,
-    "name": 0.169,
-    "number": 0.143,
-    "content_words": 0.540,
-    "long": -0.219,
+    "near_before": 0.876,
+    "near_after": 0.632,
+    "subject_near_after": 0.048,
+    "object_near_before": 0.424,
+    "shared_words": -0.225,
+    "trimmed_words": -0.396,
+    "headed": 1.897,
+    "beside_head": 1.151,
+    "beside_verb": 0.681,
+    "asked_kind": 0.608,
+    "name": 0.173,
+    "number": 0.157,
+    "content_words": 0.584,
+    "long": -0.255,
     "capitalised": 0.268,
-    "same_clause": 0.878,
-    "quoted": 0.865,
-    "in_brackets": -0.230,
-    "opens_sentence": -0.022,
-    "one_word": -0.387,
-    "phrase_for_name": -0.496,
-    "head_follows": 0.660,
-    "after_left": 1.319,
-    "before_right": -0.200,
-    "copula_subject": 0.808,
-    "year_for_count": -0.497,
-    "money_for_much": -0.191,
+    "same_clause": 0.849,
+    "quoted": 0.814,
+    "in_brackets": -0.316,
+    "opens_sentence": 0.073,
+    "one_word": -0.344,
+    "phrase_for_name": -0.488,
+    "head_follows": 0.622,
+    "after_left": 1.353,
+    "before_right": -0.231,
+    "copula_subject": 0.719,
+    "year_for_count": -0.488,
+    "money_for_much": -0.188,
 }
 FEATURES = tuple(WEIGHTS)
 
@@ -394,9 +394,9 @@ def _closeness(words: _Words, first: int, last: int) -> tuple[float, float]:
 
 # In words: the cost of a clause or a sentence boundary between a candidate and a question
 # word, and the distance at which a word's pull halves.
-CLAUSE_COST = 3
+CLAUSE_COST = 1
 SENTENCE_COST = 12
-DISTANCE_SCALE = 3.0
+DISTANCE_SCALE = 8.0
 
 
 def _beside_head(words: _Words, first: int, last: int, head: str | None) -> float:
