@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from bisect import bisect_left, bisect_right
+from functools import cached_property, lru_cache
 
 from quotebot.index.text import STOP_WORDS, tokenize
 from quotebot.retrieval.answer_types import AnswerType, QuestionType, answer_spans
@@ -139,7 +140,7 @@ def candidates(asked: QuestionType, keywords: set[str], quote: str, question: st
     return [candidate for candidate in found if candidate is not None]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Words:
     """The quote's words, the question's keyword each holds, and its clause and sentence."""
 
@@ -165,8 +166,23 @@ class _Words:
         return cls(quote, matches, [_keyword_in(m.group(), keywords) for m in matches], clause, sentence)
 
     def covering(self, span: tuple[int, int]) -> tuple[int, int] | None:
-        inside = [i for i, m in enumerate(self.matches) if m.start() < span[1] and span[0] < m.end()]
-        return (inside[0], inside[-1]) if inside else None
+        """The first and last word overlapping ``span``."""
+        first = bisect_right(self.ends, span[0])  # the first word ending after the span starts
+        last = bisect_left(self.starts, span[1]) - 1  # the last word starting before it ends
+        return (first, last) if first <= last else None
+
+    @cached_property
+    def starts(self) -> list[int]:
+        return [m.start() for m in self.matches]
+
+    @cached_property
+    def ends(self) -> list[int]:
+        return [m.end() for m in self.matches]
+
+    @cached_property
+    def found(self) -> list[tuple[int, str]]:
+        """(position, keyword) of each word holding one of the question's keywords."""
+        return [(i, k) for i, k in enumerate(self.keyword) if k is not None]
 
 
 _WH_HEAD = re.compile(
@@ -377,8 +393,8 @@ def _closeness(words: _Words, first: int, last: int) -> tuple[float, float]:
     before it, those after it): each word's nearest occurrence outside the span, in words,
     farther across a clause or a sentence, adds 1 / (1 + distance / DISTANCE_SCALE)."""
     nearest: dict[str, tuple[float, bool]] = {}
-    for i, keyword in enumerate(words.keyword):
-        if keyword is None or first <= i <= last:
+    for i, keyword in words.found:
+        if first <= i <= last:
             continue
         edge = first if i < first else last
         gap = first - i - 1 if i < first else i - last - 1
@@ -461,7 +477,7 @@ def _beside_verb(words: _Words, first: int, last: int, asked: _Asked) -> float:
     or after "<verb> by" (a passive's agent: "was headlined by the British rock group Coldplay")."""
     if asked.verb is None:
         return 0.0
-    for i, keyword in enumerate(words.keyword):
+    for i, keyword in words.found:
         if keyword != asked.verb:
             continue
         if i < first and words.clause[i] == words.clause[first]:
@@ -493,9 +509,9 @@ def _enclosed(quote: str, span: tuple[int, int], pairs: tuple[tuple[str, str], .
 
 def _same_clause(words: _Words, first: int, last: int) -> float:
     """The share of the question's distinct words in the quote that its clause holds."""
-    everywhere = {k for k in words.keyword if k}
+    everywhere = {k for _, k in words.found}
     clauses = {words.clause[first], words.clause[last]}
-    near = {k for i, k in enumerate(words.keyword) if k and words.clause[i] in clauses and not first <= i <= last}
+    near = {k for i, k in words.found if words.clause[i] in clauses and not first <= i <= last}
     return len(near) / len(everywhere) if everywhere else 0.0
 
 
