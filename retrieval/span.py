@@ -74,38 +74,35 @@ class Candidate:
 # `bench/span_tune.py fit`: a softmax over each quote's candidates whose target is the ones
 # overlapping a gold answer.
 WEIGHTS: dict[str, float] = {
-    "near_before": 0.876,
-    "near_after": 0.632,
-    "subject_near_after": 0.048,
-    "object_near_before": 0.424,
-    "shared_words": -0.225,
-    "trimmed_words": -0.396,
-    "headed": 1.897,
-    "beside_head": 1.151,
-    "beside_verb": 0.681,
-    "asked_kind": 0.608,
-    "name": 0.173,
-    "number": 0.157,
-    "content_words": 0.584,
-    "long": -0.255,
-    "capitalised": 0.268,
-    "same_clause": 0.849,
-    "quoted": 0.814,
-    "in_brackets": -0.316,
-    "opens_sentence": 0.073,
-    "one_word": -0.344,
-    "phrase_for_name": -0.488,
-    "head_follows": 0.622,
-    "after_left": 1.353,
-    "before_right": -0.231,
-    "copula_subject": 0.719,
-    "year_for_count": -0.488,
-    "money_for_much": -0.188,
+    "near_before": 0.905,
+    "near_after": 0.647,
+    "subject_near_after": 0.052,
+    "object_near_before": 0.409,
+    "shared_words": -0.091,
+    "trimmed_words": -0.344,
+    "headed": 1.933,
+    "beside_head": 1.148,
+    "beside_verb": 0.694,
+    "asked_kind": 0.520,
+    "name": 0.190,
+    "number": 0.165,
+    "content_words": 0.266,
+    "long": -0.170,
+    "capitalised": 0.307,
+    "same_clause": 0.876,
+    "quoted": 0.908,
+    "in_brackets": -0.329,
+    "opens_sentence": 0.391,
+    "one_word": -0.430,
+    "phrase_for_name": -0.502,
+    "head_follows": 0.625,
+    "after_left": 1.370,
+    "before_right": -0.229,
+    "copula_subject": 0.734,
+    "year_for_count": -0.474,
+    "money_for_much": -0.189,
 }
 FEATURES = tuple(WEIGHTS)
-
-
-PHRASES_ONLY_WITHOUT_NAMES = True
 
 
 def score(features: dict[str, float]) -> float:
@@ -126,15 +123,20 @@ def candidates(asked: QuestionType, keywords: set[str], quote: str, question: st
     spans: list[tuple[tuple[int, int], str]] = []
     if kind is not None and kind not in _CLAUSES:
         spans += [(span, "asked_kind") for span in answer_spans(asked, quote)]
-    if kind not in _FIGURES and any(words.keyword):  # phrases only beside the question's words
+    if kind in _CLAUSES:  # no clause of the asked kind: a phrase, not a name or a figure
+        spans += [(span, "phrase") for span in _phrases(words)] if any(words.keyword) else []
+    elif kind not in _FIGURES and any(words.keyword):  # phrases only beside the question's words
         seen = {span for span, _ in spans}
         for other, source in ((AnswerType.NAME, "name"), (AnswerType.NUMBER, "number")):
             if other is AnswerType.NUMBER and kind in _NAMED:
                 continue
             typed = QuestionType(other, asked.known_words, asked.years, asked.numbers)
             spans += [(span, source) for span in answer_spans(typed, quote) if span not in seen]
-        if not (PHRASES_ONLY_WITHOUT_NAMES and kind in _NAMED and any(source == "asked_kind" for _, source in spans)):
+        if not (kind in _NAMED and any(source == "asked_kind" for _, source in spans)):
             spans += [(span, "phrase") for span in _phrases(words)]
+    # Each of two names joined by "and" is a candidate too ("Prime Minister Netanyahu and
+    # President Putin" asked "Who should meet Putin?": Prime Minister Netanyahu).
+    spans += [(part, source) for span, source in spans if source != "phrase" for part in _conjuncts(quote, span)]
     counting = kind in (AnswerType.NUMBER, AnswerType.AMOUNT, AnswerType.PERCENT)
     found = (_candidate(words, span, source, by, kind in _NAMED, counting) for span, source in spans)
     return [candidate for candidate in found if candidate is not None]
@@ -319,6 +321,18 @@ _YEAR = re.compile(r"(?:1[0-9]{3}|20[0-9]{2})s?")
 _MONEY = re.compile(r"[$£€¥]|\b(?:dollars?|pounds?|euros?|yen|cents?)\b", re.IGNORECASE)
 
 
+_AND = re.compile(r"\s(?:and|&)\s")
+
+
+def _conjuncts(quote: str, span: tuple[int, int]) -> list[tuple[int, int]]:
+    text = quote[span[0] : span[1]]
+    parts, start = [], 0
+    for joint in _AND.finditer(text):
+        parts.append((span[0] + start, span[0] + joint.start()))
+        start = joint.end()
+    return [*parts, (span[0] + start, span[1])] if parts else []
+
+
 def _candidate(
     words: _Words, span: tuple[int, int], source: str, asked: _Asked, names_asked: bool, figure_asked: bool = False
 ) -> Candidate | None:
@@ -331,6 +345,10 @@ def _candidate(
     while first <= last and words.keyword[first] not in (None, asked.head):
         first += 1
     while last >= first and words.keyword[last] not in (None, asked.head):
+        last -= 1
+    while first <= last and words.matches[first].group().lower() in STOP_WORDS:
+        first += 1
+    while last >= first and words.matches[last].group().lower() in STOP_WORDS:
         last -= 1
     if first > last:
         return None
