@@ -6,8 +6,9 @@ between the question's own words and clause punctuation. Each is described by a 
 generic cues (``FEATURES``): how closely the question's distinct words surround it and on
 which side, whether the question asks for a subject ("Who headlined ...?": the answer
 stands before the question's verb) or an object ("What did Warsz own?": after it), whether
-it is the phrase the noun of a "what/which <noun>" question heads or stands beside, how much
-of it the question already says. ``WEIGHTS`` weighs the cues (fitted on SQuAD's tuning half
+it is the phrase the noun of a "what/which/how many <noun>" question heads or stands beside,
+whether the question's words beside its wh-phrase stand beside it, how much of it the
+question already says. ``WEIGHTS`` weighs the cues (fitted on SQuAD's tuning half
 by bench/span_tune.py); the best candidate is marked. A reason, a request or a saying is
 the clause of that kind nearest the question's words. None when nothing qualifies (a
 figure asked and none in the quote): the quote is still shown, only unmarked.
@@ -16,8 +17,8 @@ figure asked and none in the quote): the quote is still shown, only unmarked.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from quotebot.index.text import STOP_WORDS, tokenize
@@ -114,8 +115,10 @@ def candidates(asked: QuestionType, keywords: set[str], quote: str, question: st
 
     A question asking for a figure (a number, an amount, a date) gets the figures of that
     kind only, and none when the quote has none (unmarked beats a guess); one asking for a
-    name gets names of that kind, other names and phrases; any other gets phrases, names
-    and numbers. None at all when the quote holds none of the question's words."""
+    name gets the names of that kind (phrases only when there are none) and other names;
+    a reason, a request or a saying without a clause of its kind gets phrases; any other
+    gets phrases, names and numbers. Without any of the question's words in the quote,
+    only things of the asked kind."""
     words = _Words.of(quote, keywords)
     by = _Asked.of(question)
     asked = _opening_kind(asked, question)
@@ -193,6 +196,8 @@ _WH_HEAD = re.compile(
     r"|\bhow (?:many|much) ((?:[a-z][\w'’-]*\s?)+)"
 )
 _NOT_HEADS = frozenset("is was are were did does do has have had will would can could should may might must the a an".split())
+
+
 def _counted(phrase: str | None) -> str | None:
     """The noun "how many/much" counts: of its words before a function word, the last
     plural ("how many former Enron directors agreed ...": directors), else the first
@@ -209,8 +214,6 @@ def _counted(phrase: str | None) -> str | None:
 
 
 _PLURAL = re.compile(r"(?:[^s'’]s|people|men|children|staff|police)$")
-
-
 _WH_CLAUSE = re.compile(r"\b(who|whom|what|which)\s+([\w'’-]+)(?:\s+([\w'’-]+))?")
 _DO = frozenset("did does do".split())
 _DETERMINERS = frozenset("the a an his her its their this that these those my our your".split())
@@ -220,7 +223,7 @@ _DETERMINERS = frozenset("the a an his her its their this that these those my ou
 class _Asked:
     """What the question's wording says about where its answer sits in a sentence."""
 
-    head: str | None  # the noun a "what/which <noun>" question asks for, as a keyword token
+    head: str | None  # the noun a "what/which/how many <noun>" question asks for, as a keyword token
     # "subject": the wh-phrase is the subject ("Who headlined the show?"): the answer stands
     # before the question's other words; "object" ("Who did Denver beat?"): after them.
     role: str | None
@@ -319,8 +322,6 @@ def _verb(rest: str, role: str | None) -> str | None:
 
 _YEAR = re.compile(r"(?:1[0-9]{3}|20[0-9]{2})s?")
 _MONEY = re.compile(r"[$£€¥]|\b(?:dollars?|pounds?|euros?|yen|cents?)\b", re.IGNORECASE)
-
-
 _AND = re.compile(r"\s(?:and|&)\s")
 
 
