@@ -13,7 +13,7 @@ one article and on a whole archive.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from quotebot.index.text import tokenize
@@ -288,7 +288,7 @@ def answer_spans(asked: QuestionType, sentence: str) -> list[tuple[int, int]]:
             spans.append((start, start + len(text)))
     if kind is AnswerType.AMOUNT and not spans:
         # "how much did it cost" is also answered by a bare number with a scale ("9.3bn").
-        return answer_spans(QuestionType(AnswerType.NUMBER, asked.known_words, asked.years, asked.numbers, asked.counted), sentence)
+        return answer_spans(replace(asked, kind=AnswerType.NUMBER), sentence)
     return spans
 
 

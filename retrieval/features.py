@@ -205,7 +205,6 @@ def sentence_features(
         candidate.values = {
             "cosine": cosine,
             "type_near": type_nearness(text, spans, weights) if asked.kind in SHORT_ANSWERS else 0.0,
-            "count_found": float(counts_what_is_asked(asked, text, spans)),
             "topic_said": plain_coverage(sorted(asked.topic), present),
             "coverage": keyword_coverage(weights, present),
             "with_previous": plain_coverage(keywords, leaned_on(candidate.article_id, candidate.sentence, text, present)),
@@ -225,7 +224,7 @@ def sentence_features(
         window_agrees, _ = number_agreement(asked, _window_text(texts, candidate))
         candidate.values["numbers_absent"] = float(names_numbers(asked) and not window_agrees)
         candidate.values["full_match"] = float(candidate.values["with_previous"] >= 1.0)
-        candidate.values["count_missing"] = float(bool(asked.counted) and not candidate.values["count_found"])
+        candidate.values["count_missing"] = float(bool(asked.counted) and not counts_what_is_asked(asked, text, spans))
     for name in ("cosine", "coverage"):
         best = max(c.values[name] for c in candidates)
         for candidate in candidates:
