@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 
 from quotebot.index.text import STOP_WORDS, tokenize
@@ -62,7 +62,7 @@ def _opening_kind(asked: QuestionType, question: str) -> QuestionType:
     if asked.kind is not AnswerType.DATE or not opening or _ASKS_A_DATE.search(question.lower()[: opening.end() + 12]):
         return asked
     kind = {"where": AnswerType.PLACE, "who": AnswerType.PERSON, "whom": AnswerType.PERSON, "whose": AnswerType.PERSON}
-    return QuestionType(kind.get(opening.group(1)), asked.known_words, asked.years, asked.numbers)
+    return replace(asked, kind=kind.get(opening.group(1)))
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def candidates(asked: QuestionType, keywords: set[str], quote: str, question: st
         for other, source in ((AnswerType.NAME, "name"), (AnswerType.NUMBER, "number")):
             if other is AnswerType.NUMBER and kind in _NAMED:
                 continue
-            typed = QuestionType(other, asked.known_words, asked.years, asked.numbers)
+            typed = replace(asked, kind=other)
             spans += [(span, source) for span in answer_spans(typed, quote) if span not in seen]
         if not (kind in _NAMED and any(source == "asked_kind" for _, source in spans)):
             spans += [(span, "phrase") for span in _phrases(words)]
