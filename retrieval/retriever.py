@@ -77,6 +77,7 @@ class _Found:
     candidates: list[SentenceEvidence]  # best first
     weights: dict[str, float]  # the question's keywords and their weights
     asked: QuestionType
+    question: str = ""  # as asked: the answer marked inside a quote reads its wording
 
 
 class Retriever:
@@ -193,7 +194,7 @@ class Retriever:
                 candidate.values["ranker_gap"] = candidate.ranker - best
                 candidate.values["margin"] = margin
                 candidate.confidence = self.models.confidence.probability(candidate.values)
-        return _Found(candidates, weights, asked)
+        return _Found(candidates, weights, asked, question)
 
     def search_chunks(self, question: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best chunks for ``question`` asked afresh, as (chunk id, fused score), best first.
@@ -371,7 +372,7 @@ class Retriever:
             if any(_overlaps(span, other) for other in taken.get(candidate.article_id, [])):
                 continue
             taken.setdefault(candidate.article_id, []).append(span)
-            quotes.append(self._quote(candidate, span, weights, asked))
+            quotes.append(self._quote(candidate, span, weights, asked, found.question))
             if len(quotes) == self.max_quotes:
                 break
         return quotes
@@ -390,10 +391,12 @@ class Retriever:
                 return Span(start=previous.start, end=span.end)
         return span
 
-    def _quote(self, candidate: SentenceEvidence, span: Span, weights: dict[str, float], asked: QuestionType) -> Quote:
+    def _quote(
+        self, candidate: SentenceEvidence, span: Span, weights: dict[str, float], asked: QuestionType, question: str
+    ) -> Quote:
         article = self.index.articles[candidate.article_id]
         text = span.slice(article.text)
-        marked = answer_span(asked, set(weights), text)
+        marked = answer_span(asked, set(weights), text, question=question)
         return Quote(
             text=text,
             article_id=article.id,

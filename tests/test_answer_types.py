@@ -108,7 +108,7 @@ def test_years_the_question_names_agree_or_conflict() -> None:
 
 def _marked(question: str, quote: str) -> str | None:
     keywords = set(tokenize(question)) - {"ask", "say"}
-    span = answer_span(question_type(question), keywords, quote)
+    span = answer_span(question_type(question), keywords, quote, question=question)
     return quote[span[0] : span[1]] if span else None
 
 
