@@ -118,7 +118,8 @@ class SavedBm25:
             return None
         vocab = json.loads((path / SAVED_FILES["vocab"]).read_text(encoding="utf-8"))
         mode = "r" if mmap else None
-        scores = {name: np.load(path / SAVED_FILES[name], mmap_mode=mode) for name in ("data", "indices", "indptr")}
+        # Plain arrays over the maps: np.memmap's Python-level indexing costs per query token.
+        scores = {name: np.asarray(np.load(path / SAVED_FILES[name], mmap_mode=mode)) for name in ("data", "indices", "indptr")}
         scores["num_docs"] = params.get("num_docs")
         return cls(path, params, vocab, scores)
 
@@ -132,7 +133,9 @@ class SavedBm25:
             if token + 1 >= len(indptr):
                 continue  # bm25s keeps an empty-string entry outside the matrix: it matches nothing
             start, end = indptr[token], indptr[token + 1]
-            np.add.at(scores, indices[start:end], data[start:end])
+            # A token's column names each document once, so a fancy-index add is np.add.at's
+            # float32 sum (bm25s's), without its slow unbuffered path.
+            scores[indices[start:end]] += data[start:end]
         return scores
 
     @classmethod

@@ -230,11 +230,11 @@ class Retriever:
         if len(ids) < 2:
             return ids
         rounded = np.round(np.asarray(scores, dtype=np.float64), 6)
-        if len(np.unique(rounded)) == len(rounded):
+        ordered = np.sort(rounded)  # (not np.unique: it imports numpy.ma, 16 ms of a one-shot ask)
+        if (ordered[1:] != ordered[:-1]).all():
             return ids  # no ties: the usual case, nothing to look up
         dates = self.index.articles.date_keys()
-        rows = self.index.chunks.rows
-        positions = [int(rows[self.index.chunks.row_of(int(chunk_id))]["article"]) for chunk_id in ids]
+        positions = self.index.chunks.rows["article"][self.index.chunks.rows_of(ids)]
         order = np.lexsort((-dates[positions], -rounded))
         return ids[order]
 
