@@ -517,8 +517,10 @@ class _GenerationWriter:
         with open(self.generation / storage.CHUNK_TOKENS_FILE, "w", encoding="utf-8") as handle:
             for line in token_lines:
                 handle.write(line + "\n")
-        token_lists = [[] if line == NO_TOKENS else line.split(" ") for line in token_lines]
-        return self.builder.keywords.build(ids, token_lists).commit(self.generation)
+        previous = None
+        if self.previous is not None and self.previous.manifest.keyword_index.backend == self.builder.keywords.name:
+            previous = self.previous.keywords  # kept chunks' tokens are taken from it, not split again
+        return self.builder.keywords.build(ids, _TokenLines(token_lines), previous=previous).commit(self.generation)
 
     def _write_manifest(
         self, article_ids: list[str], chunks: int, sentences: int, stores: tuple[StoreRef, StoreRef], started: float
@@ -545,6 +547,22 @@ class _GenerationWriter:
         )
         (self.generation / storage.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
         return manifest
+
+
+class _TokenLines(Sequence[list[str]]):
+    """The token file's lines as token lists, each split only when read."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = lines
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __getitem__(self, row):  # type: ignore[override]
+        if isinstance(row, slice):
+            return [self[number] for number in range(*row.indices(len(self)))]
+        line = self._lines[row]
+        return [] if line == NO_TOKENS else line.split(" ")
 
 
 def _read_tokens(index: QuoteIndex) -> list[str]:
