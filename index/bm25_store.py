@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections import defaultdict
 from collections.abc import Sequence
+from itertools import chain, count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,23 +122,34 @@ class TokenStream:
 
 def _token_stream(token_lists: Sequence[list[str] | None], previous: TokenStream | None, ids: np.ndarray | None) -> TokenStream:
     """The documents as token ids, numbered after ``previous``'s vocabulary (new tokens after it)."""
-    vocabulary = list(previous.vocabulary) if previous is not None else []
+    chunk_ids = np.asarray(ids if ids is not None else np.arange(len(token_lists)), dtype=np.int64)
+    if previous is None:  # all new (a first build): one pass over every token, in C
+        documents = []
+        for tokens in token_lists:
+            if tokens is None:
+                raise ValueError("a chunk's tokens left out without a previous stream to take them from")
+            documents.append(tokens or [PLACEHOLDER_TOKEN])
+        lengths = np.fromiter(map(len, documents), dtype=np.int64, count=len(documents))
+        first_seen: defaultdict[str, int] = defaultdict(count().__next__)
+        flat = np.fromiter(map(first_seen.__getitem__, chain.from_iterable(documents)), dtype=np.int64, count=int(lengths.sum()))
+        return TokenStream(flat, lengths, list(first_seen), chunk_ids)
+    # Where each chunk was in the previous stream (-1: not there).
+    starts = np.zeros(len(previous.lengths) + 1, dtype=np.int64)
+    np.cumsum(previous.lengths, out=starts[1:])
+    order = np.argsort(previous.chunk_ids, kind="stable")
+    sorted_ids = previous.chunk_ids[order]
+    at = np.minimum(np.searchsorted(sorted_ids, chunk_ids), max(len(sorted_ids) - 1, 0))
+    found = (sorted_ids[at] == chunk_ids) if len(sorted_ids) else np.zeros(len(chunk_ids), dtype=bool)
+    old_rows = np.where(found, order[at] if len(sorted_ids) else -1, -1).tolist()
+    vocabulary = list(previous.vocabulary)
     numbering: dict[str, int] = {token: number for number, token in enumerate(vocabulary)}
-    if previous is not None:
-        starts = np.zeros(len(previous.lengths) + 1, dtype=np.int64)
-        np.cumsum(previous.lengths, out=starts[1:])
-        order = np.argsort(previous.chunk_ids, kind="stable")
-        sorted_ids = previous.chunk_ids[order]
     pieces: list[np.ndarray] = []
     lengths = np.zeros(len(token_lists), dtype=np.int64)
     for row, tokens in enumerate(token_lists):
         if tokens is None:  # a kept chunk: its ids as they were
-            if previous is None or ids is None:
-                raise ValueError("a chunk's tokens left out without a previous stream to take them from")
-            at = int(np.searchsorted(sorted_ids, ids[row]))
-            if at >= len(sorted_ids) or sorted_ids[at] != ids[row]:
-                raise ValueError(f"chunk {int(ids[row])} is not in the previous keyword index")
-            old = int(order[at])
+            old = old_rows[row]
+            if old < 0:
+                raise ValueError(f"chunk {int(chunk_ids[row])} is not in the previous keyword index")
             piece = previous.ids[starts[old] : starts[old + 1]]
         else:
             piece = np.fromiter(
@@ -146,7 +159,6 @@ def _token_stream(token_lists: Sequence[list[str] | None], previous: TokenStream
         lengths[row] = len(piece)
     vocabulary += list(numbering)[len(vocabulary) :]
     stream_ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-    chunk_ids = np.asarray(ids if ids is not None else np.arange(len(token_lists)), dtype=np.int64)
     return TokenStream(stream_ids, lengths, vocabulary, chunk_ids)
 
 
