@@ -28,6 +28,7 @@ import json
 import random
 import sys
 import time
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -231,8 +232,9 @@ LEVERS = {
 }
 
 
-def top1(ranker: LogisticModel, rows: list) -> dict[str, float]:
-    """Per answerable set: share of questions whose best-ranked candidate holds an answer."""
+def top1(ranker: LogisticModel, rows: list, counts: bool = False) -> dict:
+    """Per answerable set: share of questions whose best-ranked candidate holds an answer
+    (with ``counts``, the list of right/wrong per question instead)."""
     best: dict[tuple[str, str], tuple[float, bool]] = {}
     for set_name, qid, label, values in rows:
         if set_name not in ANSWERABLE:
@@ -243,6 +245,8 @@ def top1(ranker: LogisticModel, rows: list) -> dict[str, float]:
     out: dict[str, list[bool]] = defaultdict(list)
     for (set_name, _), (_, label) in best.items():
         out[set_name].append(label)
+    if counts:
+        return dict(out)
     return {name: sum(labels) / len(labels) for name, labels in sorted(out.items())}
 
 
@@ -254,6 +258,20 @@ def ablate(rows: list) -> None:
     for lever, names in LEVERS.items():
         ranker = fit_ranker(rows, drop=names)
         print(f"{'without ' + lever:<40} " + "  ".join(f"{v:>10.3f}" for v in top1(ranker, rows).values()))
+
+
+def cross_validate(rows: list, drop: tuple[str, ...]) -> dict[str, float]:
+    """First sentence right per set, each half of the questions ranked by a ranker fitted on
+    the other half (halves by a hash of the question id): the honest measure of a lever."""
+    def half(qid: str) -> int:
+        return zlib.crc32(qid.split("/")[-1].encode()) % 2  # "7/<id>": the question, not the corpus
+
+    right: dict[str, list[bool]] = defaultdict(list)
+    for held_out in (0, 1):
+        ranker = fit_ranker([r for r in rows if half(r[1]) != held_out], drop)
+        for set_name, share in top1(ranker, [r for r in rows if half(r[1]) == held_out], counts=True).items():
+            right[set_name].extend(share)
+    return {name: sum(labels) / len(labels) for name, labels in sorted(right.items())}
 
 
 def fit(rows: list, drop: tuple[str, ...] = ()) -> tuple[Models, dict]:
@@ -359,6 +377,11 @@ def main() -> int:
     parser.add_argument("--per-article", type=int, default=60, help="own questions per one-article corpus")
     parser.add_argument("--rows", type=Path, help="save (or, if it exists, reuse) the gathered features here")
     parser.add_argument("--write", action="store_true", help="rewrite retrieval/weights.json")
+    parser.add_argument(
+        "--cv", action="append", default=[], metavar="FEATURES",
+        help="print two-fold cross-validated first sentences right with these comma-separated ranker "
+        "features left out ('' for none); repeatable",
+    )
     parser.add_argument("--levers", action="store_true", help="also refit without each lever and print what it gains")
     args = parser.parse_args()
     if args.rows and args.rows.exists():
@@ -369,6 +392,10 @@ def main() -> int:
             args.rows.write_text(json.dumps(rows))
     if args.levers:
         ablate(rows)
+    for features in args.cv:
+        drop = tuple(f for f in features.split(",") if f)
+        shares = cross_validate(rows, drop)
+        print(f"cross-validated, without {', '.join(drop) or 'nothing'}: " + ", ".join(f"{n} {v:.3f}" for n, v in shares.items()))
     models, tops = fit(rows)
     print("first sentence right (ranker alone): " + ", ".join(f"{n} {v:.3f}" for n, v in top1(models.ranker, rows).items()))
     print(json.dumps({"ranker": models.ranker.to_json(), "confidence": models.confidence.to_json()}, indent=1))

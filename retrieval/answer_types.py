@@ -13,8 +13,10 @@ one article and on a whole archive.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
+
+from quotebot.index.text import tokenize
 
 
 class AnswerType(str, Enum):
@@ -169,6 +171,8 @@ class QuestionType:
     known_words: frozenset[str]  # lower-cased words of the question: a match made of them only is no answer
     years: frozenset[str]  # years the question names
     numbers: frozenset[str]  # other numbers it names (digits as written, commas dropped)
+    counted: frozenset[str] = frozenset()  # keyword stems of what "how many ..." counts ("first downs")
+    topic: frozenset[str] = frozenset()  # keyword stems of what "What did X say about ...?" is about
 
 
 def question_type(question: str) -> QuestionType:
@@ -176,7 +180,39 @@ def question_type(question: str) -> QuestionType:
     words = frozenset(re.findall(r"[\w'’]+", asked))
     years = frozenset(_YEAR.findall(question))
     numbers = frozenset(n.replace(",", "") for n in _DIGITS.findall(question)) - years
-    return QuestionType(_kind(asked), words, years, numbers)
+    kind = _kind(asked)
+    counted = _counted(asked) if kind in (AnswerType.NUMBER, AnswerType.AMOUNT) else frozenset()
+    topic = _topic(asked) if kind in (AnswerType.SAYING, AnswerType.REQUEST) else frozenset()
+    return QuestionType(kind, words, years, numbers, counted, topic)
+
+
+_ABOUT = re.compile(r"\b(?:about|on|over|regarding|concerning)\s+(.+)")
+
+
+def _topic(asked: str) -> frozenset[str]:
+    """"What did Herzog say about Hezbollah?": what the saying must be about ("hezbollah")."""
+    found = _ABOUT.search(asked)
+    return frozenset(tokenize(found.group(1))) if found else frozenset()
+
+
+# "How many first downs did ...", "how much rice does ...": what is counted runs from the
+# question word to its verb (or a preposition). Measures and comparisons are not the thing counted.
+_COUNTED = re.compile(r"\b(?:how (?:many|much)|what number of)\s+((?:[\w'’-]+\s*){1,4})")
+_COUNT_ENDS = _AUXILIARIES | frozenset("a an the per in on of at for to from".split())
+_NOT_COUNTED = frozenset("more fewer less money times".split())
+
+
+def _counted(asked: str) -> frozenset[str]:
+    found = _COUNTED.search(asked)
+    if not found:
+        return frozenset()
+    words = []
+    for word in found.group(1).split():
+        if word in _COUNT_ENDS:
+            break
+        if word not in _NOT_COUNTED:
+            words.append(word)
+    return frozenset(tokenize(" ".join(words)))
 
 
 def _kind(asked: str) -> AnswerType | None:
@@ -245,12 +281,14 @@ def answer_spans(asked: QuestionType, sentence: str) -> list[tuple[int, int]]:
     spans = []
     for match in pattern.finditer(sentence):
         text = match.group().strip()
+        if kind is AnswerType.NUMBER and _YEAR.fullmatch(text):
+            continue  # "the 2001 Act" counts nothing: a bare year is a date, not how many
         if text and not _named_by(asked, text):
             start = match.start() + len(match.group()) - len(match.group().lstrip())
             spans.append((start, start + len(text)))
     if kind is AnswerType.AMOUNT and not spans:
         # "how much did it cost" is also answered by a bare number with a scale ("9.3bn").
-        return answer_spans(QuestionType(AnswerType.NUMBER, asked.known_words, asked.years, asked.numbers), sentence)
+        return answer_spans(replace(asked, kind=AnswerType.NUMBER), sentence)
     return spans
 
 

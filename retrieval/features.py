@@ -10,8 +10,9 @@ what lets one ranker and one confidence model serve a one-article corpus and an 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from quotebot.index.text import tokenize
+from quotebot.index.text import TOKEN_PATTERN, tokenize
 from quotebot.retrieval.answer_types import REQUEST_WORDS, AnswerType, QuestionType, answer_spans, names_numbers, number_agreement
 
 # A first quote must stay readable in a chat bubble: at most two sentences and this long.
@@ -32,6 +33,8 @@ RANKER_FEATURES: tuple[str, ...] = (
     "rare",  # share of the question's rarest keywords in the sentence and its neighbours
     "type_found",  # the question asks for a kind of thing, and the sentence holds a new one
     "type_missing",  # it asks for a kind, and the sentence holds none the question lacks
+    "type_near",  # how close that new thing stands to the question's keywords (1: next to one)
+    "topic_said",  # "What did X say about <topic>?": share of the topic's keywords in the sentence itself
     "number_agrees",  # the sentence holds a number or year the question names
     "number_conflicts",  # it names other years / numbers instead
     "lead",  # the first sentence of an article of several paragraphs (news tells the essentials first)
@@ -45,7 +48,7 @@ RANKER_FEATURES: tuple[str, ...] = (
 # right on held-out SQuAD questions of the tuning half).
 INTERACTING: tuple[str, ...] = (
     "cosine_gap", "coverage_gap", "with_previous", "window", "rare", "bigram", "type_found",
-    "type_missing", "chunk_rank", "cosine_rank", "coverage_rank", "length",
+    "type_missing", "chunk_rank", "cosine_rank", "coverage_rank", "length", "type_near",
 )
 
 
@@ -84,6 +87,7 @@ CONFIDENCE_FEATURES: tuple[str, ...] = (
     "type_missing",
     "numbers_absent",  # the question names numbers or years and none is near the sentence
     "full_match",  # the sentence (and what it leans on) holds every keyword of the question
+    "count_missing",  # "how many cars", and no number of cars in the sentence (no number next to "cars")
 )
 
 
@@ -194,11 +198,14 @@ def sentence_features(
         present = texts.tokens(candidate.article_id, candidate.sentence)
         window = texts.window(candidate.article_id, candidate.sentence)
         typed = asked.kind is not None
-        found = typed and (bool(answer_spans(asked, text)) or _inside_quotation(asked, texts, candidate))
+        spans = answer_spans(asked, text) if typed else []
+        found = typed and (bool(spans) or _inside_quotation(asked, texts, candidate))
         agrees, conflicts = number_agreement(asked, text)
         lead = float(candidate.sentence == 0 and texts.paragraphs(candidate.article_id) > 1)
         candidate.values = {
             "cosine": cosine,
+            "type_near": type_nearness(text, spans, weights) if asked.kind in SHORT_ANSWERS else 0.0,
+            "topic_said": plain_coverage(sorted(asked.topic), present),
             "coverage": keyword_coverage(weights, present),
             "with_previous": plain_coverage(keywords, leaned_on(candidate.article_id, candidate.sentence, text, present)),
             "window": keyword_coverage(weights, window),
@@ -217,16 +224,63 @@ def sentence_features(
         window_agrees, _ = number_agreement(asked, _window_text(texts, candidate))
         candidate.values["numbers_absent"] = float(names_numbers(asked) and not window_agrees)
         candidate.values["full_match"] = float(candidate.values["with_previous"] >= 1.0)
-    best_cosine = max(c.values["cosine"] for c in candidates)
-    best_coverage = max(c.values["coverage"] for c in candidates)
-    for candidate in candidates:
-        candidate.values["cosine_gap"] = candidate.values["cosine"] - best_cosine
-        candidate.values["coverage_gap"] = candidate.values["coverage"] - best_coverage
+        candidate.values["count_missing"] = float(bool(asked.counted) and not counts_what_is_asked(asked, text, spans))
+    for name in ("cosine", "coverage"):
+        best = max(c.values[name] for c in candidates)
+        for candidate in candidates:
+            candidate.values[f"{name}_gap"] = candidate.values[name] - best
     for name in ("cosine", "coverage"):
         distinct = sorted({c.values[name] for c in candidates}, reverse=True)
         place = {value: rank for rank, value in enumerate(distinct)}
         for candidate in candidates:
             candidate.values[f"{name}_rank"] = 1.0 / (1 + place[candidate.values[name]])
+
+
+# Kinds answered by a few words (a figure, a date, a name), whose place next to the question's
+# words tells; the others (a reason, a request, a saying) are clauses that hold those words.
+SHORT_ANSWERS = frozenset(
+    {AnswerType.PERCENT, AnswerType.AMOUNT, AnswerType.NUMBER, AnswerType.DATE, AnswerType.PERSON,
+     AnswerType.ORGANISATION, AnswerType.PLACE, AnswerType.NAME}
+)
+# Words between an answer and the question's nearest keyword at which nearness halves.
+NEAR_WORDS = 3.0
+
+
+def type_nearness(text: str, spans: list[tuple[int, int]], weights: dict[str, float]) -> float:
+    """1 / (1 + d / NEAR_WORDS) for the fewest words ``d`` between a found answer span and a
+    keyword of the question in the sentence (SQuAD's and news' answers sit next to the words
+    the question repeats); 0 without a span or a keyword."""
+    if not spans:
+        return 0.0
+    words = [m.span() for m in TOKEN_PATTERN.finditer(text)]
+    keyword_at = [n for n, (start, end) in enumerate(words) if _keyword(text[start:end]) in weights]
+    answer_at = [n for n, (start, end) in enumerate(words) if any(start < e and end > s for s, e in spans)]
+    if not keyword_at or not answer_at:
+        return 0.0
+    gap = min(abs(a - k) for a in answer_at for k in keyword_at)
+    return 1.0 / (1.0 + max(gap - 1, 0) / NEAR_WORDS)
+
+
+# Keywords after a number that still name what it counts ("244 robots", "11 first downs").
+COUNTED_WITHIN = 3
+
+
+def counts_what_is_asked(asked: QuestionType, text: str, spans: list[tuple[int, int]]) -> bool:
+    """Whether a number found for "how many <things>" is a number of those things: one of
+    the counted words is in the number's own span or among the few keywords after it."""
+    if not asked.counted:
+        return False
+    for start, end in spans:
+        after = tokenize(text[end : end + 60])[:COUNTED_WITHIN]
+        if asked.counted & {*tokenize(text[start:end]), *after}:
+            return True
+    return False
+
+
+@lru_cache(maxsize=65536)
+def _keyword(word: str) -> str | None:
+    tokens = pair_tokens(tokenize(word))
+    return tokens[0] if tokens else None
 
 
 def _inside_quotation(asked: QuestionType, texts: SentenceText, candidate: SentenceEvidence) -> bool:

@@ -120,3 +120,21 @@ def test_an_open_question_marks_what_follows_its_words() -> None:
     quote = "The militaries of Jerusalem and Moscow have resumed cooperation to assure deconfliction, he said."
     marked = _marked("What have the militaries of Jerusalem and Moscow resumed?", quote)
     assert marked is not None and marked.startswith("cooperation")
+
+
+def test_how_many_knows_what_it_counts() -> None:
+    assert question_type("How many first downs did the Broncos have?").counted == set(tokenize("first downs"))
+    assert question_type("How much rice does the U.S. want Japan to import?").counted == set(tokenize("rice"))
+    assert question_type("How many times have they won?").counted == frozenset()  # a measure, not a thing
+    assert question_type("Who won?").counted == frozenset()
+
+
+def test_a_bare_year_is_no_count() -> None:
+    asked = question_type("How many terror suspects are held?")
+    sentence = "Under the Security Act 2001, 12 foreign terror suspects can be detained."
+    assert [sentence[a:b] for a, b in answer_spans(asked, sentence)] == ["12"]
+
+
+def test_a_saying_question_knows_its_topic() -> None:
+    assert question_type("What did Lavrov say about fighting terrorism?").topic == set(tokenize("fighting terrorism"))
+    assert question_type("What did Herzog ask Lavrov?").topic == frozenset()

@@ -310,7 +310,9 @@ def test_feeds_watch_runs_until_interrupted(server: WebServer, seed_index_dir: P
     add_feed(index, server.url("/rss"))
     process = subprocess.Popen(
         [sys.executable, "-m", "quotebot.bot.cli", "feeds", "watch", "--every", "1s", "--index-dir", str(index)],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_PROXY": "127.0.0.1"},
+        # PYTHONFAULTHANDLER: a watcher that does not stop is sent SIGABRT below and prints
+        # every thread's stack, so a hang says where it hangs.
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_PROXY": "127.0.0.1", "PYTHONFAULTHANDLER": "1"},
     )
     try:
         deadline = time.monotonic() + 120
@@ -318,7 +320,12 @@ def test_feeds_watch_runs_until_interrupted(server: WebServer, seed_index_dir: P
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
+        try:
+            _, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            _, stderr = process.communicate(timeout=30)
+            raise AssertionError(f"still running 60 s after Ctrl-C; its threads:\n{stderr[-6000:]}") from None
     finally:
         if process.poll() is None:
             process.kill()
