@@ -9,7 +9,8 @@ to be faster changes no answer.
 
 Questions: every question of the news question set (answerable or not) whose article is in
 the corpus, plus ``--titles`` headline questions spread over the corpus (as
-bench/index_scale.py asks them). ``--compare`` says how many answers differ: quotes (text,
+bench/index_scale.py asks them). ``--evidence`` adds every candidate sentence's unrounded
+ranker log-odds and confidence. ``--compare`` says how many answers differ: quotes (text,
 offsets, answer span) must be equal, scores and confidences within 1e-9.
 """
 
@@ -49,7 +50,12 @@ def dump(args: argparse.Namespace) -> None:
     bot.warm_up()
     for number, question in enumerate(questions(args.questions, args.corpus, args.titles)):
         answer = bot.ask(question, conversation=str(number))
-        print(answer.model_dump_json())
+        record = answer.model_dump(mode="json")
+        if args.evidence:  # every candidate's ranker log-odds and confidence, unrounded
+            record["evidence"] = [
+                [c.article_id, c.sentence, c.ranker, c.confidence] for c in bot.retriever.evidence(question)
+            ]
+        print(json.dumps(record))
 
 
 def _differs(before, after, path: str = "") -> str | None:
@@ -93,6 +99,7 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, default=None, help="the news question set (YAML)")
     parser.add_argument("--corpus", type=Path)
     parser.add_argument("--titles", type=int, default=200)
+    parser.add_argument("--evidence", action="store_true", help="also every candidate's unrounded ranker and confidence")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
     args = parser.parse_args()
     if args.compare:
