@@ -451,9 +451,11 @@ class _GenerationWriter:
                 vector_parts.append(vectors)
                 token_lines.extend(tokens)
         chunks = np.concatenate(chunk_parts) if chunk_parts else np.zeros(0, CHUNK_ROW)
+        # Each chunk row names its article's position in this generation (set once, for all).
+        chunks["article"] = np.repeat(np.arange(len(chunk_parts), dtype=np.int32), [len(part) for part in chunk_parts])
         sentence_vectors = (
             np.concatenate(vector_parts) if vector_parts else np.zeros((0, self.builder.embedder.dimension))
-        ).astype(np.float16)  # half the file; cosine ranking of sentences is unaffected at this precision
+        ).astype(np.float16, copy=False)  # half the file; cosine ranking of sentences is unaffected at this precision
         write_records(self.generation / storage.ARTICLES_FILE, records)
         np.save(self.generation / storage.ARTICLE_ROWS_FILE, np.array(article_rows, dtype=ARTICLE_ROW))
         np.save(self.generation / storage.CHUNKS_FILE, chunks)
@@ -471,8 +473,7 @@ class _GenerationWriter:
             previous = self.previous
             assert previous is not None
             chunk_start, chunk_end = previous.articles.chunk_base[entry], previous.articles.chunk_base[entry + 1]
-            chunks = np.array(previous.chunks.rows[chunk_start:chunk_end])
-            chunks["article"] = position
+            chunks = previous.chunks.rows[chunk_start:chunk_end]  # a view: write() copies it, setting "article"
             rows = previous._sentence_slice(entry)
             return (
                 previous.articles.records[entry],
