@@ -362,6 +362,7 @@ def report(models: Models, tops: dict) -> float:
     if chosen is not None:
         r = rates(models, tops, chosen)
         print(f"at {chosen}: " + ", ".join(f"{name} answered {r[name]['answered']:.3f}" for name in names))
+        print(f"at {chosen}, first quote right: " + ", ".join(f"{n} {r[n]['right']:.3f}" for n in names if n in ANSWERABLE))
     return chosen
 
 
