@@ -3,6 +3,8 @@
     .venv/bin/python bench/index_scale.py corpus ../shared/data/news/bbc.jsonl [--json OUT]
     .venv/bin/python bench/index_scale.py synthetic ../shared/data/news/bbc.jsonl --chunks 1000000 [--json OUT]
     .venv/bin/python bench/index_scale.py raw ../shared/data/news/bbc.jsonl --index-dir DIR [--json OUT]
+    .venv/bin/python bench/index_scale.py serving ../shared/data/news/bbc.jsonl --index-dir DIR \
+        --news-questions bench/news_questions.yaml [--cold-question Q] [--json OUT]
 
 ``corpus`` runs the real commands a user runs, each in a fresh process, and reports:
 indexing chunks/s of `quotebot index build` beside the raw encoder's chunks/s measured in
@@ -16,6 +18,11 @@ copy's vectors are the original article's real vectors plus gaussian noise, reno
 so nearest neighbours are as crowded as in real data (embedding a million chunks would
 take this machine a day; the writer, the stores and the serving path are all real). It
 reports the same serving figures plus ANN recall@10 against exact search.
+
+``serving`` takes an index already built from the corpus (never changed: each `index add`
+runs on a fresh copy) and reports the serving figures alone: cold `quotebot ask` of one
+question (each run's wall), warm p50/p95 over the news question set's answerable questions
+about the corpus (or headline questions without it), and `quotebot index add` of one article.
 
 Data paths are arguments: the data is never copied into the project.
 """
@@ -101,12 +108,14 @@ def _serve(index_dir: Path, questions_file: Path) -> None:
     }))
 
 
-def serving_figures(index_dir: Path, questions: list[str], scratch: Path) -> dict:
+def serving_figures(index_dir: Path, questions: list[str], scratch: Path, cold_question: str | None = None) -> dict:
     questions_file = scratch / "questions.txt"
     questions_file.write_text("\n".join(questions) + "\n", encoding="utf-8")
     serve = measured([sys.executable, __file__, "serve", str(index_dir), str(questions_file)])
     warm = json.loads(serve["stdout"].strip().splitlines()[-1])
-    cold = [measured([*QUOTEBOT, "ask", questions[i], "--index-dir", str(index_dir)]) for i in range(COLD_RUNS)]
+    asked = [cold_question] * COLD_RUNS if cold_question else questions[:COLD_RUNS]
+    cold = [measured([*QUOTEBOT, "ask", question, "--index-dir", str(index_dir)]) for question in asked]
+    _COLD_WALLS[:] = [run["wall_s"] for run in cold]
     return {
         "cold_ask_s": statistics.median(run["wall_s"] for run in cold),
         "cold_ask_rss_mb": max(run["peak_rss_mb"] for run in cold),
@@ -233,6 +242,39 @@ def corpus(args: argparse.Namespace) -> dict:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def serving(args: argparse.Namespace) -> dict:
+    """The serving figures of an index already built from ``args.path`` (see the docstring)."""
+    global COLD_RUNS, ADD_RUNS
+    COLD_RUNS, ADD_RUNS = args.cold_runs, args.add_runs
+    articles = [json.loads(line) for line in args.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    scratch = Path(tempfile.mkdtemp(prefix="quotebot-serving-", dir=args.work))
+    try:
+        if args.news_questions:
+            import yaml
+
+            ids = {a["id"] for a in articles}
+            data = yaml.safe_load(args.news_questions.read_text(encoding="utf-8"))
+            questions = [q["q"] for entry in data["articles"] if entry["article"] in ids
+                         for q in entry["questions"] if q.get("expect") is not None]
+        else:
+            questions = questions_from(articles, args.questions)
+        figures = {"corpus": args.path.name, "load_average_at_start": os.getloadavg()[0]}
+        cold_question = args.cold_question or questions[0]
+        figures.update(serving_figures(args.index_dir, questions, scratch, cold_question))
+        figures["cold_question"] = cold_question
+        figures["cold_ask_runs_s"] = [round(t, 3) for t in _COLD_WALLS]
+        figures.update(add_one_article(args.index_dir, articles, scratch))
+        figures["add_runs_s"] = [round(t, 3) for t in _ADD_WALLS]
+        figures["load_average_at_end"] = os.getloadavg()[0]
+        return figures
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+_COLD_WALLS: list[float] = []
+_ADD_WALLS: list[float] = []
+
+
 def add_one_article(index_dir: Path, articles: list[dict], scratch: Path) -> dict:
     """Wall time of `quotebot index add` of one new article, on a fresh copy each run."""
     source = dict(articles[len(articles) // 2])
@@ -246,6 +288,7 @@ def add_one_article(index_dir: Path, articles: list[dict], scratch: Path) -> dic
         shutil.copytree(index_dir, copy)
         runs.append(measured([*QUOTEBOT, "index", "add", str(new), "--index-dir", str(copy)]))
         shutil.rmtree(copy)
+    _ADD_WALLS[:] = [run["wall_s"] for run in runs]
     return {
         "add_one_article_s": statistics.median(run["wall_s"] for run in runs),
         "add_peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
@@ -389,6 +432,9 @@ ROWS = [
     ("peak RSS index build", "build_peak_rss_mb", "{:,.0f} MB"),
     ("index on disk (live generation)", "index_mb", "{}"),
     ("`quotebot index add` one article", "add_one_article_s", "{:.2f} s"),
+    ("cold `quotebot ask`, each run", "cold_ask_runs_s", "{}"),
+    ("`index add`, each run", "add_runs_s", "{}"),
+    ("load average at start / end", "load_average_at_start", "{:.2f}"),
     ("ANN recall@10 vs exact", "ann_recall_at_10", "{:.3f}"),
 ]
 
@@ -423,7 +469,15 @@ def main() -> None:
     raw.add_argument("path", type=Path)
     raw.add_argument("--raw-sample", type=int, default=2000)
     raw.add_argument("--index-dir", type=Path, required=True, help="an index folder whose ONNX export to use (made if missing)")
-    for sub in (real, synth, raw):
+    served = commands.add_parser("serving", help="serving figures (cold ask, warm p50/p95, index add) of a built index")
+    served.add_argument("path", type=Path, help="the corpus the index was built from")
+    served.add_argument("--index-dir", type=Path, required=True, help="the built index (not changed)")
+    served.add_argument("--news-questions", type=Path, default=None, help="bench/news_questions.yaml: its answerable questions")
+    served.add_argument("--questions", type=int, default=200, help="headline questions, without --news-questions")
+    served.add_argument("--cold-question", default=None, help="the question cold runs ask (default: the first)")
+    served.add_argument("--cold-runs", type=int, default=8)
+    served.add_argument("--add-runs", type=int, default=3)
+    for sub in (real, synth, raw, served):
         sub.add_argument("--json", type=Path, help="also write the figures here")
         sub.add_argument("--work", type=Path, default=None, help="scratch folder (default: the system's)")
     serve = commands.add_parser("serve")
@@ -441,6 +495,8 @@ def main() -> None:
         raise SystemExit(f"{args.path}: no such file (the data lives in ../shared/data; see its README)")
     if args.command == "raw":
         figures = {"corpus": args.path.name, **raw_encoder_rate(args.path, args.raw_sample, args.index_dir)}
+    elif args.command == "serving":
+        figures = serving(args)
     else:
         figures = corpus(args) if args.command == "corpus" else synthetic(args)
     print_table(figures)

@@ -17,9 +17,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from quotebot.bot.safe_text import json_line, printable
-from quotebot.bot.settings import Settings, load_settings
-from quotebot.index.errors import ExitCode, IndexMissingError, UserError, exit_code_of, is_user_error
+# pydantic looks for plugins (observability hooks other packages register) by scanning every
+# installed package's entry points when the first model is defined: 30 ms of a one-shot
+# `quotebot ask`, and quotebot uses none. Set PYDANTIC_DISABLE_PLUGINS yourself (even to "")
+# to have them loaded. Before quotebot's models are defined, so before its imports.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+from quotebot.bot.safe_text import json_line, printable  # noqa: E402
+from quotebot.bot.settings import Settings, load_settings  # noqa: E402
+from quotebot.index.errors import ExitCode, IndexMissingError, UserError, exit_code_of, is_user_error  # noqa: E402
 
 __all__ = ["ExitCode", "UserError", "build_parser", "main"]
 

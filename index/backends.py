@@ -23,7 +23,7 @@ This module imports no engine: a backend module is imported when it is first use
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -182,8 +182,12 @@ class KeywordBackend(Protocol):
 
     def open(self, generation: Path, ref: StoreRef, *, mmap: bool) -> KeywordSearcher: ...
 
-    def build(self, ids: np.ndarray, token_lists: list[list[str]]) -> KeywordWriter:
-        """A new index of one token list per chunk id (keyword indexes are rebuilt each generation)."""
+    def build(self, ids: np.ndarray, token_lists: Sequence[list[str]], previous: KeywordSearcher | None = None) -> KeywordWriter:
+        """A new index of one token list per chunk id (keyword indexes are rebuilt each generation).
+
+        ``previous``: the last generation's index of this backend, if any. A chunk id it holds
+        is the same text, so a backend may take such a chunk's tokens from it instead of
+        reading ``token_lists[i]`` (the builder's lazy sequence then never splits them)."""
         ...
 
 

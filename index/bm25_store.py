@@ -3,15 +3,22 @@
 bm25s scores pre-tokenised chunks (tokens from quotebot.index.text: stemmed, titles
 included); row ``i`` of its matrix is chunk ``ids()[i]``.
 
-bm25s is imported only to build an index. Loading one reads bm25s's saved files with numpy
-(``SavedBm25``) and scores exactly as bm25s does: importing bm25s pulls in scipy.sparse,
-a quarter of a second of a one-shot `quotebot ask`.
+The index is built and read with numpy alone, in bm25s's file format and with its arithmetic
+(``score_matrix``, ``SavedBm25``): the scores are bm25s's to the bit (tests/test_index.py
+builds both ways on real text). bm25s builds with Python loops over every chunk's tokens
+(0.75 s of a one-article `index add` on BBC), and importing it pulls in scipy.sparse, a
+quarter of a second of a one-shot `quotebot ask`; it is imported only to load an index
+saved with another of its scoring methods.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
+from collections import defaultdict
+from collections.abc import Sequence
+from itertools import chain, count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +34,11 @@ if TYPE_CHECKING:
 
 KEYWORD_DIR = "bm25"  # the index's folder in a generation folder
 KEYWORD_IDS_FILE = "chunk_ids.npy"
+# The chunks as token ids (``TokenStream``): the next update reuses kept chunks' tokens from
+# them instead of splitting and looking up every token string again. Not read to serve.
+# Its ids are the score matrix's columns (the vocabulary file's numbers).
+TOKEN_IDS_FILE = "token_ids.npy"
+TOKEN_COUNTS_FILE = "token_counts.npy"
 # bm25s's saved files (bm25s.BM25.save) and the scoring methods whose saved scores are the
 # whole of a document's score (BM25L and BM25+ add a non-occurrence term: bm25s loads those).
 SAVED_FILES = {
@@ -37,18 +49,168 @@ SAVED_FILES = {
     "indptr": "indptr.csc.index.npy",
 }
 PLAIN_METHODS = ("lucene", "robertson", "atire")
+# What ``bm25s.BM25()`` builds with, as its params file records them: Lucene's BM25.
+BM25_PARAMS = {
+    "k1": 1.5,
+    "b": 0.75,
+    "delta": 0.5,
+    "method": "lucene",
+    "idf_method": "lucene",
+    "dtype": "float32",
+    "int_dtype": "int32",
+}
+# The bm25s release whose files and arithmetic score_matrix reproduces (its params file says it).
+BM25S_VERSION = "0.3.16"
+# bm25s cannot index a document without tokens: such a chunk gets this one, which no query has.
+PLACEHOLDER_TOKEN = "\x00"
+
+
+def score_matrix(
+    token_lists: Sequence[list[str] | None], previous: TokenStream | None = None, ids: np.ndarray | None = None
+) -> tuple[dict[str, Any], dict[str, int], dict[str, Any], TokenStream]:
+    """``bm25s.BM25().index(token_lists)`` with numpy: (params, vocabulary, scores, tokens),
+    the sparse matrix as bm25s keeps it (CSC: a column per token, ``indices`` the documents),
+    and the documents as token ids (``TokenStream``, saved beside it for the next update).
+
+    The same arithmetic in the same order and types, applied to all (document, token) pairs
+    at once: Lucene's idf ``log(1 + (N - df + 0.5) / (df + 0.5))`` with ``math.log`` in float64,
+    stored as float32; the term frequency part ``tf / (k1 * ((1 - b) + b * len / avg_len) + tf)``
+    in float64; their product stored as float32. Token ids differ from bm25s's (it numbers
+    them in set order, which changes from process to process); scores never do.
+
+    With ``previous`` (the last generation's token stream) a ``None`` in ``token_lists``
+    means "the tokens chunk ``ids[i]`` had there" (a kept chunk keeps its id and its text):
+    they are taken as ids, without splitting or looking up a single string again.
+    """
+    stream = _token_stream(token_lists, previous, ids)
+    return (*_scores(stream), stream)
+
+
+class TokenStream:
+    """Documents as token ids: ``ids`` every document's token ids one after the other,
+    ``lengths`` each document's count, ``vocabulary`` the token of each id; ``chunk_ids``
+    the chunk each document is."""
+
+    def __init__(self, ids: np.ndarray, lengths: np.ndarray, vocabulary: list[str], chunk_ids: np.ndarray) -> None:
+        self.ids, self.lengths, self.vocabulary, self.chunk_ids = ids, lengths, vocabulary, chunk_ids
+
+    def save(self, path: Path) -> None:
+        """The ids and counts (int32); the vocabulary is the score matrix's, saved beside them."""
+        np.save(path / TOKEN_IDS_FILE, self.ids.astype(np.int32))
+        np.save(path / TOKEN_COUNTS_FILE, self.lengths.astype(np.int32))
+
+    @classmethod
+    def load(cls, path: Path, vocab: dict[str, int], columns: int, chunk_ids: np.ndarray) -> TokenStream | None:
+        """The stream saved at ``path`` over the matrix's ``vocab`` (``columns`` tokens); None
+        when there is none (an index written before it was saved, or by bm25s) or it does not
+        fit its chunks: the caller tokenizes instead."""
+        try:
+            ids = np.load(path / TOKEN_IDS_FILE, allow_pickle=False)
+            lengths = np.load(path / TOKEN_COUNTS_FILE, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        vocabulary: list[Any] = [None] * columns
+        for token, number in vocab.items():
+            if 0 <= number < columns:
+                vocabulary[number] = token
+        fits = (
+            ids.ndim == 1 and lengths.ndim == 1 and len(lengths) == len(chunk_ids) and None not in vocabulary
+            and int(lengths.sum()) == len(ids) and (len(ids) == 0 or 0 <= int(ids.min()) <= int(ids.max()) < columns)
+        )
+        return cls(ids.astype(np.int64), lengths.astype(np.int64), vocabulary, np.asarray(chunk_ids, dtype=np.int64)) if fits else None
+
+
+def _token_stream(token_lists: Sequence[list[str] | None], previous: TokenStream | None, ids: np.ndarray | None) -> TokenStream:
+    """The documents as token ids, numbered after ``previous``'s vocabulary (new tokens after it)."""
+    chunk_ids = np.asarray(ids if ids is not None else np.arange(len(token_lists)), dtype=np.int64)
+    if previous is None:  # all new (a first build): one pass over every token, in C
+        documents = []
+        for tokens in token_lists:
+            if tokens is None:
+                raise ValueError("a chunk's tokens left out without a previous stream to take them from")
+            documents.append(tokens or [PLACEHOLDER_TOKEN])
+        lengths = np.fromiter(map(len, documents), dtype=np.int64, count=len(documents))
+        first_seen: defaultdict[str, int] = defaultdict(count().__next__)
+        flat = np.fromiter(map(first_seen.__getitem__, chain.from_iterable(documents)), dtype=np.int64, count=int(lengths.sum()))
+        return TokenStream(flat, lengths, list(first_seen), chunk_ids)
+    # Where each chunk was in the previous stream (-1: not there).
+    starts = np.zeros(len(previous.lengths) + 1, dtype=np.int64)
+    np.cumsum(previous.lengths, out=starts[1:])
+    order = np.argsort(previous.chunk_ids, kind="stable")
+    sorted_ids = previous.chunk_ids[order]
+    at = np.minimum(np.searchsorted(sorted_ids, chunk_ids), max(len(sorted_ids) - 1, 0))
+    found = (sorted_ids[at] == chunk_ids) if len(sorted_ids) else np.zeros(len(chunk_ids), dtype=bool)
+    old_rows = np.where(found, order[at] if len(sorted_ids) else -1, -1).tolist()
+    vocabulary = list(previous.vocabulary)
+    numbering: dict[str, int] = {token: number for number, token in enumerate(vocabulary)}
+    pieces: list[np.ndarray] = []
+    lengths = np.zeros(len(token_lists), dtype=np.int64)
+    for row, tokens in enumerate(token_lists):
+        if tokens is None:  # a kept chunk: its ids as they were
+            old = old_rows[row]
+            if old < 0:
+                raise ValueError(f"chunk {int(chunk_ids[row])} is not in the previous keyword index")
+            piece = previous.ids[starts[old] : starts[old + 1]]
+        else:
+            piece = np.fromiter(
+                (numbering.setdefault(token, len(numbering)) for token in (tokens or [PLACEHOLDER_TOKEN])), dtype=np.int64
+            )
+        pieces.append(piece)
+        lengths[row] = len(piece)
+    vocabulary += list(numbering)[len(vocabulary) :]
+    stream_ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+    return TokenStream(stream_ids, lengths, vocabulary, chunk_ids)
+
+
+def _scores(stream: TokenStream) -> tuple[dict[str, Any], dict[str, int], dict[str, Any]]:
+    """bm25s's params, vocabulary and score matrix of ``stream`` (see ``score_matrix``)."""
+    k1, b = BM25_PARAMS["k1"], BM25_PARAMS["b"]
+    lengths, n_docs = stream.lengths, len(stream.lengths)
+    # Each (document, token) pair once, with its count: sorted by token, then document (CSC order).
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    pairs, tf = np.unique(stream.ids * max(n_docs, 1) + doc_of, return_counts=True)
+    token_of, doc_of = np.divmod(pairs, max(n_docs, 1))
+    # Only tokens some document has (a token of removed chunks alone is gone, as in a fresh build).
+    df = np.bincount(token_of, minlength=len(stream.vocabulary))
+    present = np.flatnonzero(df)
+    renumber = np.zeros(len(df), dtype=np.int64)
+    renumber[present] = np.arange(len(present))
+    token_of, df = renumber[token_of], df[present]
+    if len(present) != len(stream.vocabulary):  # the stream numbered like the matrix's columns
+        stream.ids, stream.vocabulary = renumber[stream.ids], [stream.vocabulary[old] for old in present.tolist()]
+    vocabulary = {token: number for number, token in enumerate(stream.vocabulary)}
+    n_vocab = len(vocabulary)
+    idf = np.zeros(n_vocab, dtype=np.float32)
+    for frequency in np.unique(df).tolist():  # math.log, as bm25s: np.log may differ in the last bit
+        idf[df == frequency] = math.log(1 + (n_docs - frequency + 0.5) / (frequency + 0.5))
+    avg_len = lengths.mean()  # as bm25s: np.array(lengths).mean()
+    length_part = k1 * ((1 - b) + b * lengths.astype(np.float64) / avg_len)
+    tfc = tf.astype(np.float32).astype(np.float64)
+    tfc = tfc / (length_part[doc_of] + tfc)
+    data = (idf[token_of].astype(np.float64) * tfc).astype(np.float32)
+    indptr = np.zeros(n_vocab + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    if "" not in vocabulary:
+        vocabulary[""] = n_vocab  # bm25s's empty token, outside the matrix: it matches nothing
+    params = {**BM25_PARAMS, "num_docs": n_docs, "version": BM25S_VERSION, "backend": "numpy"}
+    scores = {"data": data, "indices": doc_of.astype(np.int32), "indptr": indptr, "num_docs": n_docs}
+    return params, vocabulary, scores
 
 
 class SavedBm25:
     """A saved bm25s index read with numpy alone: the parts of ``bm25s.BM25`` a search uses
     (``vocab_dict``, ``scores``, ``get_scores``), with bm25s's own arithmetic."""
 
-    def __init__(self, path: Path, params: dict[str, Any], vocab: dict[str, int], scores: dict[str, Any]) -> None:
+    def __init__(
+        self, path: Path | None, params: dict[str, Any], vocab: dict[str, int], scores: dict[str, Any],
+        stream: TokenStream | None = None,
+    ) -> None:
         self.path = path
         self.params = params
         self.vocab_dict = vocab
         self.scores = scores
         self.dtype = np.dtype(params.get("dtype", "float32"))
+        self.stream = stream  # a new index's documents as token ids (saved with it)
 
     @classmethod
     def load(cls, path: Path, mmap: bool) -> SavedBm25 | None:
@@ -58,7 +220,8 @@ class SavedBm25:
             return None
         vocab = json.loads((path / SAVED_FILES["vocab"]).read_text(encoding="utf-8"))
         mode = "r" if mmap else None
-        scores = {name: np.load(path / SAVED_FILES[name], mmap_mode=mode) for name in ("data", "indices", "indptr")}
+        # Plain arrays over the maps: np.memmap's Python-level indexing costs per query token.
+        scores = {name: np.asarray(np.load(path / SAVED_FILES[name], mmap_mode=mode)) for name in ("data", "indices", "indptr")}
         scores["num_docs"] = params.get("num_docs")
         return cls(path, params, vocab, scores)
 
@@ -72,15 +235,41 @@ class SavedBm25:
             if token + 1 >= len(indptr):
                 continue  # bm25s keeps an empty-string entry outside the matrix: it matches nothing
             start, end = indptr[token], indptr[token + 1]
-            np.add.at(scores, indices[start:end], data[start:end])
+            # A token's column names each document once, so a fancy-index add is np.add.at's
+            # float32 sum (bm25s's), without its slow unbuffered path.
+            scores[indices[start:end]] += data[start:end]
         return scores
 
+    @classmethod
+    def build(
+        cls, token_lists: Sequence[list[str] | None], previous: TokenStream | None = None, ids: np.ndarray | None = None
+    ) -> SavedBm25:
+        """A new index of ``token_lists`` (see ``score_matrix``), held in memory until saved."""
+        params, vocab, scores, stream = score_matrix(token_lists, previous, ids)
+        return cls(None, params, vocab, scores, stream)
+
+    def token_stream(self, chunk_ids: np.ndarray) -> TokenStream | None:
+        """The documents as token ids (chunk ``chunk_ids[i]`` is row i), if known."""
+        if self.stream is not None:
+            return self.stream
+        if self.path is None:
+            return None
+        return TokenStream.load(self.path, self.vocab_dict, len(self.scores["indptr"]) - 1, chunk_ids)
+
     def save(self, path: str, show_progress: bool = False) -> None:
-        """The same files, elsewhere (what ``bm25s.BM25.save`` writes, read back unchanged)."""
+        """bm25s's files (what ``bm25s.BM25.save`` writes); a loaded index's are copied unchanged."""
         target = Path(path)
         target.mkdir(parents=True, exist_ok=True)
-        for name in SAVED_FILES.values():
-            if (self.path / name).resolve() != (target / name).resolve():
+        if self.path is None:
+            for name in ("data", "indices", "indptr"):
+                np.save(target / SAVED_FILES[name], self.scores[name], allow_pickle=False)
+            (target / SAVED_FILES["vocab"]).write_text(json.dumps(self.vocab_dict, ensure_ascii=False), encoding="utf-8")
+            (target / SAVED_FILES["params"]).write_text(json.dumps(self.params, indent=4), encoding="utf-8")
+            if self.stream is not None:
+                self.stream.save(target)
+            return
+        for name in [*SAVED_FILES.values(), TOKEN_IDS_FILE, TOKEN_COUNTS_FILE]:
+            if (self.path / name).is_file() and (self.path / name).resolve() != (target / name).resolve():
                 shutil.copyfile(self.path / name, target / name)
 
 
@@ -99,15 +288,17 @@ class Bm25Backend:
     def open(self, generation: Path, ref: StoreRef, *, mmap: bool) -> Bm25KeywordIndex:
         return Bm25KeywordIndex.load(generation / ref.path, mmap=mmap)
 
-    def build(self, ids: np.ndarray, token_lists: list[list[str]]) -> Bm25KeywordIndex:
-        return Bm25KeywordIndex.build(ids, token_lists)
+    def build(
+        self, ids: np.ndarray, token_lists: Sequence[list[str]], previous: Bm25KeywordIndex | None = None
+    ) -> Bm25KeywordIndex:
+        return Bm25KeywordIndex.build(ids, token_lists, previous=previous)
 
 
 class Bm25KeywordIndex:
-    """BM25 (bm25s) over pre-tokenised chunks; row ``i`` of bm25s is chunk ``ids[i]``.
+    """BM25 (bm25s's scores and files) over pre-tokenised chunks; row ``i`` is chunk ``ids[i]``.
 
-    bm25s cannot add or remove documents, so an index update builds it anew from the
-    kept chunks' tokens: that is cheap beside embedding.
+    Every idf and document length changes with any added or removed chunk, so an index
+    update builds it anew from the kept chunks' tokens: with numpy, 0.1-0.2 s on BBC.
     """
 
     def __init__(self, bm25: bm25s.BM25 | SavedBm25 | None = None, ids: np.ndarray | None = None) -> None:
@@ -123,17 +314,30 @@ class Bm25KeywordIndex:
         return self._ids
 
     @classmethod
-    def build(cls, ids: np.ndarray, token_lists: list[list[str]]) -> Bm25KeywordIndex:
+    def build(
+        cls, ids: np.ndarray, token_lists: Sequence[list[str]], *, previous: Bm25KeywordIndex | None = None
+    ) -> Bm25KeywordIndex:
+        """A new index of one token list per chunk id. With ``previous`` (the last
+        generation's index), chunks it holds take their tokens from it as ids: a chunk id
+        is only ever the same text, and ``token_lists[i]`` of those is never read (a lazy
+        sequence splits only the new chunks' token lines)."""
         if len(ids) != len(token_lists):
             raise ValueError(f"{len(ids)} ids for {len(token_lists)} token lists")
-        if not token_lists:
+        if not len(token_lists):
             return cls(None, np.zeros(0, dtype=np.int64))
-        import bm25s
+        ids = np.asarray(ids, dtype=np.int64)
+        stream = previous.token_stream() if isinstance(previous, Bm25KeywordIndex) else None
+        if stream is None:
+            return cls(SavedBm25.build(token_lists, None, ids), ids)
+        kept = np.isin(ids, stream.chunk_ids)
+        lists = [None if keep else token_lists[row] for row, keep in enumerate(kept.tolist())]
+        return cls(SavedBm25.build(lists, stream, ids), ids)
 
-        bm25 = bm25s.BM25()
-        # An empty token list would break bm25s; a placeholder token matches no query.
-        bm25.index([tokens or ["\x00"] for tokens in token_lists], show_progress=False)
-        return cls(bm25, np.asarray(ids, dtype=np.int64))
+    def token_stream(self) -> TokenStream | None:
+        """The chunks as token ids, when this index has them (see ``TokenStream``)."""
+        if not isinstance(self._bm25, SavedBm25):
+            return None
+        return self._bm25.token_stream(np.asarray(self._ids, dtype=np.int64))
 
     def search(
         self, tokens: list[str], k: int, *, allowed: np.ndarray | None = None

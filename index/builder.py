@@ -451,9 +451,11 @@ class _GenerationWriter:
                 vector_parts.append(vectors)
                 token_lines.extend(tokens)
         chunks = np.concatenate(chunk_parts) if chunk_parts else np.zeros(0, CHUNK_ROW)
+        # Each chunk row names its article's position in this generation (set once, for all).
+        chunks["article"] = np.repeat(np.arange(len(chunk_parts), dtype=np.int32), [len(part) for part in chunk_parts])
         sentence_vectors = (
             np.concatenate(vector_parts) if vector_parts else np.zeros((0, self.builder.embedder.dimension))
-        ).astype(np.float16)  # half the file; cosine ranking of sentences is unaffected at this precision
+        ).astype(np.float16, copy=False)  # half the file; cosine ranking of sentences is unaffected at this precision
         write_records(self.generation / storage.ARTICLES_FILE, records)
         np.save(self.generation / storage.ARTICLE_ROWS_FILE, np.array(article_rows, dtype=ARTICLE_ROW))
         np.save(self.generation / storage.CHUNKS_FILE, chunks)
@@ -471,8 +473,7 @@ class _GenerationWriter:
             previous = self.previous
             assert previous is not None
             chunk_start, chunk_end = previous.articles.chunk_base[entry], previous.articles.chunk_base[entry + 1]
-            chunks = np.array(previous.chunks.rows[chunk_start:chunk_end])
-            chunks["article"] = position
+            chunks = previous.chunks.rows[chunk_start:chunk_end]  # a view: write() copies it, setting "article"
             rows = previous._sentence_slice(entry)
             return (
                 previous.articles.records[entry],
@@ -517,8 +518,10 @@ class _GenerationWriter:
         with open(self.generation / storage.CHUNK_TOKENS_FILE, "w", encoding="utf-8") as handle:
             for line in token_lines:
                 handle.write(line + "\n")
-        token_lists = [[] if line == NO_TOKENS else line.split(" ") for line in token_lines]
-        return self.builder.keywords.build(ids, token_lists).commit(self.generation)
+        previous = None
+        if self.previous is not None and self.previous.manifest.keyword_index.backend == self.builder.keywords.name:
+            previous = self.previous.keywords  # kept chunks' tokens are taken from it, not split again
+        return self.builder.keywords.build(ids, _TokenLines(token_lines), previous=previous).commit(self.generation)
 
     def _write_manifest(
         self, article_ids: list[str], chunks: int, sentences: int, stores: tuple[StoreRef, StoreRef], started: float
@@ -545,6 +548,22 @@ class _GenerationWriter:
         )
         (self.generation / storage.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
         return manifest
+
+
+class _TokenLines(Sequence[list[str]]):
+    """The token file's lines as token lists, each split only when read."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = lines
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __getitem__(self, row):  # type: ignore[override]
+        if isinstance(row, slice):
+            return [self[number] for number in range(*row.indices(len(self)))]
+        line = self._lines[row]
+        return [] if line == NO_TOKENS else line.split(" ")
 
 
 def _read_tokens(index: QuoteIndex) -> list[str]:

@@ -134,7 +134,10 @@ def load_array(path: Path, mmap_mode: bool, dtype: np.dtype | None = None) -> np
         raise CorruptIndexError(f"{path}: not a valid .npy array (damaged): {REBUILD}") from None
     if dtype is not None and array.dtype != dtype:
         raise CorruptIndexError(f"{path}: rows of type {array.dtype}, expected {dtype}: {REBUILD}")
-    return array
+    # A plain array over the same map: indexing an np.memmap goes through Python-level
+    # __getitem__/__array_finalize__, a quarter of a millisecond per question for the rows
+    # a question reads one by one. The map lives as long as the view (its base).
+    return np.asarray(array) if mmap_mode else array
 
 
 def map_bytes(path: Path) -> mmap.mmap | bytes:

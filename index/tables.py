@@ -38,6 +38,8 @@ CHUNK_ROW = np.dtype(
 )
 # Articles recently handed out as objects: a question reads the same few again and again.
 ARTICLE_CACHE_SIZE = 256
+# Chunks likewise (frozen objects: safe to hand out again); a question reads a few dozen.
+CHUNK_CACHE_SIZE = 4096
 
 
 class ArticleTable(Mapping[str, Article]):
@@ -110,6 +112,7 @@ class ChunkTable(Mapping[int, Chunk]):
         self._articles = articles
         self._order = np.argsort(rows["id"], kind="stable")
         self._sorted_ids = rows["id"][self._order]
+        self._chunk = lru_cache(maxsize=CHUNK_CACHE_SIZE)(self._make_chunk)
 
     @property
     def ids(self) -> np.ndarray:
@@ -121,8 +124,21 @@ class ChunkTable(Mapping[int, Chunk]):
             raise KeyError(chunk_id)
         return int(self._order[at])
 
+    def rows_of(self, chunk_ids: np.ndarray) -> np.ndarray:
+        """``row_of`` of each id at once (int64 rows); KeyError if one is not in the table."""
+        ids = np.asarray(chunk_ids, dtype=np.int64)
+        at = np.searchsorted(self._sorted_ids, ids)
+        inside = at < len(self._sorted_ids)
+        if not inside.all() or (self._sorted_ids[at] != ids).any():
+            missing = ids[~inside] if not inside.all() else ids[self._sorted_ids[at] != ids]
+            raise KeyError(int(missing[0]))
+        return self._order[at].astype(np.int64)
+
     def __getitem__(self, chunk_id: int) -> Chunk:
-        row = self.rows[self.row_of(int(chunk_id))]
+        return self._chunk(int(chunk_id))
+
+    def _make_chunk(self, chunk_id: int) -> Chunk:
+        row = self.rows[self.row_of(chunk_id)]
         position = int(row["article"])
         first = int(self._articles.sentence_base[position]) + int(row["first_sentence"])
         spans = self.sentences[first : first + int(row["sentence_count"])]

@@ -213,6 +213,71 @@ def test_stored_vectors_belong_to_their_chunks_and_sentences(built: Path, embedd
         assert int(np.argmax(alone @ stored)) == number
 
 
+def _fixture_chunk_tokens() -> list[list[str]]:
+    """The BM25 tokens of every chunk of the project's real fixture text (seed article,
+    regression corpus, web pages), as the builder makes them, of each sentence alone (more
+    lengths), and a chunk without tokens."""
+    from quotebot.index.articles import Span
+    from quotebot.index.chunking import chunk_article
+    from quotebot.index.loaders import load_articles
+    from quotebot.index.vectorize import embedding_text
+
+    root = Path(__file__).resolve().parent.parent
+    folders = [root / "seeds", root / "tests" / "fixtures" / "regress_corpus", root / "tests" / "web_pages"]
+    token_lists: list[list[str]] = []
+    for article in [*load_articles(folders).articles, *ARTICLES]:
+        sentences, chunks = chunk_article(article.id, article.text, chunk_tokens=40, chunk_overlap=1)
+        token_lists += [tokenize(embedding_text(article, Span(start=c.start, end=c.end))) for c in chunks]
+        token_lists += [tokenize(sentence.slice(article.text)) for sentence in sentences]
+    return [*token_lists, []]
+
+
+def test_the_numpy_bm25_build_scores_as_bm25s_does() -> None:
+    """The index is built with numpy (no bm25s loops): every token's score in every chunk
+    must be bm25s's own, to the bit, on real text, so retrieval (and the fitted ranker on
+    its scores) sees the very numbers it saw before."""
+    import bm25s
+
+    from quotebot.index.bm25_store import PLACEHOLDER_TOKEN, SavedBm25
+
+    token_lists = _fixture_chunk_tokens()
+    assert len(token_lists) > 60 and len({t for tokens in token_lists for t in tokens}) > 300
+    theirs = bm25s.BM25()
+    theirs.index([tokens or [PLACEHOLDER_TOKEN] for tokens in token_lists], show_progress=False)
+    ours = SavedBm25.build(token_lists)
+    assert set(ours.vocab_dict) == set(theirs.vocab_dict)
+    assert ours.scores["num_docs"] == theirs.scores["num_docs"] == len(token_lists)
+    for name in ("data", "indices", "indptr"):
+        assert ours.scores[name].dtype == theirs.scores[name].dtype
+    for token in theirs.vocab_dict:  # one column per token: its chunks and their scores
+        if token == "":
+            continue
+        mine, their = ours.vocab_dict[token], theirs.vocab_dict[token]
+        rows = slice(ours.scores["indptr"][mine], ours.scores["indptr"][mine + 1])
+        their_rows = slice(theirs.scores["indptr"][their], theirs.scores["indptr"][their + 1])
+        assert np.array_equal(ours.scores["indices"][rows], theirs.scores["indices"][their_rows]), token
+        assert np.array_equal(ours.scores["data"][rows], theirs.scores["data"][their_rows]), token
+    for question in ["What did Herzog ask Lavrov?", "the library opening hours", "harbour the the storm"]:
+        tokens = [t for t in tokenize(question) if t in theirs.vocab_dict]
+        assert tokens and np.array_equal(ours.get_scores(tokens), theirs.get_scores(tokens))
+
+
+def test_a_numpy_built_bm25_index_is_saved_in_bm25s_format(tmp_path: Path) -> None:
+    """What the builder writes, bm25s itself loads and scores the same (and so do we)."""
+    import bm25s
+
+    token_lists = _fixture_chunk_tokens()
+    built = Bm25KeywordIndex.build(np.arange(100, 100 + len(token_lists)), token_lists)
+    built.save(tmp_path / "bm25")
+    theirs = bm25s.BM25.load(str(tmp_path / "bm25"), show_progress=False, verbosity=0)
+    loaded = Bm25KeywordIndex.load(tmp_path / "bm25")
+    assert np.array_equal(loaded.ids(), built.ids())
+    tokens = [t for t in tokenize("What did Herzog ask Lavrov about the harbour?") if t in theirs.vocab_dict]
+    assert np.array_equal(theirs.get_scores(tokens), loaded._bm25.get_scores(tokens))
+    assert np.array_equal(built.search(tokens, 5)[0], loaded.search(tokens, 5)[0])
+    assert np.array_equal(built.idf(tokens), loaded.idf(tokens))
+
+
 def test_a_loaded_bm25_index_scores_as_bm25s_does_without_importing_it(seed_index_dir: Path) -> None:
     """Serving reads bm25s's files with numpy (no scipy import in a one-shot ask): the scores
     must be bm25s's own, to the bit, on the seed index's real chunks."""

@@ -333,3 +333,49 @@ def test_the_vector_index_kind_is_chosen_recorded_and_kept_through_updates(base:
     assert list(index.articles) == ["rates.txt", "volcano.txt"] and verify_index(base).problems == []
     vector = index.vectors.vectors(np.array(index.chunk_ids_of("volcano.txt")[:1]))[0]
     assert index.vectors.search(vector, 1)[0][0] == index.chunk_ids_of("volcano.txt")[0]
+
+
+def _bm25_columns(keywords) -> dict[str, tuple[list[int], list[float]]]:
+    """Each token's (chunk ids, scores) in a BM25 index's matrix."""
+    bm25 = keywords._bm25
+    indptr, indices, data = bm25.scores["indptr"], bm25.scores["indices"], bm25.scores["data"]
+    chunk_ids = keywords.ids()
+    columns = {}
+    for token, number in bm25.vocab_dict.items():
+        if number + 1 < len(indptr):
+            rows = slice(indptr[number], indptr[number + 1])
+            order = np.argsort(chunk_ids[indices[rows]])
+            columns[token] = (chunk_ids[indices[rows]][order].tolist(), data[rows][order].tolist())
+    return columns
+
+
+def test_updates_reuse_kept_chunks_tokens_and_score_as_a_fresh_build(tmp_path: Path, embedder: Embedder) -> None:
+    """add, update and remove build BM25 from the last generation's token ids for the chunks
+    they keep: every token's scores must be a fresh build's of the same chunks, to the bit
+    (a token only removed chunks had is gone, as from a fresh build)."""
+    from quotebot.index.bm25_store import Bm25KeywordIndex
+    from quotebot.index.builder import NO_TOKENS
+
+    index_dir = tmp_path / "index"
+    writer = builder(embedder)
+    writer.build(ARTICLES, index_dir)
+    steps = [
+        lambda: writer.add([VOLCANO], index_dir),
+        lambda: writer.add([STORM_UPDATED], index_dir),  # replaced in place: new chunk ids
+        lambda: writer.remove(["rates.txt"], index_dir),
+    ]
+    for step in steps:
+        step()
+        index = QuoteIndex.load(index_dir, mmap=False)
+        assert index.keywords.token_stream() is not None
+        lines = (index.path / storage.CHUNK_TOKENS_FILE).read_text(encoding="utf-8").split("\n")[:-1]
+        fresh = Bm25KeywordIndex.build(index.keywords.ids(), [[] if line == NO_TOKENS else line.split(" ") for line in lines])
+        fresh.save(tmp_path / "fresh")
+        fresh_index = Bm25KeywordIndex.load(tmp_path / "fresh")
+        assert set(index.keywords._bm25.vocab_dict) == set(fresh_index._bm25.vocab_dict)
+        assert _bm25_columns(index.keywords) == _bm25_columns(fresh_index)
+        probe = ["volcano", "storm", "rate", "bank", "port", "ferri", "erupt"]
+        assert np.array_equal(index.keywords.idf(probe), fresh_index.idf(probe))
+        for token in probe:
+            assert [a.tolist() for a in index.keywords.search([token], 50)] == [a.tolist() for a in fresh_index.search([token], 50)]
+    assert tokenize("Lopez") == ["lopez"] and "lopez" not in index.keywords._bm25.vocab_dict  # rates.txt alone had it

@@ -77,6 +77,28 @@ def test_onnx_document_vectors_agree_with_torch(seed_index_dir: Path, embedder: 
     assert np.allclose(alone, encoder.embed(texts), atol=1e-5)
 
 
+def test_the_saved_optimised_encoders_give_the_same_vectors(seed_index_dir: Path, tmp_path: Path) -> None:
+    """`index add` and a one-shot `ask` start their encoders from graphs onnxruntime optimised
+    once and saved: the vectors must be those of the unoptimised files, to the bit."""
+    import shutil
+
+    from quotebot.index.onnx_encoder import DOCUMENT_OPTIMIZED_FILE, OPTIMIZED_FILES, optimize_encoders
+    from quotebot.index.vectorize import embedding_text
+
+    export = tmp_path / "export"
+    shutil.copytree(encoder_dir(seed_index_dir, "all-MiniLM-L6-v2"), export, ignore=shutil.ignore_patterns(*OPTIMIZED_FILES.values()))
+    texts = [embedding_text(item.article, span) for item in _seed_items() for span in item.sentences]
+    questions = ["What did Herzog ask Lavrov?", "What is the capital of Australia?", *texts[:5]]
+    documents, asked = OnnxDocumentEncoder(export, "all-MiniLM-L6-v2").embed(texts), OnnxQueryEncoder(export, "all-MiniLM-L6-v2").embed(questions)
+    optimize_encoders(export)
+    assert all((export / name).is_file() for name in OPTIMIZED_FILES.values())
+    optimised = OnnxDocumentEncoder(export, "all-MiniLM-L6-v2")
+    optimised.warm_up()
+    assert Path(optimised._session._model_path).name == DOCUMENT_OPTIMIZED_FILE
+    assert np.array_equal(optimised.embed(texts), documents)
+    assert np.array_equal(OnnxQueryEncoder(export, "all-MiniLM-L6-v2").embed(questions), asked)
+
+
 def test_document_encoder_for_uses_the_export_or_makes_it(seed_index_dir: Path, tmp_path: Path, monkeypatch) -> None:
     import shutil
 
