@@ -252,9 +252,15 @@ def type_nearness(text: str, spans: list[tuple[int, int]], weights: dict[str, fl
     the question repeats); 0 without a span or a keyword."""
     if not spans:
         return 0.0
-    words = [m.span() for m in TOKEN_PATTERN.finditer(text)]
-    keyword_at = [n for n, (start, end) in enumerate(words) if _keyword(text[start:end]) in weights]
-    answer_at = [n for n, (start, end) in enumerate(words) if any(start < e and end > s for s, e in spans)]
+    keyword_at, answer_at = [], []
+    for n, word in enumerate(TOKEN_PATTERN.finditer(text)):  # one pass: this runs for every candidate
+        start, end = word.span()
+        if _keyword(word.group()) in weights:
+            keyword_at.append(n)
+        for span_start, span_end in spans:
+            if start < span_end and end > span_start:
+                answer_at.append(n)
+                break
     if not keyword_at or not answer_at:
         return 0.0
     gap = min(abs(a - k) for a in answer_at for k in keyword_at)
