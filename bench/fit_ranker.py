@@ -232,9 +232,8 @@ LEVERS = {
 }
 
 
-def top1(ranker: LogisticModel, rows: list, counts: bool = False) -> dict:
-    """Per answerable set: share of questions whose best-ranked candidate holds an answer
-    (with ``counts``, the list of right/wrong per question instead)."""
+def first_right(ranker: LogisticModel, rows: list) -> dict[str, list[bool]]:
+    """Per answerable set: for each question, whether its best-ranked candidate holds an answer."""
     best: dict[tuple[str, str], tuple[float, bool]] = {}
     for set_name, qid, label, values in rows:
         if set_name not in ANSWERABLE:
@@ -245,9 +244,12 @@ def top1(ranker: LogisticModel, rows: list, counts: bool = False) -> dict:
     out: dict[str, list[bool]] = defaultdict(list)
     for (set_name, _), (_, label) in best.items():
         out[set_name].append(label)
-    if counts:
-        return dict(out)
-    return {name: sum(labels) / len(labels) for name, labels in sorted(out.items())}
+    return out
+
+
+def top1(ranker: LogisticModel, rows: list) -> dict[str, float]:
+    """Per answerable set: share of questions whose best-ranked candidate holds an answer."""
+    return {name: sum(labels) / len(labels) for name, labels in sorted(first_right(ranker, rows).items())}
 
 
 def ablate(rows: list) -> None:
@@ -269,8 +271,8 @@ def cross_validate(rows: list, drop: tuple[str, ...]) -> dict[str, float]:
     right: dict[str, list[bool]] = defaultdict(list)
     for held_out in (0, 1):
         ranker = fit_ranker([r for r in rows if half(r[1]) != held_out], drop)
-        for set_name, share in top1(ranker, [r for r in rows if half(r[1]) == held_out], counts=True).items():
-            right[set_name].extend(share)
+        for set_name, labels in first_right(ranker, [r for r in rows if half(r[1]) == held_out]).items():
+            right[set_name].extend(labels)
     return {name: sum(labels) / len(labels) for name, labels in sorted(right.items())}
 
 

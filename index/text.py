@@ -61,6 +61,13 @@ def _stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
 
+@lru_cache(maxsize=65536)
+def word_tokens(word: str) -> tuple[str, ...]:
+    """``tokenize`` of one word, memoised: sentence scoring and answer marking look the same
+    words up for every candidate of every question."""
+    return tuple(tokenize(word))
+
+
 def tokenize(text: str) -> list[str]:
     """The keyword tokens of ``text``, in order, repeats kept (BM25 counts them)."""
     tokens = []

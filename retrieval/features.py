@@ -10,9 +10,8 @@ what lets one ranker and one confidence model serve a one-article corpus and an 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-from quotebot.index.text import TOKEN_PATTERN, tokenize
+from quotebot.index.text import TOKEN_PATTERN, tokenize, word_tokens
 from quotebot.retrieval.answer_types import REQUEST_WORDS, AnswerType, QuestionType, answer_spans, names_numbers, number_agreement
 
 # A first quote must stay readable in a chat bubble: at most two sentences and this long.
@@ -229,7 +228,6 @@ def sentence_features(
         best = max(c.values[name] for c in candidates)
         for candidate in candidates:
             candidate.values[f"{name}_gap"] = candidate.values[name] - best
-    for name in ("cosine", "coverage"):
         distinct = sorted({c.values[name] for c in candidates}, reverse=True)
         place = {value: rank for rank, value in enumerate(distinct)}
         for candidate in candidates:
@@ -283,10 +281,9 @@ def counts_what_is_asked(asked: QuestionType, text: str, spans: list[tuple[int, 
     return False
 
 
-@lru_cache(maxsize=65536)
 def _keyword(word: str) -> str | None:
-    tokens = pair_tokens(tokenize(word))
-    return tokens[0] if tokens else None
+    tokens = word_tokens(word)
+    return pair_token(tokens[0]) if tokens else None
 
 
 def _inside_quotation(asked: QuestionType, texts: SentenceText, candidate: SentenceEvidence) -> bool:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 
-from quotebot.index.text import STOP_WORDS, tokenize
+from quotebot.index.text import STOP_WORDS, word_tokens
 from quotebot.retrieval.answer_types import AnswerType, QuestionType, answer_spans
 
 _WORD = re.compile(r"[\w'’.%$£€-]*\w[%]?|[$£€]\d[\w.,]*")
@@ -242,7 +242,7 @@ class _Asked:
         for found in _WH_HEAD.finditer(asked):
             word = found.group(1) or found.group(2) or _counted(found.group(3))
             if word and word not in _NOT_HEADS:
-                tokens = _tokens_of(word)
+                tokens = word_tokens(word)
                 head = tokens[0] if tokens else None
                 break
         role, verb_from = None, 0
@@ -280,7 +280,7 @@ def _context(question: str) -> tuple[str | None, str | None]:
     def keyword(candidates: list[str]) -> str | None:
         for word in candidates:
             if word not in STOP_WORDS and word not in _WH:
-                tokens = _tokens_of(word)
+                tokens = word_tokens(word)
                 if tokens:
                     return tokens[0]
         return None
@@ -315,7 +315,7 @@ def _verb(rest: str, role: str | None) -> str | None:
         previous = lowered[j - 1] if j > 0 else ""
         if role == "object" and (previous in _DETERMINERS or re.search(r"['’]s$", previous)):
             continue  # the subject's noun ("did his father make"), not its verb
-        tokens = _tokens_of(lowered[j])
+        tokens = word_tokens(lowered[j])
         return tokens[0] if tokens else None
     return None
 
@@ -546,12 +546,7 @@ def _trim(words: list[re.Match]) -> list[re.Match]:
 
 def _keyword_in(word: str, keywords: set[str]) -> str | None:
     """The first of the question's keywords this word holds ("gold-themed": theme), if any."""
-    return next((token for token in _tokens_of(word) if token in keywords), None)
-
-
-@lru_cache(maxsize=65536)
-def _tokens_of(word: str) -> tuple[str, ...]:
-    return tuple(tokenize(word))
+    return next((token for token in word_tokens(word) if token in keywords), None)
 
 
 def _distance(span: tuple[int, int], anchors: list[tuple[int, int]]) -> int:

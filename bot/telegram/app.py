@@ -287,10 +287,9 @@ class Handlers:
         # Under the chat's lock: the message carrying this button may still be in flight
         # (a tap can beat the reply to sendMessage), and its id is known once that send is done.
         async with self._chat_lock(chat_id) if chat_id is not None else contextlib.nullcontext():
-            await self._show_more(update, query, parsed)
+            await self._show_more(update, query, parsed, chat_id)
 
-    async def _show_more(self, update: Update, query: CallbackQuery, parsed: tuple[str, int]) -> None:
-        chat_id = update.effective_chat.id if update.effective_chat else None
+    async def _show_more(self, update: Update, query: CallbackQuery, parsed: tuple[str, int], chat_id: int | None) -> None:
         state_id, shown = parsed
         state = self.more.get(state_id)
         pressed_on = query.message.message_id if query.message is not None else None
