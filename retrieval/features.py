@@ -106,7 +106,11 @@ class SentenceEvidence:
 
 class SentenceText:
     """Sentences, their keyword sets and paragraph counts of one index, memoised across
-    questions (an index generation never changes; a retriever over a new one makes a new one)."""
+    questions (an index generation never changes; a retriever over a new one makes a new one).
+
+    Everything kept here depends on the sentence alone, never on a question: its text, its
+    keywords (and those of its window), its words' keywords in order (``keyword_words``).
+    """
 
     # Entries kept before the memo starts afresh: bounds memory on a large archive.
     MAX_ENTRIES = 200_000
@@ -114,17 +118,18 @@ class SentenceText:
     def __init__(self, index) -> None:
         self.index = index
         self._spans: dict[str, list] = {}
+        self._texts: dict[tuple[str, int], str] = {}
         self._tokens: dict[tuple[str, int], set[str]] = {}
         self._bigrams: dict[tuple[str, int], set[tuple[str, str]]] = {}
+        self._windows: dict[tuple[str, int], frozenset[str]] = {}
+        self._words: dict[tuple[str, int], tuple[tuple[int, int, str | None], ...]] = {}
         self._paragraphs: dict[str, int] = {}
 
     def trim(self) -> None:
         """Start afresh when the memo has grown past MAX_ENTRIES."""
-        if len(self._tokens) + len(self._spans) > self.MAX_ENTRIES:
-            self._spans.clear()
-            self._tokens.clear()
-            self._bigrams.clear()
-            self._paragraphs.clear()
+        if len(self._texts) + len(self._tokens) + len(self._spans) > self.MAX_ENTRIES:
+            for memo in (self._spans, self._texts, self._tokens, self._bigrams, self._windows, self._words, self._paragraphs):
+                memo.clear()
 
     def spans(self, article_id: str):
         spans = self._spans.get(article_id)
@@ -141,7 +146,11 @@ class SentenceText:
         return count
 
     def text(self, article_id: str, sentence: int) -> str:
-        return self.spans(article_id)[sentence].slice(self.index.articles[article_id].text)
+        key = (article_id, sentence)
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = self.spans(article_id)[sentence].slice(self.index.articles[article_id].text)
+        return text
 
     def tokens(self, article_id: str, sentence: int) -> set[str]:
         key = (article_id, sentence)
@@ -157,14 +166,26 @@ class SentenceText:
         self.tokens(article_id, sentence)
         return self._bigrams[(article_id, sentence)]
 
-    def window(self, article_id: str, sentence: int) -> set[str]:
+    def window(self, article_id: str, sentence: int) -> frozenset[str]:
         """Keywords of the sentence and its neighbours (the question's "he" or subject is often
         named one sentence away)."""
-        words = set(self.tokens(article_id, sentence))
-        if sentence > 0:
-            words |= self.tokens(article_id, sentence - 1)
-        if sentence + 1 < len(self.spans(article_id)):
-            words |= self.tokens(article_id, sentence + 1)
+        key = (article_id, sentence)
+        window = self._windows.get(key)
+        if window is None:
+            words = set(self.tokens(article_id, sentence))
+            if sentence > 0:
+                words |= self.tokens(article_id, sentence - 1)
+            if sentence + 1 < len(self.spans(article_id)):
+                words |= self.tokens(article_id, sentence + 1)
+            window = self._windows[key] = frozenset(words)
+        return window
+
+    def keyword_words(self, article_id: str, sentence: int) -> tuple[tuple[int, int, str | None], ...]:
+        """The sentence's words as (start, end, keyword token or None), in order (``keyword_words``)."""
+        key = (article_id, sentence)
+        words = self._words.get(key)
+        if words is None:
+            words = self._words[key] = keyword_words(self.text(article_id, sentence))
         return words
 
 
@@ -192,6 +213,7 @@ def sentence_features(
 ) -> None:
     """Fill ``values`` of every candidate (the gap and rank features need them all at once)."""
     keywords = list(weights)
+    numbers_named = names_numbers(asked)
     for candidate, cosine in zip(candidates, cosines):
         text = texts.text(candidate.article_id, candidate.sentence)
         present = texts.tokens(candidate.article_id, candidate.sentence)
@@ -203,7 +225,10 @@ def sentence_features(
         lead = float(candidate.sentence == 0 and texts.paragraphs(candidate.article_id) > 1)
         candidate.values = {
             "cosine": cosine,
-            "type_near": type_nearness(text, spans, weights) if asked.kind in SHORT_ANSWERS else 0.0,
+            "type_near": (
+                type_nearness(text, spans, weights, texts.keyword_words(candidate.article_id, candidate.sentence))
+                if asked.kind in SHORT_ANSWERS else 0.0
+            ),
             "topic_said": plain_coverage(sorted(asked.topic), present),
             "coverage": keyword_coverage(weights, present),
             "with_previous": plain_coverage(keywords, leaned_on(candidate.article_id, candidate.sentence, text, present)),
@@ -220,8 +245,9 @@ def sentence_features(
             "length": min(len(text), MAX_QUOTE_CHARS) / MAX_QUOTE_CHARS,
             "bigram": plain_coverage(question_bigrams, texts.bigrams(candidate.article_id, candidate.sentence)),
         }
-        window_agrees, _ = number_agreement(asked, _window_text(texts, candidate))
-        candidate.values["numbers_absent"] = float(names_numbers(asked) and not window_agrees)
+        # (A question naming no number agrees with no window: its text is not even sliced.)
+        window_agrees = numbers_named and number_agreement(asked, _window_text(texts, candidate))[0]
+        candidate.values["numbers_absent"] = float(numbers_named and not window_agrees)
         candidate.values["full_match"] = float(candidate.values["with_previous"] >= 1.0)
         candidate.values["count_missing"] = float(bool(asked.counted) and not counts_what_is_asked(asked, text, spans))
     for name in ("cosine", "coverage"):
@@ -244,16 +270,21 @@ SHORT_ANSWERS = frozenset(
 NEAR_WORDS = 3.0
 
 
-def type_nearness(text: str, spans: list[tuple[int, int]], weights: dict[str, float]) -> float:
+def type_nearness(
+    text: str, spans: list[tuple[int, int]], weights: dict[str, float],
+    words: tuple[tuple[int, int, str | None], ...] | None = None,
+) -> float:
     """1 / (1 + d / NEAR_WORDS) for the fewest words ``d`` between a found answer span and a
     keyword of the question in the sentence (SQuAD's and news' answers sit next to the words
-    the question repeats); 0 without a span or a keyword."""
+    the question repeats); 0 without a span or a keyword. ``words``: ``keyword_words(text)``,
+    when the caller has it memoised."""
     if not spans:
         return 0.0
+    if words is None:
+        words = keyword_words(text)
     keyword_at, answer_at = [], []
-    for n, word in enumerate(TOKEN_PATTERN.finditer(text)):  # one pass: this runs for every candidate
-        start, end = word.span()
-        if _keyword(word.group()) in weights:
+    for n, (start, end, keyword) in enumerate(words):  # one pass: this runs for every candidate
+        if keyword in weights:
             keyword_at.append(n)
         for span_start, span_end in spans:
             if start < span_end and end > span_start:
@@ -263,6 +294,12 @@ def type_nearness(text: str, spans: list[tuple[int, int]], weights: dict[str, fl
         return 0.0
     gap = min(abs(a - k) for a in answer_at for k in keyword_at)
     return 1.0 / (1.0 + max(gap - 1, 0) / NEAR_WORDS)
+
+
+def keyword_words(text: str) -> tuple[tuple[int, int, str | None], ...]:
+    """Each word of ``text`` (``TOKEN_PATTERN``) as (start, end, its keyword token as sentence
+    scoring compares it, or None for a stop word): what ``type_nearness`` walks."""
+    return tuple((*word.span(), _keyword(word.group())) for word in TOKEN_PATTERN.finditer(text))
 
 
 # Keywords after a number that still name what it counts ("244 robots", "11 first downs").

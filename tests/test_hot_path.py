@@ -1,0 +1,76 @@
+"""The memoised and shortcut paths of answering equal the plain computation, on real text.
+
+Warm answering keeps per-sentence data (text, keywords, window, words' keywords) across
+questions and skips work whose result is known; each such path is checked here against
+computing the same thing from scratch, over every sentence of the seed articles.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from quotebot.index.reader import QuoteIndex
+from quotebot.index.text import TOKEN_PATTERN, tokenize
+from quotebot.retrieval.answer_types import answer_spans, question_type
+from quotebot.retrieval.features import SentenceText, _keyword, keyword_words, pair_tokens, type_nearness
+
+QUESTIONS = (
+    "How many people were killed?",
+    "When did the talks start?",
+    "Who did the minister meet?",
+    "Which company made the offer?",
+    "Where was the meeting held?",
+    "How much did the deal cost?",
+    "What percentage of voters backed it?",
+    "Why did the talks fail?",
+    "What did the president say about the war?",
+    "What did the union ask the government?",
+)
+
+
+@pytest.fixture(scope="module")
+def seed_index(seed_index_dir):
+    return QuoteIndex.load(seed_index_dir)
+
+
+def _sentences(index):
+    for article_id in index.articles:
+        for number, span in enumerate(index.sentences_of(article_id)):
+            yield article_id, number, span.slice(index.articles[article_id].text)
+
+
+def test_memoised_sentence_data_equals_the_plain_computation(seed_index) -> None:
+    texts = SentenceText(seed_index)
+    checked = 0
+    for _ in range(2):  # the second round reads the memo
+        for article_id, number, text in _sentences(seed_index):
+            spans = seed_index.sentences_of(article_id)
+            assert texts.text(article_id, number) == text
+            tokens = pair_tokens(tokenize(text))
+            assert texts.tokens(article_id, number) == set(tokens)
+            assert texts.bigrams(article_id, number) == set(zip(tokens, tokens[1:]))
+            window = set(tokens)
+            for neighbour in (number - 1, number + 1):
+                if 0 <= neighbour < len(spans):
+                    window |= set(pair_tokens(tokenize(spans[neighbour].slice(seed_index.articles[article_id].text))))
+            assert texts.window(article_id, number) == window
+            plain_words = tuple((*w.span(), _keyword(w.group())) for w in TOKEN_PATTERN.finditer(text))
+            assert texts.keyword_words(article_id, number) == plain_words == keyword_words(text)
+            checked += 1
+    assert checked >= 20  # the seed article's sentences, twice
+
+
+def test_type_nearness_from_memoised_words_equals_it_from_the_text(seed_index) -> None:
+    texts = SentenceText(seed_index)
+    compared = nonzero = 0
+    for question in QUESTIONS:
+        asked = question_type(question)
+        tokens = pair_tokens(tokenize(question))
+        weights = {token: 1.0 / len(tokens) for token in tokens}
+        for article_id, number, text in _sentences(seed_index):
+            spans = answer_spans(asked, text)
+            plain = type_nearness(text, spans, weights)
+            assert type_nearness(text, spans, weights, texts.keyword_words(article_id, number)) == plain
+            compared += 1
+            nonzero += plain > 0
+    assert compared >= 100 and nonzero > 0
