@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from enum import Enum
+from functools import lru_cache
 
 from quotebot.index.text import tokenize
 
@@ -255,13 +256,29 @@ def answer_spans(asked: QuestionType, sentence: str) -> list[tuple[int, int]]:
     kind = asked.kind
     if kind is None:
         return []
+    spans = [span for span, words in _kind_spans(kind, sentence) if words is None or not _named_by(asked, words)]
+    if kind is AnswerType.AMOUNT and not spans:
+        # "how much did it cost" is also answered by a bare number with a scale ("9.3bn").
+        return answer_spans(replace(asked, kind=AnswerType.NUMBER), sentence)
+    return spans
+
+
+# Sentences whose things of each kind are kept (a question's candidates are mostly sentences
+# asked about before: the same story, asked again).
+KIND_SPANS_CACHE = 16384
+
+
+@lru_cache(maxsize=KIND_SPANS_CACHE)
+def _kind_spans(kind: AnswerType, sentence: str) -> tuple[tuple[tuple[int, int], str | None], ...]:
+    """The things of ``kind`` in ``sentence``, whatever the question: each span with the words
+    ``answer_spans`` checks the question does not already name (None: no such check)."""
     if kind is AnswerType.REASON:
-        return [m.span() for m in _REASON_SPAN.finditer(sentence)]
+        return tuple((m.span(), None) for m in _REASON_SPAN.finditer(sentence))
     if kind is AnswerType.SAYING:
         quoted = [_said(m) for m in _QUOTED_SPAN.finditer(sentence)]
-        return quoted or [m.span("said") for m in _SAID_SPAN.finditer(sentence)]
+        return tuple((span, None) for span in quoted or [m.span("said") for m in _SAID_SPAN.finditer(sentence)])
     if kind is AnswerType.REQUEST:
-        return [m.span("what") for m in _REQUEST_SPAN.finditer(sentence) if not _named_by(asked, m.group("what"))]
+        return tuple((m.span("what"), m.group("what")) for m in _REQUEST_SPAN.finditer(sentence))
     if kind is AnswerType.PERCENT:
         pattern = _PERCENT_SPAN
     elif kind is AnswerType.AMOUNT:
@@ -271,25 +288,20 @@ def answer_spans(asked: QuestionType, sentence: str) -> list[tuple[int, int]]:
     elif kind is AnswerType.DATE:
         pattern = _DATE_SPAN
     else:
-        names = [
-            span for span in _names(sentence)
-            if not _named_by(asked, sentence[span[0] : span[1]]) and not _CALENDAR_NAME.fullmatch(sentence[span[0] : span[1]])
-        ]
+        names = [(span, sentence[span[0] : span[1]]) for span in _names(sentence)]
+        names = [(span, text) for span, text in names if not _CALENDAR_NAME.fullmatch(text)]
         if kind is AnswerType.PERSON:
-            names = [span for span in names if _looks_like_person(sentence[span[0] : span[1]])]
-        return names
+            names = [(span, text) for span, text in names if _looks_like_person(text)]
+        return tuple(names)
     spans = []
     for match in pattern.finditer(sentence):
         text = match.group().strip()
         if kind is AnswerType.NUMBER and _YEAR.fullmatch(text):
             continue  # "the 2001 Act" counts nothing: a bare year is a date, not how many
-        if text and not _named_by(asked, text):
+        if text:
             start = match.start() + len(match.group()) - len(match.group().lstrip())
-            spans.append((start, start + len(text)))
-    if kind is AnswerType.AMOUNT and not spans:
-        # "how much did it cost" is also answered by a bare number with a scale ("9.3bn").
-        return answer_spans(replace(asked, kind=AnswerType.NUMBER), sentence)
-    return spans
+            spans.append(((start, start + len(text)), text))
+    return tuple(spans)
 
 
 def _names(sentence: str) -> list[tuple[int, int]]:
@@ -336,8 +348,14 @@ def _first_word_start(sentence: str) -> int:
 
 def _named_by(asked: QuestionType, text: str) -> bool:
     """Whether every word of ``text`` is already in the question (the question names it)."""
-    words = [re.sub(r"['’]s$", "", w.lower()) for w in re.findall(r"[\w'’]+", text)]  # "Apple's": Apple
+    words = _plain_words(text)
     return bool(words) and all(w in asked.known_words or f"{w}'s" in asked.known_words for w in words)
+
+
+@lru_cache(maxsize=KIND_SPANS_CACHE)
+def _plain_words(text: str) -> tuple[str, ...]:
+    """The lower-cased words of ``text``, a possessive "'s" dropped ("Apple's": apple)."""
+    return tuple(re.sub(r"['’]s$", "", w.lower()) for w in re.findall(r"[\w'’]+", text))
 
 
 def number_agreement(asked: QuestionType, text: str) -> tuple[float, float]:

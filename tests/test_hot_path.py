@@ -74,3 +74,60 @@ def test_type_nearness_from_memoised_words_equals_it_from_the_text(seed_index) -
             compared += 1
             nonzero += plain > 0
     assert compared >= 100 and nonzero > 0
+
+
+def _plain_answer_spans(asked, sentence):
+    """answer_spans as it was written before its question-independent part was memoised."""
+    import re
+    from dataclasses import replace
+
+    from quotebot.retrieval import answer_types as t
+
+    def named_by(text):
+        words = [re.sub(r"['’]s$", "", w.lower()) for w in re.findall(r"[\w'’]+", text)]
+        return bool(words) and all(w in asked.known_words or f"{w}'s" in asked.known_words for w in words)
+
+    kind = asked.kind
+    if kind is None:
+        return []
+    if kind is t.AnswerType.REASON:
+        return [m.span() for m in t._REASON_SPAN.finditer(sentence)]
+    if kind is t.AnswerType.SAYING:
+        quoted = [t._said(m) for m in t._QUOTED_SPAN.finditer(sentence)]
+        return quoted or [m.span("said") for m in t._SAID_SPAN.finditer(sentence)]
+    if kind is t.AnswerType.REQUEST:
+        return [m.span("what") for m in t._REQUEST_SPAN.finditer(sentence) if not named_by(m.group("what"))]
+    patterns = {t.AnswerType.PERCENT: t._PERCENT_SPAN, t.AnswerType.AMOUNT: t._AMOUNT_SPAN,
+                t.AnswerType.NUMBER: t._NUMBER_SPAN, t.AnswerType.DATE: t._DATE_SPAN}
+    if kind not in patterns:
+        names = [s for s in t._names(sentence) if not named_by(sentence[s[0]:s[1]]) and not t._CALENDAR_NAME.fullmatch(sentence[s[0]:s[1]])]
+        return [s for s in names if t._looks_like_person(sentence[s[0]:s[1]])] if kind is t.AnswerType.PERSON else names
+    spans = []
+    for match in patterns[kind].finditer(sentence):
+        text = match.group().strip()
+        if kind is t.AnswerType.NUMBER and t._YEAR.fullmatch(text):
+            continue
+        if text and not named_by(text):
+            start = match.start() + len(match.group()) - len(match.group().lstrip())
+            spans.append((start, start + len(text)))
+    if kind is t.AnswerType.AMOUNT and not spans:
+        return _plain_answer_spans(replace(asked, kind=t.AnswerType.NUMBER), sentence)
+    return spans
+
+
+def test_memoised_answer_spans_equal_the_plain_scan(seed_index) -> None:
+    from dataclasses import replace
+
+    from quotebot.retrieval.answer_types import AnswerType
+
+    sentences = [text for _, _, text in _sentences(seed_index)]
+    found = 0
+    for question in (*QUESTIONS, "Who is Herzog?", "What did Herzog ask Lavrov?"):
+        asked = question_type(question)
+        for kind in (asked.kind, *AnswerType):  # the question's own kind and every other, as answer marking asks
+            typed = replace(asked, kind=kind)
+            for sentence in sentences * 2:  # the second time from the memo
+                expected = _plain_answer_spans(typed, sentence)
+                assert answer_spans(typed, sentence) == expected
+                found += bool(expected)
+    assert found > 50
