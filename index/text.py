@@ -71,11 +71,32 @@ def word_tokens(word: str) -> tuple[str, ...]:
 def tokenize(text: str) -> list[str]:
     """The keyword tokens of ``text``, in order, repeats kept (BM25 counts them)."""
     tokens = []
-    for match in TOKEN_PATTERN.finditer(text.lower()):
-        word = match.group().replace("’", "'")
-        if word.endswith("'s"):
-            word = word[:-2]
-        if word in STOP_WORDS or (len(word) < 2 and not word.isdigit()):
-            continue
-        tokens.append(_stem(_IRREGULAR.get(word, word)))
+    for word in TOKEN_PATTERN.findall(text.lower()):
+        token = _WORD_TOKEN.get(word, _UNSEEN)
+        if token is _UNSEEN:
+            token = _word_token(word)
+        if token is not None:
+            tokens.append(token)
     return tokens
+
+
+# Each lower-cased word's token (None: a stop word), memoised: a sentence's words are mostly
+# words seen before, and a dict look-up costs a tenth of stripping, stemming and checking it.
+_WORD_TOKEN: dict[str, str | None] = {}
+_UNSEEN = object()
+WORD_TOKEN_MEMO = 200_000  # words kept before the memo starts afresh (bounds its memory)
+
+
+def _word_token(word: str) -> str | None:
+    """The token of one lower-cased word ``TOKEN_PATTERN`` matched, or None when it is dropped."""
+    token = word.replace("’", "'")
+    if token.endswith("'s"):
+        token = token[:-2]
+    if token in STOP_WORDS or (len(token) < 2 and not token.isdigit()):
+        token = None
+    else:
+        token = _stem(_IRREGULAR.get(token, token))
+    if len(_WORD_TOKEN) >= WORD_TOKEN_MEMO:
+        _WORD_TOKEN.clear()
+    _WORD_TOKEN[word] = token
+    return token

@@ -131,10 +131,15 @@ class SentenceText:
             for memo in (self._spans, self._texts, self._tokens, self._bigrams, self._windows, self._words, self._paragraphs):
                 memo.clear()
 
-    def spans(self, article_id: str):
+    def spans(self, article_id: str) -> list[tuple[int, int]]:
+        """The article's sentences as (start, end) offsets (as ``index.sentences_of``, without
+        making a ``Span`` model of each)."""
         spans = self._spans.get(article_id)
         if spans is None:
-            spans = self._spans[article_id] = self.index.sentences_of(article_id)
+            base = self.index.articles.sentence_base
+            position = self.index.articles.position(article_id)
+            rows = self.index.chunks.sentences[int(base[position]) : int(base[position + 1])]
+            spans = self._spans[article_id] = [(start, end) for start, end in rows.tolist()]
         return spans
 
     def paragraphs(self, article_id: str) -> int:
@@ -149,7 +154,8 @@ class SentenceText:
         key = (article_id, sentence)
         text = self._texts.get(key)
         if text is None:
-            text = self._texts[key] = self.spans(article_id)[sentence].slice(self.index.articles[article_id].text)
+            start, end = self.spans(article_id)[sentence]
+            text = self._texts[key] = self.index.articles[article_id].text[start:end]
         return text
 
     def tokens(self, article_id: str, sentence: int) -> set[str]:
@@ -337,4 +343,4 @@ def _window_text(texts: SentenceText, candidate: SentenceEvidence) -> str:
     spans = texts.spans(candidate.article_id)
     first = max(candidate.sentence - 1, 0)
     last = min(candidate.sentence + 1, len(spans) - 1)
-    return texts.index.articles[candidate.article_id].text[spans[first].start : spans[last].end]
+    return texts.index.articles[candidate.article_id].text[spans[first][0] : spans[last][1]]

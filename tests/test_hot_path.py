@@ -131,3 +131,31 @@ def test_memoised_answer_spans_equal_the_plain_scan(seed_index) -> None:
                 assert answer_spans(typed, sentence) == expected
                 found += bool(expected)
     assert found > 50
+
+
+def test_tokenize_with_its_word_memo_equals_the_plain_pipeline(seed_index) -> None:
+    import Stemmer
+
+    from quotebot.index import text as t
+
+    stemmer = Stemmer.Stemmer("english")
+
+    def plain(text):  # tokenize as written before its per-word memo
+        tokens = []
+        for match in t.TOKEN_PATTERN.finditer(text.lower()):
+            word = match.group().replace("’", "'")
+            if word.endswith("'s"):
+                word = word[:-2]
+            if word in t.STOP_WORDS or (len(word) < 2 and not word.isdigit()):
+                continue
+            tokens.append(stemmer.stemWord(t._IRREGULAR.get(word, word)))
+        return tokens
+
+    samples = [text for _, _, text in _sentences(seed_index)]
+    samples += ["Ministers’ talks: he lost 3,500.5 votes in 1987 — the UK’s 2nd loss; it's Apple's", "I a 7 x"]
+    for _ in range(2):  # the second time from the memo
+        for text in samples:
+            assert t.tokenize(text) == plain(text)
+    t._WORD_TOKEN.clear()
+    assert [t.tokenize(text) for text in samples] == [plain(text) for text in samples]
+    assert plain(samples[-2]) == ["minist", "talk", "lose", "3,500.5", "vote", "1987", "uk", "2", "nd", "loss", "appl"]
