@@ -255,6 +255,11 @@ class OnnxQueryEncoder:
     ``threads`` is onnxruntime's intra-op thread count; 0 lets it use every core.
     """
 
+    # A question's vector is the same to the bit whichever thread embeds it (onnxruntime runs
+    # the same kernels, and lets go of the GIL while it does): the retriever may embed on a
+    # pool thread while it searches keywords. (Torch's vectors differ by ~1e-8 on another thread.)
+    same_vectors_on_any_thread = True
+
     def __init__(self, path: Path, model: str, batch_size: int = 32, threads: int = 1, onnx_file: str = ONNX_FILE) -> None:
         self.path = path
         self.model = model

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -114,6 +115,8 @@ class Retriever:
         self.abstain_threshold = abstain_threshold
         self.models = models or load_models()
         self._texts = SentenceText(index)
+        # Only an encoder whose vectors do not depend on the thread embeds in the background.
+        self._embeds_anywhere = bool(getattr(embedder, "same_vectors_on_any_thread", False))
 
     def warm_up(self) -> None:
         self.embedder.warm_up()
@@ -173,10 +176,19 @@ class Retriever:
     def _evidence(
         self, question: str, context: str, prefer_articles: Sequence[str], allowed: np.ndarray | None = None
     ) -> _Found:
-        query_vector = self.embedder.embed([f"{question} {context}".strip()])[0]
+        # The question encoder (onnxruntime, which lets go of the GIL) runs on another thread
+        # while this one does the keyword side: BM25, and the memo of the sentences of its best
+        # chunks, most of which the fused ranking keeps (bench/results/index-scale.md).
+        encoding = _in_background(self.embedder.embed, [f"{question} {context}".strip()], self._embeds_anywhere)
         weights, search_tokens = self._query_keywords(question, context)
         asked = question_type(question)
-        chunks, best_chunk_cosine = self._fused_chunks(query_vector, search_tokens, prefer_articles, allowed=allowed)
+        keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates, allowed=allowed)
+        self._texts.trim()
+        self._prepare_sentences(keyword_hits[0][: self.candidate_chunks], asked)
+        query_vector = encoding.result()[0]
+        chunks, best_chunk_cosine = self._fused_chunks(
+            query_vector, search_tokens, prefer_articles, allowed=allowed, keyword_hits=keyword_hits
+        )
         candidates = self._candidates(question, asked, chunks, query_vector, weights)
         for candidate in candidates:
             candidate.values["chunk_cosine"] = best_chunk_cosine
@@ -215,12 +227,16 @@ class Retriever:
         prefer_articles: Sequence[str],
         limit: int | None = None,
         allowed: np.ndarray | None = None,
+        keyword_hits: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[list[tuple[int, float]], float]:
         """The best chunk ids with their reciprocal-rank-fusion scores, best first, and the
         best chunk's cosine (how close the nearest text is at all). ``allowed``: the chunk
-        ids a filter lets through (both searches look only among them)."""
+        ids a filter lets through (both searches look only among them). ``keyword_hits``:
+        the BM25 search's result, when the caller has already searched."""
         dense_ids, dense_scores = self.index.vectors.search(query_vector, self.dense_candidates, allowed=allowed)
-        keyword_ids, keyword_scores = self.index.keywords.search(query_tokens, self.keyword_candidates, allowed=allowed)
+        if keyword_hits is None:
+            keyword_hits = self.index.keywords.search(query_tokens, self.keyword_candidates, allowed=allowed)
+        keyword_ids, keyword_scores = keyword_hits
         dense_ids = self._newer_first(dense_ids, dense_scores)
         keyword_ids = self._newer_first(keyword_ids, keyword_scores)
         return self._fuse(dense_ids, dense_scores, keyword_ids, prefer_articles, limit)
@@ -264,6 +280,13 @@ class Retriever:
         best_cosine = float(dense_scores[0]) if len(dense_scores) else 0.0
         return best[: limit or self.candidate_chunks], best_cosine
 
+    def _prepare_sentences(self, chunk_ids: np.ndarray, asked: QuestionType) -> None:
+        """Memoise what scoring the sentences of these chunks reads (``SentenceText.prepare``)."""
+        for chunk_id in chunk_ids.tolist():
+            chunk = self.index.chunks[chunk_id]
+            for offset in range(len(chunk.sentences)):
+                self._texts.prepare(chunk.article_id, chunk.first_sentence + offset, asked)
+
     # -- 2. sentences ------------------------------------------------------------------------
 
     def _candidates(
@@ -283,7 +306,6 @@ class Retriever:
         self._same_text_same_rank(found)
         rows = [self.index.sentence_row(c.article_id, c.sentence) for c in found]
         cosines = (self.index.sentence_vectors[rows].astype(np.float32) @ query_vector).tolist()
-        self._texts.trim()
         # The question's keywords in order, with its request verb ("ask", not a keyword) kept
         # for the pairs: "Herzog ask" meets "Herzog (also) urged".
         question_tokens = [t for t in pair_tokens(tokenize(question)) if t in weights]
@@ -297,7 +319,7 @@ class Retriever:
         """Give sentences of identical text (a wire story run twice) the best chunk rank among
         them: their chunks' ranks differ only by a tie-break, so they must score alike and
         the newer article win the tie, not whichever the tie-break happened to put first."""
-        texts = [" ".join(self._texts.text(c.article_id, c.sentence).split()) for c in found]
+        texts = [self._texts.flat(c.article_id, c.sentence) for c in found]
         best: dict[str, int] = {}
         for text, candidate in zip(texts, found):
             best[text] = min(best.get(text, candidate.chunk_rank), candidate.chunk_rank)
@@ -411,6 +433,48 @@ class Retriever:
             answer_start=span.start + marked[0] if marked else None,
             answer_end=span.start + marked[1] if marked else None,
         )
+
+
+def _in_background(function, argument, background: bool = True) -> _Background | _Done:
+    """``function(argument)`` on a thread of its own, returned once that thread has started
+    (without ``background``: called here and now); ``.result()`` waits for it.
+
+    A thread per question, not a pool: concurrent.futures costs a one-shot ask 7-14 ms of
+    imports, a thread ~0.1 ms. ``Thread.start`` waits for the thread to run, which hands it
+    the GIL now: otherwise a busy asking thread would keep it up to the interpreter's switch
+    interval (5 ms) before the encoder began.
+    """
+    return _Background(function, argument) if background else _Done(function(argument))
+
+
+class _Background:
+    def __init__(self, function, argument) -> None:
+        self._value: object = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(function, argument), name="quotebot-question", daemon=True)
+        self._thread.start()
+
+    def _run(self, function, argument) -> None:
+        try:
+            self._value = function(argument)
+        except BaseException as error:  # raised where the result is read
+            self._error = error
+
+    def result(self) -> object:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A result already there, read like ``_Background``'s."""
+
+    value: object
+
+    def result(self) -> object:
+        return self.value
 
 
 def _best_clauses(text: str, sentence: Span, weights: dict[str, float]) -> Span:

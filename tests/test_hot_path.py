@@ -159,3 +159,59 @@ def test_tokenize_with_its_word_memo_equals_the_plain_pipeline(seed_index) -> No
     t._WORD_TOKEN.clear()
     assert [t.tokenize(text) for text in samples] == [plain(text) for text in samples]
     assert plain(samples[-2]) == ["minist", "talk", "lose", "3,500.5", "vote", "1987", "uk", "2", "nd", "loss", "appl"]
+
+
+def test_sentences_prepared_ahead_read_the_same_as_computed_when_scored(seed_index) -> None:
+    """``prepare`` (run while the question encoder works) fills the memo with the values
+    scoring would compute; a question's kind decides what it fills, never what they are."""
+    plain, prepared = SentenceText(seed_index), SentenceText(seed_index)
+    for question in QUESTIONS:
+        asked = question_type(question)
+        for article_id, number, _ in _sentences(seed_index):
+            prepared.prepare(article_id, number, asked)
+    for article_id, number, text in _sentences(seed_index):
+        assert prepared.flat(article_id, number) == plain.flat(article_id, number) == " ".join(text.split())
+        for read in ("text", "tokens", "bigrams", "window", "keyword_words"):
+            assert getattr(prepared, read)(article_id, number) == getattr(plain, read)(article_id, number)
+        assert prepared.paragraphs(article_id) == plain.paragraphs(article_id)
+    assert prepared._words, "a question asking for a figure or a name walks the words of a sentence holding one"
+
+
+def test_a_trimmed_memo_gives_the_same_values(seed_index) -> None:
+    texts = SentenceText(seed_index)
+    expected = {(a, n): (texts.tokens(a, n), texts.bigrams(a, n), texts.window(a, n)) for a, n, _ in _sentences(seed_index)}
+    texts.MAX_ENTRIES = 0
+    texts.trim()
+    assert not texts._tokens and not texts._bigrams
+    for (article_id, number), (tokens, bigrams, window) in expected.items():
+        assert texts.bigrams(article_id, number) == bigrams  # pairs first: no stale token set is needed
+        assert texts.tokens(article_id, number) == tokens
+        assert texts.window(article_id, number) == window
+
+
+def test_the_onnx_encoder_gives_the_same_vector_in_the_background(seed_index_dir) -> None:
+    """The question is embedded on a thread of its own while BM25 runs: its vector is the
+    one the encoder gives when called directly; an encoder error reaches the asker."""
+    from quotebot.index.onnx_encoder import OnnxQueryEncoder, encoder_dir
+    from quotebot.retrieval import retriever as r
+
+    encoder = OnnxQueryEncoder(encoder_dir(seed_index_dir, "all-MiniLM-L6-v2"), "all-MiniLM-L6-v2")
+    assert encoder.same_vectors_on_any_thread
+    for question in QUESTIONS:
+        direct = encoder.embed([question])
+        assert r._in_background(encoder.embed, [question]).result().tobytes() == direct.tobytes()
+
+    def broken(texts):
+        raise RuntimeError("encoder failed")
+
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        r._in_background(broken, [QUESTIONS[0]]).result()
+
+
+def test_an_encoder_whose_vectors_depend_on_the_thread_embeds_in_the_asking_thread(seed_bot) -> None:
+    """Torch's vectors differ by ~1e-8 on another thread: the retriever calls it directly."""
+    retriever = seed_bot.retriever
+    assert not getattr(retriever.embedder, "same_vectors_on_any_thread", False)
+    assert not retriever._embeds_anywhere
+    answer = retriever.answer("What did Herzog ask Lavrov?")
+    assert answer.answered and answer.quotes
