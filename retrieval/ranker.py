@@ -74,13 +74,23 @@ def _straight_line(bias: float, terms: tuple[tuple[tuple[str, ...], float], ...]
             total += weight * term
 
     the same operations on the same operands in the same order (so the same float, and the
-    same KeyError for a missing feature), written out as one expression per term."""
+    same KeyError for a missing feature), written out as one expression per term. Each
+    feature is read from the dict once, into a local, in the order the terms first use it."""
     constants = {"_bias": bias}
-    lines = ["def log_odds(values):", "    total = _bias"]
+    lines = ["def log_odds(values):"]
+    local: dict[str, str] = {}
+    for names, _ in terms:
+        for name in names:
+            if name not in local:
+                local[name] = f"_f{len(local)}"
+                lines.append(f"    {local[name]} = values[{name!r}]")
+    lines.append("    total = _bias")
     for number, (names, weight) in enumerate(terms):
+        # A finite weight as its literal (repr gives back the very float), else a named constant.
         constants[f"_w{number}"] = weight
-        product = " * ".join(f"values[{name!r}]" for name in names)
-        lines.append(f"    total += _w{number} * ({product})")
+        literal = f"({weight!r})" if math.isfinite(weight) else f"_w{number}"
+        product = " * ".join(local[name] for name in names)
+        lines.append(f"    total += {literal} * ({product})")
     lines.append("    return total")
     exec(compile("\n".join(lines), "<retrieval.ranker log_odds>", "exec"), constants)  # noqa: S102 - our own names, repr-quoted
     return constants["log_odds"]

@@ -407,10 +407,10 @@ class Retriever:
         if span.end - span.start > MAX_QUOTE_CHARS:
             return _best_clauses(text, span, weights)
         if candidate.sentence > 0 and _PRONOUN_START.match(span.slice(text)):
-            previous = self.index.sentences_of(candidate.article_id)[candidate.sentence - 1]
-            same_paragraph = "\n" not in text[previous.end : span.start]
-            if same_paragraph and span.end - previous.start <= MAX_QUOTE_CHARS:
-                return Span(start=previous.start, end=span.end)
+            previous_start, previous_end = self._texts.spans(candidate.article_id)[candidate.sentence - 1]
+            same_paragraph = "\n" not in text[previous_end : span.start]
+            if same_paragraph and span.end - previous_start <= MAX_QUOTE_CHARS:
+                return Span(start=previous_start, end=span.end)
         return span
 
     def _quote(

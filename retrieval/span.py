@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from quotebot.index.text import STOP_WORDS, word_tokens
 from quotebot.retrieval.answer_types import AnswerType, QuestionType, answer_spans
@@ -237,6 +237,11 @@ class _Asked:
 
     @classmethod
     def of(cls, question: str) -> _Asked:
+        """What ``question`` says (memoised: each quote of an answer reads the same question)."""
+        return _asked_of(cls, question)
+
+    @classmethod
+    def read(cls, question: str) -> _Asked:
         asked = question.lower()
         head = None
         for found in _WH_HEAD.finditer(asked):
@@ -262,6 +267,11 @@ class _Asked:
         copula = bool(re.match(r"\W*(?:what|who|which)\s+(?:is|was|are|were)\b", asked))
         much = bool(re.search(r"\bhow much\b", asked))
         return cls(head, role, _verb(question[verb_from:], role), much, left, right, copula)
+
+
+@lru_cache(maxsize=256)
+def _asked_of(cls: type[_Asked], question: str) -> _Asked:
+    return cls.read(question)
 
 
 _WH = frozenset("what which who whom whose when where how".split())

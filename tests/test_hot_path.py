@@ -215,3 +215,31 @@ def test_an_encoder_whose_vectors_depend_on_the_thread_embeds_in_the_asking_thre
     assert not retriever._embeds_anywhere
     answer = retriever.answer("What did Herzog ask Lavrov?")
     assert answer.answered and answer.quotes
+
+
+def test_the_written_out_log_odds_equal_the_loop_to_the_bit() -> None:
+    import random
+
+    from quotebot.retrieval.ranker import load_models
+
+    models = load_models()
+    rng = random.Random(7)
+    for model in (models.ranker, models.confidence):
+        names = sorted({name for feature in model.features for name in feature.split("*")})
+        for _ in range(200):
+            values = {name: rng.choice([0.0, 1.0, rng.uniform(-3, 3), rng.random() * 1e-3]) for name in names}
+            total = model.bias
+            for feature, weight in zip(model.features, model.coefficients):
+                if weight == 0.0:
+                    continue
+                parts = feature.split("*")
+                term = values[parts[0]]
+                for name in parts[1:]:
+                    term *= values[name]
+                total += weight * term
+            assert model.log_odds(values) == total
+        missing = dict(values)
+        first = next(name for feature, w in zip(model.features, model.coefficients) if w for name in feature.split("*"))
+        del missing[first]
+        with pytest.raises(KeyError, match=first):
+            model.log_odds(missing)
