@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -117,6 +118,7 @@ class Retriever:
         self._texts = SentenceText(index)
         # Only an encoder whose vectors do not depend on the thread embeds in the background.
         self._embeds_anywhere = bool(getattr(embedder, "same_vectors_on_any_thread", False))
+        self._encoder_seconds = 0.0  # how long the encoder takes a question (moving average; 0: not yet known)
 
     def warm_up(self) -> None:
         self.embedder.warm_up()
@@ -179,13 +181,19 @@ class Retriever:
         # The question encoder (onnxruntime, which lets go of the GIL) runs on another thread
         # while this one does the keyword side: BM25, and the memo of the sentences of its best
         # chunks, most of which the fused ranking keeps (bench/results/index-scale.md).
+        started = time.perf_counter()
         encoding = _in_background(self.embedder.embed, [f"{question} {context}".strip()], self._embeds_anywhere)
         weights, search_tokens = self._query_keywords(question, context)
         asked = question_type(question)
         keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates, allowed=allowed)
         self._texts.trim()
-        self._prepare_sentences(keyword_hits[0][: self.candidate_chunks], asked)
+        if isinstance(encoding, _Background):
+            # For about as long as the encoder takes (a moving average): a chunk the fused
+            # ranking then drops was memoised for nothing, and this thread would be the wait.
+            self._prepare_sentences(keyword_hits[0][: self.candidate_chunks], asked, started + self._encoder_seconds)
         query_vector = encoding.result()[0]
+        if isinstance(encoding, _Background):
+            self._encoder_seconds = 0.8 * self._encoder_seconds + 0.2 * encoding.seconds if self._encoder_seconds else encoding.seconds
         chunks, best_chunk_cosine = self._fused_chunks(
             query_vector, search_tokens, prefer_articles, allowed=allowed, keyword_hits=keyword_hits
         )
@@ -280,9 +288,13 @@ class Retriever:
         best_cosine = float(dense_scores[0]) if len(dense_scores) else 0.0
         return best[: limit or self.candidate_chunks], best_cosine
 
-    def _prepare_sentences(self, chunk_ids: np.ndarray, asked: QuestionType) -> None:
-        """Memoise what scoring the sentences of these chunks reads (``SentenceText.prepare``)."""
+    def _prepare_sentences(self, chunk_ids: np.ndarray, asked: QuestionType, until: float) -> None:
+        """Memoise what scoring the sentences of these chunks reads (``SentenceText.prepare``),
+        chunk by chunk, until the ``perf_counter`` time ``until`` (all of them while it is not
+        yet known how long the encoder takes)."""
         for chunk_id in chunk_ids.tolist():
+            if self._encoder_seconds and time.perf_counter() >= until:
+                return
             chunk = self.index.chunks[chunk_id]
             for offset in range(len(chunk.sentences)):
                 self._texts.prepare(chunk.article_id, chunk.first_sentence + offset, asked)
@@ -451,14 +463,17 @@ class _Background:
     def __init__(self, function, argument) -> None:
         self._value: object = None
         self._error: BaseException | None = None
+        self.seconds = 0.0  # how long ``function`` took
         self._thread = threading.Thread(target=self._run, args=(function, argument), name="quotebot-question", daemon=True)
         self._thread.start()
 
     def _run(self, function, argument) -> None:
+        started = time.perf_counter()
         try:
             self._value = function(argument)
         except BaseException as error:  # raised where the result is read
             self._error = error
+        self.seconds = time.perf_counter() - started
 
     def result(self) -> object:
         self._thread.join()
