@@ -18,6 +18,7 @@ halves of the other sets), never on what the README reports.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import threading
 import time
@@ -90,6 +91,9 @@ class Retriever:
     close_to_first = 0.10
     # Chunks at which idf gets half the say in keyword weights (see _keyword_weights).
     idf_shrinkage = 200
+    # Embed the question on another thread while BM25 runs: True, False, or None: while the
+    # machine has a core to spare (_spare_core). The answer is the same either way.
+    overlap_encoder: bool | None = None
 
     def __init__(
         self,
@@ -182,7 +186,8 @@ class Retriever:
         # while this one does the keyword side: BM25, and the memo of the sentences of its best
         # chunks, most of which the fused ranking keeps (bench/results/index-scale.md).
         started = time.perf_counter()
-        encoding = _in_background(self.embedder.embed, [f"{question} {context}".strip()], self._embeds_anywhere)
+        background = self._embeds_anywhere and (self.overlap_encoder if self.overlap_encoder is not None else _spare_core())
+        encoding = _in_background(self.embedder.embed, [f"{question} {context}".strip()], background)
         weights, search_tokens = self._query_keywords(question, context)
         asked = question_type(question)
         keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates, allowed=allowed)
@@ -445,6 +450,30 @@ class Retriever:
             answer_start=span.start + marked[0] if marked else None,
             answer_end=span.start + marked[1] if marked else None,
         )
+
+
+# How often the load average is read, and how far below the core count it must stay for a
+# spare core: the asking thread and the encoder's thread each keep one core busy, so on a busy
+# machine (another process at full tilt) they would queue for one core and answer slower than
+# one thread does (bench/results/index-scale.md, 2026-12-03 warm serving).
+SPARE_CORE_CHECK_SECONDS = 1.0
+SPARE_CORE_MARGIN = 0.25
+_spare_core_seen = (-SPARE_CORE_CHECK_SECONDS, False)
+
+
+def _spare_core() -> bool:
+    """Whether the machine has a core to spare: its 1-minute load average is below the core
+    count by SPARE_CORE_MARGIN (read at most once a SPARE_CORE_CHECK_SECONDS)."""
+    global _spare_core_seen
+    checked, spare = _spare_core_seen
+    now = time.monotonic()
+    if now - checked >= SPARE_CORE_CHECK_SECONDS:
+        try:
+            spare = os.getloadavg()[0] < (os.cpu_count() or 1) - SPARE_CORE_MARGIN
+        except OSError:  # no load average (not Unix): one thread, as before
+            spare = False
+        _spare_core_seen = (now, spare)
+    return spare
 
 
 def _in_background(function, argument, background: bool = True) -> _Background | _Done:

@@ -243,3 +243,17 @@ def test_the_written_out_log_odds_equal_the_loop_to_the_bit() -> None:
         del missing[first]
         with pytest.raises(KeyError, match=first):
             model.log_odds(missing)
+
+
+def test_the_same_evidence_with_the_encoder_overlapped_or_not(seed_index_dir, settings) -> None:
+    """With the ONNX encoder on its own thread (sentences memoised meanwhile) or called in
+    turn, every candidate's features and scores are the same to the bit."""
+    from quotebot.bot import wiring
+
+    def evidence(overlap_encoder):
+        retriever = wiring.new_bot(settings, seed_index_dir).retriever
+        assert retriever._embeds_anywhere  # the index's ONNX export
+        retriever.overlap_encoder = overlap_encoder
+        return [[(c.article_id, c.sentence, c.ranker, c.confidence, c.values) for c in retriever.evidence(q)] for q in QUESTIONS]
+
+    assert evidence(True) == evidence(False)
