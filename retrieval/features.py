@@ -346,7 +346,8 @@ def type_nearness(
 def keyword_words(text: str) -> tuple[tuple[int, int, str | None], ...]:
     """Each word of ``text`` (``TOKEN_PATTERN``) as (start, end, its keyword token as sentence
     scoring compares it, or None for a stop word): what ``type_nearness`` walks."""
-    return tuple((*word.span(), _keyword(word.group())) for word in TOKEN_PATTERN.finditer(text))
+    keyword = _keyword
+    return tuple([(word.start(), word.end(), keyword(word.group())) for word in TOKEN_PATTERN.finditer(text)])
 
 
 # Keywords after a number that still name what it counts ("244 robots", "11 first downs").
