@@ -289,6 +289,8 @@ def add_one_article(index_dir: Path, articles: list[dict], scratch: Path) -> dic
         runs.append(measured([*QUOTEBOT, "index", "add", str(new), "--index-dir", str(copy)]))
         shutil.rmtree(copy)
     _ADD_WALLS[:] = [run["wall_s"] for run in runs]
+    if not runs:  # --add-runs 0: warm and cold figures only
+        return {}
     return {
         "add_one_article_s": statistics.median(run["wall_s"] for run in runs),
         "add_peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
