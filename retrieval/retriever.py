@@ -490,6 +490,8 @@ def _in_background(function, argument, background: bool = True) -> _Background |
 
 
 class _Background:
+    """A call running on a daemon thread (a hung encoder does not keep the process alive)."""
+
     def __init__(self, function, argument) -> None:
         self._value: object = None
         self._error: BaseException | None = None
