@@ -30,22 +30,27 @@ from quotebot.index.errors import ExitCode, IndexMissingError, UserError, exit_c
 __all__ = ["ExitCode", "UserError", "build_parser", "main"]
 
 
-# Commands that live beside their front end. Each module has ``register(commands, common)``,
-# which adds its subparser with a ``handler(args, settings) -> ExitCode``; it imports nothing
-# heavy at module level, so `quotebot --help` stays fast.
-COMMAND_MODULES: tuple[str, ...] = (
-    "quotebot.bot.eval_command",
-    "quotebot.bot.telegram.command",
-    "quotebot.bot.regress.command",
-    "quotebot.bot.feeds_command",
-)
+# Commands that live beside their front end, by name. Each module has ``register(commands,
+# common)``, which adds its subparser with a ``handler(args, settings) -> ExitCode``; it
+# imports nothing heavy at module level, so `quotebot --help` stays fast.
+COMMAND_MODULES: dict[str, str] = {
+    "eval": "quotebot.bot.eval_command",
+    "telegram": "quotebot.bot.telegram.command",
+    "regress": "quotebot.bot.regress.command",
+    "feeds": "quotebot.bot.feeds_command",
+}
+BUILT_IN_COMMANDS = ("index", "ask", "chat")
+# The options of every command that take a value (``_command_in`` steps over it).
+_VALUE_OPTIONS = ("--config", "--index-dir")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    # Only the command given is set up (all of them when it is not plain to see): argparse
+    # builds every subparser it is given, ~20 ms of a one-shot `quotebot ask`.
+    parser = build_parser(_command_in(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
-        parser.print_help()
+        build_parser().print_help()
         return ExitCode.USAGE
     try:
         settings = _settings(args)
@@ -84,17 +89,60 @@ def _common_options(default: object) -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: list[str]) -> str | None:
+    """The command ``argv`` runs, when it is plain: its first word, after the common options
+    and their values. None (every command is set up) for anything else: ``--help``,
+    ``--version``, an abbreviated option, an unknown word."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUE_OPTIONS:
+            next(words, None)
+        elif word.startswith(tuple(f"{option}=" for option in _VALUE_OPTIONS)):
+            continue
+        elif word.startswith("-"):
+            return None
+        else:
+            return word if word in BUILT_IN_COMMANDS or word in COMMAND_MODULES else None
+    return None
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looking the version up only when asked (importlib.metadata reads every
+    installed package's metadata: ~10 ms of every command otherwise)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``command``, only that command's subparser (what running it needs)."""
     parser = argparse.ArgumentParser(
         prog="quotebot",
         description="Answers questions by quoting news articles word for word.",
         parents=[_common_options(None)],
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     # After the command name the options must not reset what was given before it.
     common = _common_options(argparse.SUPPRESS)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    if command is None or command == "index":
+        _add_index_commands(commands, common)
+    if command is None or command == "ask":
+        _add_ask_command(commands, common)
+    if command is None or command == "chat":
+        chat = commands.add_parser("chat", help="talk to the bot in the terminal", parents=[common])
+        chat.set_defaults(handler=_chat)
+    for name, module in COMMAND_MODULES.items():
+        if command is None or command == name:
+            importlib.import_module(module).register(commands, common)
+    return parser
 
+
+def _add_index_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     index = commands.add_parser("index", help="build and inspect the index", parents=[common])
     index_commands = index.add_subparsers(title="index commands", metavar="COMMAND")
     build = index_commands.add_parser("build", help="index articles (default: the configured corpus)", parents=[common])
@@ -128,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--verbose", action="store_true", help="with --json: include every article's hash")
     stats.set_defaults(handler=_index_stats)
 
+
+def _add_ask_command(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     ask = commands.add_parser("ask", help="answer one question (or a file of them)", parents=[common])
     ask.add_argument("question", nargs="?", help="the question")
     ask.add_argument("--batch", type=Path, metavar="FILE", help="one question a line ('-' for stdin)")
@@ -137,13 +187,6 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--source", action="append", metavar="NAME", help="only articles from this site or feed (repeatable)")
     ask.add_argument("--topic", action="append", metavar="NAME", help="only articles on this topic (repeatable)")
     ask.set_defaults(handler=_ask)
-
-    chat = commands.add_parser("chat", help="talk to the bot in the terminal", parents=[common])
-    chat.set_defaults(handler=_chat)
-
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(commands, common)
-    return parser
 
 
 def _ray_option(parser: argparse.ArgumentParser) -> None:

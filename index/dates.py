@@ -11,11 +11,13 @@ import datetime as dt
 import email.utils
 import re
 
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+from quotebot.index.lazyre import lazy
+
+_DATE_ONLY = lazy(r"^\d{4}-\d{2}-\d{2}$")
 # Relative forms the chat accepts: /since 7d, /since 2w.
-_RELATIVE = re.compile(r"^(\d{1,4})\s*([dw])$", re.IGNORECASE)
+_RELATIVE = lazy(r"^(\d{1,4})\s*([dw])$", re.IGNORECASE)
 # A lone number is no date ("2018" would become today's day in 2018).
-_JUST_DIGITS = re.compile(r"^\d{1,8}$")
+_JUST_DIGITS = lazy(r"^\d{1,8}$")
 
 
 def normalize_date(value: object) -> str | None:
