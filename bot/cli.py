@@ -223,8 +223,9 @@ def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
     started = time.perf_counter()
     paths = args.paths or [str(path) for path in settings.index.corpus]
     reporter = BuildReporter(sys.stderr)
+    encoder = _loading_encoder(settings)
     articles, failed_urls = _load_or_fail(paths, args.strict, reporter, settings)
-    with _builder_for(args, settings, reporter) as builder:
+    with _builder_for(args, settings, reporter, encoder) as builder:
         change = builder.build(
             articles.articles, settings.index.index_dir, on_progress=reporter.progress, unreadable=articles.unreadable
         )
@@ -242,8 +243,9 @@ def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     # Before anything slow (the model export): `index add` needs an index to add to.
     read_manifest(settings.index.index_dir)
     reporter = BuildReporter(sys.stderr)
+    encoder = _loading_encoder(settings)
     articles, failed_urls = _load_or_fail(args.paths, args.strict, reporter, settings)
-    with _builder_for(args, settings, reporter) as builder:
+    with _builder_for(args, settings, reporter, encoder) as builder:
         change = builder.add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
     reporter.finished(
         change, settings.index.index_dir, seconds=time.perf_counter() - started, **_summary(articles, failed_urls)
@@ -319,11 +321,20 @@ def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
     return code
 
 
+def _loading_encoder(settings: Settings):
+    """The index folder's document encoder, loading in a thread while the articles are read
+    (None before the folder's first build: the builder exports the model then)."""
+    from quotebot.index.onnx_encoder import loading_document_encoder
+
+    index = settings.index
+    return loading_document_encoder(index.index_dir, index.model, index.batch_size)
+
+
 @contextlib.contextmanager
-def _builder_for(args: argparse.Namespace, settings: Settings, reporter=None) -> Iterator[object]:
-    """The index writer of `index build` / `index add`: embedding here, or on Ray with --ray
-    (the local Ray it starts is stopped after)."""
-    builder = _builder(settings, reporter=reporter)
+def _builder_for(args: argparse.Namespace, settings: Settings, reporter=None, encoder=None) -> Iterator[object]:
+    """The index writer of `index build` / `index add`: embedding here (with ``encoder``, if
+    given), or on Ray with --ray (the local Ray it starts is stopped after)."""
+    builder = _builder(settings, reporter=reporter, encoder=encoder)
     if getattr(args, "ray", None) is None:
         yield builder
         return
@@ -354,7 +365,7 @@ def _silence_closed_output() -> None:
     os.close(devnull)
 
 
-def _builder(settings: Settings, *, embeds: bool = True, reporter=None):
+def _builder(settings: Settings, *, embeds: bool = True, reporter=None, encoder=None):
     from quotebot.bot import wiring
     from quotebot.index.onnx_encoder import OnnxDocumentEncoder, OnnxQueryEncoder, encoder_dir
 
@@ -363,7 +374,7 @@ def _builder(settings: Settings, *, embeds: bool = True, reporter=None):
     if embeds and reporter is not None and not (OnnxDocumentEncoder.available(exported) and OnnxQueryEncoder.available(exported)):
         # The one-off export takes half a minute with no progress of its own: say so.
         reporter.step(f"preparing the model for {index.index_dir} (once per index folder; about half a minute)")
-    return wiring.new_builder(settings.index, embeds=embeds)
+    return wiring.new_builder(settings.index, encoder if embeds else None, embeds=embeds)
 
 
 def _load_or_fail(items: list[str], strict: bool, reporter, settings: Settings):

@@ -167,8 +167,10 @@ def _scores(stream: TokenStream) -> tuple[dict[str, Any], dict[str, int], dict[s
     k1, b = BM25_PARAMS["k1"], BM25_PARAMS["b"]
     lengths, n_docs = stream.lengths, len(stream.lengths)
     # Each (document, token) pair once, with its count: sorted by token, then document (CSC order).
-    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-    pairs, tf = np.unique(stream.ids * max(n_docs, 1) + doc_of, return_counts=True)
+    # int32 keys when they fit (a BBC-sized index): sorting them takes half the time.
+    key_type = np.int32 if len(stream.vocabulary) * max(n_docs, 1) < 2**31 else np.int64
+    doc_of = np.repeat(np.arange(n_docs, dtype=key_type), lengths)
+    pairs, tf = np.unique(stream.ids.astype(key_type, copy=False) * key_type(max(n_docs, 1)) + doc_of, return_counts=True)
     token_of, doc_of = np.divmod(pairs, max(n_docs, 1))
     # Only tokens some document has (a token of removed chunks alone is gone, as in a fresh build).
     df = np.bincount(token_of, minlength=len(stream.vocabulary))
@@ -180,9 +182,10 @@ def _scores(stream: TokenStream) -> tuple[dict[str, Any], dict[str, int], dict[s
         stream.ids, stream.vocabulary = renumber[stream.ids], [stream.vocabulary[old] for old in present.tolist()]
     vocabulary = {token: number for number, token in enumerate(stream.vocabulary)}
     n_vocab = len(vocabulary)
-    idf = np.zeros(n_vocab, dtype=np.float32)
-    for frequency in np.unique(df).tolist():  # math.log, as bm25s: np.log may differ in the last bit
-        idf[df == frequency] = math.log(1 + (n_docs - frequency + 0.5) / (frequency + 0.5))
+    # math.log, as bm25s (np.log may differ in the last bit), once per distinct frequency.
+    frequencies, of_frequency = np.unique(df, return_inverse=True)
+    logs = [math.log(1 + (n_docs - frequency + 0.5) / (frequency + 0.5)) for frequency in frequencies.tolist()]
+    idf = np.asarray(logs, dtype=np.float32)[of_frequency.reshape(-1)]
     avg_len = lengths.mean()  # as bm25s: np.array(lengths).mean()
     length_part = k1 * ((1 - b) + b * lengths.astype(np.float64) / avg_len)
     tfc = tf.astype(np.float32).astype(np.float64)

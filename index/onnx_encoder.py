@@ -156,6 +156,18 @@ def document_encoder_for(index_dir: Path, model: str, batch_size: int, *, export
     return Embedder(model=model, batch_size=batch_size)
 
 
+def loading_document_encoder(index_dir: Path, model: str, batch_size: int) -> OnnxDocumentEncoder | None:
+    """The document encoder of ``index_dir``'s export, already loading in a thread
+    (``start_warm_up``), so `index add` reads its articles and the index meanwhile; None when
+    the folder has no export yet (``document_encoder_for`` makes it)."""
+    exported = encoder_dir(index_dir, model)
+    if not OnnxDocumentEncoder.available(exported):
+        return None
+    encoder = OnnxDocumentEncoder(exported, model, batch_size=batch_size)
+    encoder.start_warm_up()
+    return encoder
+
+
 def export_in_subprocess(model: str, target: Path) -> Path:
     """``export_onnx_encoders`` in a child process: torch (~0.5 GB resident, and what its
     import leaves behind) never enters the process that then embeds and writes the index, so a
