@@ -17,5 +17,5 @@ class RetrievalSettings(BaseModel):
     candidate_chunks: int = Field(8, ge=1, le=200, description="Best fused chunks whose sentences are scored.")
     max_quotes: int = Field(3, ge=1, le=20, description="Most quotes in one answer, each from a different place.")
     abstain_threshold: float = Field(
-        0.09, ge=0.0, le=1.0, description="Below this confidence the bot says the articles don't say."
+        0.07, ge=0.0, le=1.0, description="Below this confidence the bot says the articles don't say."
     )

@@ -29,3 +29,15 @@ def test_a_number_counts_the_asked_thing_only_when_that_thing_follows_it() -> No
     cars = "The plant will build 250,000 cars a year once it reopens."
     assert not counts_what_is_asked(asked, robots, answer_spans(asked, robots))
     assert counts_what_is_asked(asked, cars, answer_spans(asked, cars))
+
+
+def test_the_weights_file_holds_a_weight_for_every_term_the_features_make() -> None:
+    # A feature added or renamed without a refit (bench/fit_ranker.py --write) would be
+    # silently ignored, or fail with a KeyError on the first question.
+    from quotebot.retrieval.features import confidence_terms, ranker_terms
+    from quotebot.retrieval.ranker import load_models
+
+    models = load_models()
+    assert models.ranker.features == ranker_terms()
+    assert models.confidence.features == confidence_terms()
+    assert any("*" in term for term, weight in zip(models.confidence.features, models.confidence.coefficients) if weight)
