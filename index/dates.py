@@ -8,7 +8,6 @@ the index keeps one form, so dates sort as strings and filters compare them:
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import re
 
 from quotebot.index.lazyre import lazy
@@ -48,6 +47,8 @@ def parse_date(text: str) -> dt.date | dt.datetime | None:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         pass
+    import email.utils  # here: the email package is ~10 ms of a one-shot `quotebot ask`, which reads no dates
+
     try:
         return email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
