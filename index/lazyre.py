@@ -42,6 +42,8 @@ class LazyPattern:
         return self._compiled
 
     def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("_"):  # a tool's probe (pytest's __test__, copy's hooks): not a use
+            raise AttributeError(attribute)
         return getattr(self._compiled or self.compiled(), attribute)
 
     def __repr__(self) -> str:
