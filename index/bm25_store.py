@@ -140,25 +140,30 @@ def _token_stream(token_lists: Sequence[list[str] | None], previous: TokenStream
     sorted_ids = previous.chunk_ids[order]
     at = np.minimum(np.searchsorted(sorted_ids, chunk_ids), max(len(sorted_ids) - 1, 0))
     found = (sorted_ids[at] == chunk_ids) if len(sorted_ids) else np.zeros(len(chunk_ids), dtype=bool)
-    old_rows = np.where(found, order[at] if len(sorted_ids) else -1, -1).tolist()
+    old_rows = np.where(found, order[at] if len(sorted_ids) else -1, -1)
+    kept = np.fromiter((tokens is None for tokens in token_lists), dtype=bool, count=len(token_lists))
+    missing = np.flatnonzero(kept & (old_rows < 0))
+    if len(missing):
+        raise ValueError(f"chunk {int(chunk_ids[missing[0]])} is not in the previous keyword index")
     vocabulary = list(previous.vocabulary)
     numbering: dict[str, int] = {token: number for number, token in enumerate(vocabulary)}
-    pieces: list[np.ndarray] = []
     lengths = np.zeros(len(token_lists), dtype=np.int64)
-    for row, tokens in enumerate(token_lists):
-        if tokens is None:  # a kept chunk: its ids as they were
-            old = old_rows[row]
-            if old < 0:
-                raise ValueError(f"chunk {int(chunk_ids[row])} is not in the previous keyword index")
-            piece = previous.ids[starts[old] : starts[old + 1]]
-        else:
-            piece = np.fromiter(
-                (numbering.setdefault(token, len(numbering)) for token in (tokens or [PLACEHOLDER_TOKEN])), dtype=np.int64
-            )
-        pieces.append(piece)
-        lengths[row] = len(piece)
+    lengths[kept] = previous.lengths[old_rows[kept]]
+    new_pieces: dict[int, np.ndarray] = {}  # a new chunk's tokens numbered in row order, new ones after the vocabulary
+    for row in np.flatnonzero(~kept).tolist():
+        tokens = token_lists[row] or [PLACEHOLDER_TOKEN]
+        new_pieces[row] = np.fromiter((numbering.setdefault(token, len(numbering)) for token in tokens), dtype=np.int64)
+        lengths[row] = len(new_pieces[row])
     vocabulary += list(numbering)[len(vocabulary) :]
-    stream_ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    stream_ids = np.zeros(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+    # Kept chunks' ids copied as they were, all at once: each one's run of positions in the
+    # old stream to its run in the new one.
+    runs = lengths[kept]
+    inside = np.arange(int(runs.sum()), dtype=np.int64) - np.repeat(np.cumsum(runs) - runs, runs)
+    stream_ids[np.repeat((ends - lengths)[kept], runs) + inside] = previous.ids[np.repeat(starts[old_rows[kept]], runs) + inside]
+    for row, piece in new_pieces.items():
+        stream_ids[ends[row] - len(piece) : ends[row]] = piece
     return TokenStream(stream_ids, lengths, vocabulary, chunk_ids)
 
 

@@ -621,8 +621,7 @@ class _GenerationWriter:
     def _write_keywords(self, ids: np.ndarray, token_lines: list[str]) -> StoreRef:
         # BM25 sees the title too, as the embeddings do: questions name the story's subject.
         with open(self.generation / storage.CHUNK_TOKENS_FILE, "w", encoding="utf-8") as handle:
-            for line in token_lines:
-                handle.write(line + "\n")
+            handle.write("".join(line + "\n" for line in token_lines))
         previous = None
         if self.previous is not None and self.previous.manifest.keyword_index.backend == self.builder.keywords.name:
             previous = self.previous.keywords  # kept chunks' tokens are taken from it, not split again
