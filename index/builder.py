@@ -478,8 +478,9 @@ class _Embedding:
             self._thread.join()
 
 
-class _Cancelled(Exception):
-    """Stops an embedding whose generation is abandoned."""
+class _Cancelled(QuotebotError):
+    """Stops an embedding whose generation is abandoned (the writer's own error, or Ctrl-C,
+    is what reaches the user)."""
 
 
 class _GenerationWriter:
