@@ -10,12 +10,12 @@ class RetrievalSettings(BaseModel):
 
     dense_candidates: int = Field(50, ge=1, le=10_000, description="Chunks taken from the vector index.")
     keyword_candidates: int = Field(50, ge=1, le=10_000, description="Chunks taken from BM25.")
-    rrf_k: int = Field(3, ge=1, description="Reciprocal rank fusion constant: score = sum weight/(rrf_k + rank).")
+    rrf_k: int = Field(5, ge=1, description="Reciprocal rank fusion constant: score = sum weight/(rrf_k + rank).")
     keyword_weight: float = Field(
-        1.3, ge=0.0, le=10.0, description="Weight of the BM25 ranking in the fusion (the dense ranking weighs 1)."
+        1.5, ge=0.0, le=10.0, description="Weight of the BM25 ranking in the fusion (the dense ranking weighs 1)."
     )
     candidate_chunks: int = Field(8, ge=1, le=200, description="Best fused chunks whose sentences are scored.")
     max_quotes: int = Field(3, ge=1, le=20, description="Most quotes in one answer, each from a different place.")
     abstain_threshold: float = Field(
-        0.07, ge=0.0, le=1.0, description="Below this confidence the bot says the articles don't say."
+        0.08, ge=0.0, le=1.0, description="Below this confidence the bot says the articles don't say."
     )
