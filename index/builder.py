@@ -534,7 +534,7 @@ class _GenerationWriter:
         )
         self.finisher.written(storage.ARTICLES_FILE, storage.ARTICLE_ROWS_FILE, storage.CHUNKS_FILE, storage.SENTENCES_FILE)
         keywords = self._write_keywords(chunks["id"], token_lines)
-        self.finisher.written(*self._files_in(keywords.path))
+        self.finisher.written(storage.CHUNK_TOKENS_FILE, *self._files_in(keywords.path))
         # Only now the new articles' vectors (embedded meanwhile): a new article's part is its id.
         embedded = self.embedded
         vector_parts = [embedded[part].sentences if isinstance(part, str) else part for part in vector_parts]

@@ -296,6 +296,7 @@ class OnnxQueryEncoder:
         it on a second core: most of its 0.1-0.2 s leaves the wall time of a one-shot
         `quotebot ask` or `index add`. The thread is not a daemon: a process that exits
         first waits for it rather than stop onnxruntime midway."""
+
         def load() -> None:
             try:
                 self._loaded.append(self._new_session())
