@@ -13,7 +13,6 @@ import importlib
 import os
 import sys
 import time
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -22,15 +21,7 @@ from typing import TextIO
 # installed package's entry points when the first model is defined: 30 ms of a one-shot
 # `quotebot ask`, and quotebot uses none. Set PYDANTIC_DISABLE_PLUGINS yourself (even to "")
 # to have them loaded. Before quotebot's models are defined, so before its imports.
-if "PYDANTIC_DISABLE_PLUGINS" not in os.environ:
-    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
-    # Even with every plugin off, pydantic's plugin loader imports importlib.metadata (and
-    # with it email, zipfile, csv: ~20 ms of a one-shot command) to have the entry-point
-    # reader at hand. With them all off, its one function's answer is known: no plugins.
-    if "pydantic.plugin._loader" not in sys.modules:
-        _no_plugins = types.ModuleType("pydantic.plugin._loader")
-        _no_plugins.get_plugins = lambda *args, **kwargs: ()  # type: ignore[attr-defined]
-        sys.modules["pydantic.plugin._loader"] = _no_plugins
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 # One BLAS thread: quotebot's numpy work is small (one question's vectors, an article's
 # rows), and starting OpenBLAS's thread pool is ~10 ms of every command's numpy import. The
 # models run on onnxruntime's threads and FAISS on its own, so no step gets slower; a

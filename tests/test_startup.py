@@ -45,17 +45,16 @@ def test_a_command_given_after_options_runs_and_help_lists_every_command(capsys)
     assert done.value.code == 0 and "--batch FILE" in capsys.readouterr().out
 
 
-def test_loading_settings_imports_neither_faiss_nor_package_metadata() -> None:
-    """`quotebot ask` imports FAISS once its model is loading in a thread, and pydantic's
-    plugin lookup (importlib.metadata) not at all while quotebot turns plugins off."""
+def test_loading_settings_does_not_import_faiss() -> None:
+    """`quotebot ask` imports FAISS once its model is loading in a thread, not to validate settings."""
     code = (
         "import os, sys; os.environ.pop('PYDANTIC_DISABLE_PLUGINS', None)\n"
         "from quotebot.bot import cli\n"
         "cli._settings(cli.build_parser('ask').parse_args(['ask', 'q']))\n"
-        "print(','.join(m for m in ('faiss', 'importlib.metadata', 'email.utils') if m in sys.modules))"
+        "print('faiss' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == ""
+    assert done.stdout.strip() == "False"
 
 
 _SPACES = lazy(r"\s+")
