@@ -80,7 +80,8 @@ def count_pieces(path: Path) -> int:
     saved = counts["prefixed"] - counts["bare"]
     print(f"{path}: {len(articles)} articles, {len(prefixed)} sentences embedded")
     for name in ("prefixed", "bare"):
-        print(f"  {name:8s} {counts[name]:>10,d} word pieces ({counts[name] / len(prefixed):.1f} per sentence, with [CLS]/[SEP])")
+        per_sentence = counts[name] / len(prefixed)
+        print(f"  {name:8s} {counts[name]:>10,d} word pieces ({per_sentence:.1f} per sentence, with [CLS]/[SEP])")
     print(f"  saved    {saved:>10,d} word pieces ({saved / counts['prefixed']:.1%} of the prefixed build)")
     return 0
 
@@ -124,12 +125,14 @@ def compare(prefixed_file: Path, bare_file: Path) -> int:
         for key in list(figures["prefix"])[1:]:
             a, b = figures["prefix"][key], figures["bare"][key]
             print(f"{key:26s} {a:7.3f} {b:7.3f} {b - a:+11.3f}")
-        first = {name: {r["id"]: r["systems"]["quotebot"]["quote_rank"] == 1 for r in records} for name, records in sets.items()}
+        first = {name: {r["id"]: r["systems"]["quotebot"]["quote_rank"] == 1 for r in records} 
+                 for name, records in sets.items()}
         won = sum(first["bare"][i] and not first["prefix"][i] for i in first["prefix"])
         lost = sum(first["prefix"][i] and not first["bare"][i] for i in first["prefix"])
         print(f"quote@1 per question: bare right where prefix wrong {won}, prefix right where bare wrong {lost}")
         if mode == "per-article":
-            print(f"\n{'article':34s} {'n':>4s} {'q@1 prefix':>10s} {'q@1 bare':>9s} {'ans prefix':>10s} {'ans bare':>9s}")
+            header = f"{'n':>4s} {'q@1 prefix':>10s} {'q@1 bare':>9s} {'ans prefix':>10s} {'ans bare':>9s}"
+            print(f"\n{'article':34s} {header}")
             corpora = sorted({r["corpus"] for r in sets["prefix"]}, key=int)
             for corpus in corpora:
                 part = {name: [r for r in records if r["corpus"] == corpus] for name, records in sets.items()}
