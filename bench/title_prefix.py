@@ -125,7 +125,7 @@ def compare(prefixed_file: Path, bare_file: Path) -> int:
         for key in list(figures["prefix"])[1:]:
             a, b = figures["prefix"][key], figures["bare"][key]
             print(f"{key:26s} {a:7.3f} {b:7.3f} {b - a:+11.3f}")
-        first = {name: {r["id"]: r["systems"]["quotebot"]["quote_rank"] == 1 for r in records} 
+        first = {name: {r["id"]: r["systems"]["quotebot"]["quote_rank"] == 1 for r in records}
                  for name, records in sets.items()}
         won = sum(first["bare"][i] and not first["prefix"][i] for i in first["prefix"])
         lost = sum(first["prefix"][i] and not first["bare"][i] for i in first["prefix"])
