@@ -22,6 +22,11 @@ from typing import TextIO
 # `quotebot ask`, and quotebot uses none. Set PYDANTIC_DISABLE_PLUGINS yourself (even to "")
 # to have them loaded. Before quotebot's models are defined, so before its imports.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+# One BLAS thread: quotebot's numpy work is small (one question's vectors, an article's
+# rows), and starting OpenBLAS's thread pool is ~10 ms of every command's numpy import. The
+# models run on onnxruntime's threads and FAISS on its own, so no step gets slower; a
+# matrix product's values do not depend on the thread count. Set it yourself to override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from quotebot.bot.safe_text import json_line, printable  # noqa: E402
 from quotebot.bot.settings import Settings, load_settings  # noqa: E402
@@ -30,22 +35,27 @@ from quotebot.index.errors import ExitCode, IndexMissingError, UserError, exit_c
 __all__ = ["ExitCode", "UserError", "build_parser", "main"]
 
 
-# Commands that live beside their front end. Each module has ``register(commands, common)``,
-# which adds its subparser with a ``handler(args, settings) -> ExitCode``; it imports nothing
-# heavy at module level, so `quotebot --help` stays fast.
-COMMAND_MODULES: tuple[str, ...] = (
-    "quotebot.bot.eval_command",
-    "quotebot.bot.telegram.command",
-    "quotebot.bot.regress.command",
-    "quotebot.bot.feeds_command",
-)
+# Commands that live beside their front end, by name. Each module has ``register(commands,
+# common)``, which adds its subparser with a ``handler(args, settings) -> ExitCode``; it
+# imports nothing heavy at module level, so `quotebot --help` stays fast.
+COMMAND_MODULES: dict[str, str] = {
+    "eval": "quotebot.bot.eval_command",
+    "telegram": "quotebot.bot.telegram.command",
+    "regress": "quotebot.bot.regress.command",
+    "feeds": "quotebot.bot.feeds_command",
+}
+BUILT_IN_COMMANDS = ("index", "ask", "chat")
+# The options of every command that take a value (``_command_in`` steps over it).
+_VALUE_OPTIONS = ("--config", "--index-dir")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    # Only the command given is set up (all of them when it is not plain to see): argparse
+    # builds every subparser it is given, ~20 ms of a one-shot `quotebot ask`.
+    parser = build_parser(_command_in(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
-        parser.print_help()
+        build_parser().print_help()
         return ExitCode.USAGE
     try:
         settings = _settings(args)
@@ -84,17 +94,60 @@ def _common_options(default: object) -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: list[str]) -> str | None:
+    """The command ``argv`` runs, when it is plain: its first word, after the common options
+    and their values. None (every command is set up) for anything else: ``--help``,
+    ``--version``, an abbreviated option, an unknown word."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUE_OPTIONS:
+            next(words, None)
+        elif word.startswith(tuple(f"{option}=" for option in _VALUE_OPTIONS)):
+            continue
+        elif word.startswith("-"):
+            return None
+        else:
+            return word if word in BUILT_IN_COMMANDS or word in COMMAND_MODULES else None
+    return None
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looking the version up only when asked (importlib.metadata reads every
+    installed package's metadata: ~10 ms of every command otherwise)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``command``, only that command's subparser (what running it needs)."""
     parser = argparse.ArgumentParser(
         prog="quotebot",
         description="Answers questions by quoting news articles word for word.",
         parents=[_common_options(None)],
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     # After the command name the options must not reset what was given before it.
     common = _common_options(argparse.SUPPRESS)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    if command is None or command == "index":
+        _add_index_commands(commands, common)
+    if command is None or command == "ask":
+        _add_ask_command(commands, common)
+    if command is None or command == "chat":
+        chat = commands.add_parser("chat", help="talk to the bot in the terminal", parents=[common])
+        chat.set_defaults(handler=_chat)
+    for name, module in COMMAND_MODULES.items():
+        if command is None or command == name:
+            importlib.import_module(module).register(commands, common)
+    return parser
 
+
+def _add_index_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     index = commands.add_parser("index", help="build and inspect the index", parents=[common])
     index_commands = index.add_subparsers(title="index commands", metavar="COMMAND")
     build = index_commands.add_parser("build", help="index articles (default: the configured corpus)", parents=[common])
@@ -128,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--verbose", action="store_true", help="with --json: include every article's hash")
     stats.set_defaults(handler=_index_stats)
 
+
+def _add_ask_command(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     ask = commands.add_parser("ask", help="answer one question (or a file of them)", parents=[common])
     ask.add_argument("question", nargs="?", help="the question")
     ask.add_argument("--batch", type=Path, metavar="FILE", help="one question a line ('-' for stdin)")
@@ -137,13 +192,6 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--source", action="append", metavar="NAME", help="only articles from this site or feed (repeatable)")
     ask.add_argument("--topic", action="append", metavar="NAME", help="only articles on this topic (repeatable)")
     ask.set_defaults(handler=_ask)
-
-    chat = commands.add_parser("chat", help="talk to the bot in the terminal", parents=[common])
-    chat.set_defaults(handler=_chat)
-
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(commands, common)
-    return parser
 
 
 def _ray_option(parser: argparse.ArgumentParser) -> None:
@@ -180,8 +228,9 @@ def _index_build(args: argparse.Namespace, settings: Settings) -> ExitCode:
     started = time.perf_counter()
     paths = args.paths or [str(path) for path in settings.index.corpus]
     reporter = BuildReporter(sys.stderr)
+    encoder = _loading_encoder(settings)
     articles, failed_urls = _load_or_fail(paths, args.strict, reporter, settings)
-    with _builder_for(args, settings, reporter) as builder:
+    with _builder_for(args, settings, reporter, encoder) as builder:
         change = builder.build(
             articles.articles, settings.index.index_dir, on_progress=reporter.progress, unreadable=articles.unreadable
         )
@@ -199,8 +248,9 @@ def _index_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     # Before anything slow (the model export): `index add` needs an index to add to.
     read_manifest(settings.index.index_dir)
     reporter = BuildReporter(sys.stderr)
+    encoder = _loading_encoder(settings)
     articles, failed_urls = _load_or_fail(args.paths, args.strict, reporter, settings)
-    with _builder_for(args, settings, reporter) as builder:
+    with _builder_for(args, settings, reporter, encoder) as builder:
         change = builder.add(articles.articles, settings.index.index_dir, on_progress=reporter.progress)
     reporter.finished(
         change, settings.index.index_dir, seconds=time.perf_counter() - started, **_summary(articles, failed_urls)
@@ -276,11 +326,20 @@ def _index_verify(args: argparse.Namespace, settings: Settings) -> ExitCode:
     return code
 
 
+def _loading_encoder(settings: Settings):
+    """The index folder's document encoder, loading in a thread while the articles are read
+    (None before the folder's first build: the builder exports the model then)."""
+    from quotebot.index.onnx_encoder import loading_document_encoder
+
+    index = settings.index
+    return loading_document_encoder(index.index_dir, index.model, index.batch_size)
+
+
 @contextlib.contextmanager
-def _builder_for(args: argparse.Namespace, settings: Settings, reporter=None) -> Iterator[object]:
-    """The index writer of `index build` / `index add`: embedding here, or on Ray with --ray
-    (the local Ray it starts is stopped after)."""
-    builder = _builder(settings, reporter=reporter)
+def _builder_for(args: argparse.Namespace, settings: Settings, reporter=None, encoder=None) -> Iterator[object]:
+    """The index writer of `index build` / `index add`: embedding here (with ``encoder``, if
+    given), or on Ray with --ray (the local Ray it starts is stopped after)."""
+    builder = _builder(settings, reporter=reporter, encoder=encoder)
     if getattr(args, "ray", None) is None:
         yield builder
         return
@@ -311,7 +370,7 @@ def _silence_closed_output() -> None:
     os.close(devnull)
 
 
-def _builder(settings: Settings, *, embeds: bool = True, reporter=None):
+def _builder(settings: Settings, *, embeds: bool = True, reporter=None, encoder=None):
     from quotebot.bot import wiring
     from quotebot.index.onnx_encoder import OnnxDocumentEncoder, OnnxQueryEncoder, encoder_dir
 
@@ -320,7 +379,7 @@ def _builder(settings: Settings, *, embeds: bool = True, reporter=None):
     if embeds and reporter is not None and not (OnnxDocumentEncoder.available(exported) and OnnxQueryEncoder.available(exported)):
         # The one-off export takes half a minute with no progress of its own: say so.
         reporter.step(f"preparing the model for {index.index_dir} (once per index folder; about half a minute)")
-    return wiring.new_builder(settings.index, embeds=embeds)
+    return wiring.new_builder(settings.index, encoder if embeds else None, embeds=embeds)
 
 
 def _load_or_fail(items: list[str], strict: bool, reporter, settings: Settings):

@@ -8,6 +8,7 @@ that fails is one warning line; the others go on.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -140,11 +141,22 @@ def _watch(args: argparse.Namespace, settings: Settings) -> ExitCode:
     except ValueError as error:
         raise UserError(f"--every: {error}", ExitCode.USAGE) from None
     stop = threading.Event()
+
+    def interrupted(signum, frame) -> None:
+        # The event first: a library with a bare ``except:`` on the way up (feed parsing,
+        # HTML extraction) may swallow the KeyboardInterrupt, and the loop must end anyway.
+        stop.set()
+        raise KeyboardInterrupt
+
     print(f"watching the feeds of {_index_dir(settings)} every {_duration(every)}; Ctrl-C stops", file=sys.stderr)
+    previous = signal.signal(signal.SIGINT, interrupted)
     try:
         watch(lambda: run_update(settings, sys.stderr), every, stop, lambda m: print(f"quotebot: warning: {m}", file=sys.stderr))
     except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
+        pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print("stopped", file=sys.stderr)
     return ExitCode.OK
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import re
 
-_PRONOUN = re.compile(
+from quotebot.index.lazyre import lazy
+
+_PRONOUN = lazy(
     r"\b(he|him|his|she|her|hers|they|them|their|theirs|it|its|this|that|these|those|there|then)\b",
     re.IGNORECASE,
 )
-_SINGULAR_PERSON = re.compile(r"\b(he|him|his|she|her|hers)\b", re.IGNORECASE)
-_LEANING_OPENER = re.compile(r"^\s*(and|also|but|so|what about|how about|and what about|what else)\b", re.IGNORECASE)
+_SINGULAR_PERSON = lazy(r"\b(he|him|his|she|her|hers)\b", re.IGNORECASE)
+_LEANING_OPENER = lazy(r"^\s*(and|also|but|so|what about|how about|and what about|what else)\b", re.IGNORECASE)
 _QUESTION_WORDS = frozenset(
     "what who whom whose when where why how which did does do is are was were can could will would should".split()
 )
-_NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
+_NAME = lazy(r"\b[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
 
 
 def leans_on_previous(question: str) -> bool:

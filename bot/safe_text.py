@@ -14,13 +14,15 @@ import json
 import re
 from typing import Any
 
+from quotebot.index.lazyre import lazy
+
 # C0 and C1 controls, DEL, the bidirectional overrides and isolates (they reorder what
 # follows on the line) and the Unicode line and paragraph separators.
 _OTHER_CONTROLS = "\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
-_ALL = re.compile(f"[\x00-\x1f{_OTHER_CONTROLS}]")
-_ALL_BUT_LAYOUT = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHER_CONTROLS}]")  # keeps \t and \n
+_ALL = lazy(f"[\x00-\x1f{_OTHER_CONTROLS}]")
+_ALL_BUT_LAYOUT = lazy(f"[\x00-\x08\x0b-\x1f{_OTHER_CONTROLS}]")  # keeps \t and \n
 # What json.dumps(ensure_ascii=False) leaves raw that a terminal would still act on.
-_JSON_RAW = re.compile(f"[{_OTHER_CONTROLS}]")
+_JSON_RAW = lazy(f"[{_OTHER_CONTROLS}]")
 
 
 def _escape(match: re.Match[str]) -> str:

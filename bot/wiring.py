@@ -128,9 +128,12 @@ def new_bot(
 ) -> QuoteBot:
     """The chat core over the configured index (or ``index_dir``), following its new
     generations; several bots can share one loaded model (``embedder``, ``torch_model``)."""
+    index_dir = index_dir or settings.index.index_dir
+    encoder = query_encoder(settings.index, index_dir, embedder=embedder, torch_model=torch_model)
+    start = getattr(encoder, "start_warm_up", None)
+    if start is not None:
+        start()  # the model loads on another core while the chat core is imported and the index read
     from quotebot.bot.chat import QuoteBot
 
-    index_dir = index_dir or settings.index.index_dir
     live = live_index(settings.index, index_dir)
-    encoder = query_encoder(settings.index, index_dir, embedder=embedder, torch_model=torch_model)
     return QuoteBot(new_retriever(live.index, encoder, settings.retrieval), live)

@@ -140,25 +140,30 @@ def _token_stream(token_lists: Sequence[list[str] | None], previous: TokenStream
     sorted_ids = previous.chunk_ids[order]
     at = np.minimum(np.searchsorted(sorted_ids, chunk_ids), max(len(sorted_ids) - 1, 0))
     found = (sorted_ids[at] == chunk_ids) if len(sorted_ids) else np.zeros(len(chunk_ids), dtype=bool)
-    old_rows = np.where(found, order[at] if len(sorted_ids) else -1, -1).tolist()
+    old_rows = np.where(found, order[at] if len(sorted_ids) else -1, -1)
+    kept = np.fromiter((tokens is None for tokens in token_lists), dtype=bool, count=len(token_lists))
+    missing = np.flatnonzero(kept & (old_rows < 0))
+    if len(missing):
+        raise ValueError(f"chunk {int(chunk_ids[missing[0]])} is not in the previous keyword index")
     vocabulary = list(previous.vocabulary)
     numbering: dict[str, int] = {token: number for number, token in enumerate(vocabulary)}
-    pieces: list[np.ndarray] = []
     lengths = np.zeros(len(token_lists), dtype=np.int64)
-    for row, tokens in enumerate(token_lists):
-        if tokens is None:  # a kept chunk: its ids as they were
-            old = old_rows[row]
-            if old < 0:
-                raise ValueError(f"chunk {int(chunk_ids[row])} is not in the previous keyword index")
-            piece = previous.ids[starts[old] : starts[old + 1]]
-        else:
-            piece = np.fromiter(
-                (numbering.setdefault(token, len(numbering)) for token in (tokens or [PLACEHOLDER_TOKEN])), dtype=np.int64
-            )
-        pieces.append(piece)
-        lengths[row] = len(piece)
+    lengths[kept] = previous.lengths[old_rows[kept]]
+    new_pieces: dict[int, np.ndarray] = {}  # a new chunk's tokens numbered in row order, new ones after the vocabulary
+    for row in np.flatnonzero(~kept).tolist():
+        tokens = token_lists[row] or [PLACEHOLDER_TOKEN]
+        new_pieces[row] = np.fromiter((numbering.setdefault(token, len(numbering)) for token in tokens), dtype=np.int64)
+        lengths[row] = len(new_pieces[row])
     vocabulary += list(numbering)[len(vocabulary) :]
-    stream_ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    stream_ids = np.zeros(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+    # Kept chunks' ids copied as they were, all at once: each one's run of positions in the
+    # old stream to its run in the new one.
+    runs = lengths[kept]
+    inside = np.arange(int(runs.sum()), dtype=np.int64) - np.repeat(np.cumsum(runs) - runs, runs)
+    stream_ids[np.repeat((ends - lengths)[kept], runs) + inside] = previous.ids[np.repeat(starts[old_rows[kept]], runs) + inside]
+    for row, piece in new_pieces.items():
+        stream_ids[ends[row] - len(piece) : ends[row]] = piece
     return TokenStream(stream_ids, lengths, vocabulary, chunk_ids)
 
 
@@ -167,8 +172,10 @@ def _scores(stream: TokenStream) -> tuple[dict[str, Any], dict[str, int], dict[s
     k1, b = BM25_PARAMS["k1"], BM25_PARAMS["b"]
     lengths, n_docs = stream.lengths, len(stream.lengths)
     # Each (document, token) pair once, with its count: sorted by token, then document (CSC order).
-    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-    pairs, tf = np.unique(stream.ids * max(n_docs, 1) + doc_of, return_counts=True)
+    # int32 keys when they fit (a BBC-sized index): sorting them takes half the time.
+    key_type = np.int32 if len(stream.vocabulary) * max(n_docs, 1) < 2**31 else np.int64
+    doc_of = np.repeat(np.arange(n_docs, dtype=key_type), lengths)
+    pairs, tf = np.unique(stream.ids.astype(key_type, copy=False) * key_type(max(n_docs, 1)) + doc_of, return_counts=True)
     token_of, doc_of = np.divmod(pairs, max(n_docs, 1))
     # Only tokens some document has (a token of removed chunks alone is gone, as in a fresh build).
     df = np.bincount(token_of, minlength=len(stream.vocabulary))
@@ -180,9 +187,10 @@ def _scores(stream: TokenStream) -> tuple[dict[str, Any], dict[str, int], dict[s
         stream.ids, stream.vocabulary = renumber[stream.ids], [stream.vocabulary[old] for old in present.tolist()]
     vocabulary = {token: number for number, token in enumerate(stream.vocabulary)}
     n_vocab = len(vocabulary)
-    idf = np.zeros(n_vocab, dtype=np.float32)
-    for frequency in np.unique(df).tolist():  # math.log, as bm25s: np.log may differ in the last bit
-        idf[df == frequency] = math.log(1 + (n_docs - frequency + 0.5) / (frequency + 0.5))
+    # math.log, as bm25s (np.log may differ in the last bit), once per distinct frequency.
+    frequencies, of_frequency = np.unique(df, return_inverse=True)
+    logs = [math.log(1 + (n_docs - frequency + 0.5) / (frequency + 0.5)) for frequency in frequencies.tolist()]
+    idf = np.asarray(logs, dtype=np.float32)[of_frequency.reshape(-1)]
     avg_len = lengths.mean()  # as bm25s: np.array(lengths).mean()
     length_part = k1 * ((1 - b) + b * lengths.astype(np.float64) / avg_len)
     tfc = tf.astype(np.float32).astype(np.float64)

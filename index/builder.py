@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,15 @@ from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Counts, Ma
 from quotebot.index.onnx_encoder import encoder_dir, export_onnx_encoders
 from quotebot.index.reader import QuoteIndex
 from quotebot.index.settings import KeywordIndexSettings, VectorStoreSettings
-from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, article_record, chunk_rows, sentence_rows, write_records
+from quotebot.index.tables import (
+    ARTICLE_ROW,
+    CHUNK_ROW,
+    article_record,
+    chunk_rows,
+    record_line,
+    sentence_rows,
+    write_record_lines,
+)
 from quotebot.index.text import tokenize
 from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embedding_text, stream_article_vectors
 
@@ -216,13 +225,18 @@ class IndexBuilder:
         if previous is not None and plan.unchanged_from(previous):
             self._export(index_dir)  # nothing to write: a new generation would only make bots reload
             return IndexChange(manifest=previous.manifest, unchanged=len(target))
-        embedded = self._embed(plan.to_embed, started, on_progress)
+        # Ray's driver is left in this thread; here, the vectors come while the writer writes.
+        embedding = _Embedding(
+            lambda check: self._embed(plan.to_embed, started, on_progress, check), in_thread=self.vectorizer is None
+        )
         generation = storage.new_generation(index_dir)
         try:
-            manifest = _GenerationWriter(generation, self, plan, embedded, previous).write(started)
+            with generation_files.Finisher(generation) as finisher:
+                manifest = _GenerationWriter(generation, self, plan, embedding.result, previous, finisher).write(started)
             self._export(index_dir)
             storage.publish(generation)
         except BaseException:
+            embedding.cancel()
             storage.discard(generation)
             raise
         return IndexChange(
@@ -250,12 +264,18 @@ class IndexBuilder:
             export_onnx_encoders(self.embedder.model, encoder_dir(index_dir, self.embedder.model))
 
     def _embed(
-        self, to_embed: list[ChunkedArticle], started: float, on_progress: Callable[[BuildProgress], None] | None
+        self,
+        to_embed: list[ChunkedArticle],
+        started: float,
+        on_progress: Callable[[BuildProgress], None] | None,
+        check: Callable[[], None] = lambda: None,
     ) -> dict[str, ArticleVectors]:
+        """The new articles' vectors; ``check`` is called after each batch (it raises to stop)."""
         if not to_embed:
             return {}
 
         def report(articles_done: int, chunks_done: int, texts_done: int = 0, texts_total: int = 0) -> None:
+            check()
             if on_progress:
                 seconds = time.perf_counter() - started
                 on_progress(BuildProgress(articles_done, len(to_embed), chunks_done, seconds, texts_done, texts_total))
@@ -418,6 +438,51 @@ def _plan_new(
     plan.to_embed.append(item)
 
 
+class _Embedding:
+    """The new articles' vectors, embedded in a thread while the writer writes all that
+    does not need them (texts, records, rows, BM25): onnxruntime releases the GIL, so the
+    two share the cores (a third of a one-article `index add`). ``result()`` waits for them
+    and raises what the embedding raised; ``cancel()`` stops it after its current batch."""
+
+    def __init__(self, embed: Callable[[Callable[[], None]], dict[str, ArticleVectors]], *, in_thread: bool = True) -> None:
+        self._stop = threading.Event()
+        self._outcome: list[dict[str, ArticleVectors] | BaseException] = []
+        self._thread: threading.Thread | None = None
+        if not in_thread:
+            self._outcome.append(embed(self._check))  # here and now; what it raises, raises here
+            return
+        self._thread = threading.Thread(target=self._run, args=(embed,), name="quotebot-embed")
+        self._thread.start()
+
+    def _run(self, embed: Callable[[Callable[[], None]], dict[str, ArticleVectors]]) -> None:
+        try:
+            self._outcome.append(embed(self._check))
+        except BaseException as error:  # given to the writer's thread by result()
+            self._outcome.append(error)
+
+    def _check(self) -> None:
+        if self._stop.is_set():
+            raise _Cancelled
+
+    def result(self) -> dict[str, ArticleVectors]:
+        if self._thread is not None:
+            self._thread.join()
+        (outcome,) = self._outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def cancel(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+class _Cancelled(QuotebotError):
+    """Stops an embedding whose generation is abandoned (the writer's own error, or Ctrl-C,
+    is what reaches the user)."""
+
+
 class _GenerationWriter:
     """Writes one generation: kept articles are copied as row slices, new ones appended."""
 
@@ -426,15 +491,21 @@ class _GenerationWriter:
         generation: Path,
         builder: IndexBuilder,
         plan: _Plan,
-        embedded: dict[str, ArticleVectors],
+        embedded: Callable[[], dict[str, ArticleVectors]],
         previous: QuoteIndex | None,
+        finisher: generation_files.Finisher,
     ) -> None:
         self.generation = generation
         self.builder = builder
         self.plan = plan
-        self.embedded = embedded
+        self._embedded = embedded  # waits for the new articles' vectors: asked as late as can be
         self.previous = previous
+        self.finisher = finisher  # checksums and syncs each file once it is written
         self.previous_tokens = _read_tokens(previous) if previous is not None else []
+
+    @property
+    def embedded(self) -> dict[str, ArticleVectors]:
+        return self._embedded()
 
     def write(self, started: float) -> Manifest:
         records, article_rows, chunk_parts, sentence_parts, vector_parts, token_lines = [], [], [], [], [], []
@@ -450,25 +521,61 @@ class _GenerationWriter:
                 sentence_parts.append(sentences)
                 vector_parts.append(vectors)
                 token_lines.extend(tokens)
+        self.finisher.written(storage.ARTICLE_TEXTS_FILE)
         chunks = np.concatenate(chunk_parts) if chunk_parts else np.zeros(0, CHUNK_ROW)
         # Each chunk row names its article's position in this generation (set once, for all).
         chunks["article"] = np.repeat(np.arange(len(chunk_parts), dtype=np.int32), [len(part) for part in chunk_parts])
-        sentence_vectors = (
-            np.concatenate(vector_parts) if vector_parts else np.zeros((0, self.builder.embedder.dimension))
-        ).astype(np.float16, copy=False)  # half the file; cosine ranking of sentences is unaffected at this precision
-        write_records(self.generation / storage.ARTICLES_FILE, records)
+        write_record_lines(self.generation / storage.ARTICLES_FILE, self._record_lines(records))
         np.save(self.generation / storage.ARTICLE_ROWS_FILE, np.array(article_rows, dtype=ARTICLE_ROW))
         np.save(self.generation / storage.CHUNKS_FILE, chunks)
         np.save(
             self.generation / storage.SENTENCES_FILE,
             np.concatenate(sentence_parts) if sentence_parts else np.zeros((0, 2), np.int32),
         )
+        self.finisher.written(storage.ARTICLES_FILE, storage.ARTICLE_ROWS_FILE, storage.CHUNKS_FILE, storage.SENTENCES_FILE)
+        keywords = self._write_keywords(chunks["id"], token_lines)
+        self.finisher.written(storage.CHUNK_TOKENS_FILE, *self._files_in(keywords.path))
+        # Only now the new articles' vectors (embedded meanwhile): a new article's part is its id.
+        embedded = self.embedded
+        vector_parts = [embedded[part].sentences if isinstance(part, str) else part for part in vector_parts]
+        sentence_vectors = (
+            np.concatenate(vector_parts) if vector_parts else np.zeros((0, self.builder.embedder.dimension))
+        ).astype(np.float16, copy=False)  # half the file; cosine ranking of sentences is unaffected at this precision
         np.save(self.generation / storage.SENTENCE_VECTORS_FILE, sentence_vectors)
-        stores = self._write_vectors(len(chunks)), self._write_keywords(chunks["id"], token_lines)
+        self.finisher.written(storage.SENTENCE_VECTORS_FILE)
+        vectors = self._write_vectors(len(chunks))
+        self.finisher.written(*self._files_in(vectors.path))
+        stores = vectors, keywords
         return self._write_manifest([r["id"] for r in records], len(chunks), len(sentence_vectors), stores, started)
 
+    def _record_lines(self, records: list[dict]) -> list[bytes]:
+        """Each record's line: a kept article's as the previous generation has it (its record
+        is that line, read back), a new one's written out."""
+        previous = self._previous_record_lines()
+        return [
+            previous[entry] if isinstance(entry, int) and previous is not None else record_line(record)
+            for entry, record in zip(self.plan.entries, records)
+        ]
+
+    def _previous_record_lines(self) -> list[bytes] | None:
+        if self.previous is None:
+            return None
+        try:
+            lines = generation_files.record_lines((self.previous.path / storage.ARTICLES_FILE).read_bytes())
+        except OSError:
+            return None
+        return lines if len(lines) == len(self.previous.articles) else None
+
+    def _files_in(self, name: str) -> list[str]:
+        """A store's files (its ``StoreRef.path``: one file or a folder), relative to the generation."""
+        path = self.generation / name
+        if path.is_file():
+            return [name]
+        return [str(file.relative_to(self.generation)) for file in sorted(path.rglob("*")) if file.is_file()]
+
     def _article_rows(self, entry: int | ChunkedArticle, position: int):
-        """One article's record, text, chunk rows, sentence rows, sentence vectors and token lines."""
+        """One article's record, text, chunk rows, sentence rows, sentence vectors (a new
+        article's id: its vectors may still be on their way) and token lines."""
         if isinstance(entry, int):
             previous = self.previous
             assert previous is not None
@@ -484,7 +591,6 @@ class _GenerationWriter:
                 self.previous_tokens[chunk_start:chunk_end],
             )
         article = entry.article
-        vectors = self.embedded[article.id]
         tokens = [
             " ".join(tokenize(embedding_text(article, Span(start=c.start, end=c.end)))) or NO_TOKENS
             for c in entry.chunks
@@ -494,7 +600,7 @@ class _GenerationWriter:
             article.text.encode("utf-8"),
             chunk_rows(entry.chunks, self.plan.new_ids[article.id], position),
             sentence_rows(entry.sentences),
-            vectors.sentences,
+            article.id,
             tokens,
         )
 
@@ -516,8 +622,7 @@ class _GenerationWriter:
     def _write_keywords(self, ids: np.ndarray, token_lines: list[str]) -> StoreRef:
         # BM25 sees the title too, as the embeddings do: questions name the story's subject.
         with open(self.generation / storage.CHUNK_TOKENS_FILE, "w", encoding="utf-8") as handle:
-            for line in token_lines:
-                handle.write(line + "\n")
+            handle.write("".join(line + "\n" for line in token_lines))
         previous = None
         if self.previous is not None and self.previous.manifest.keyword_index.backend == self.builder.keywords.name:
             previous = self.previous.keywords  # kept chunks' tokens are taken from it, not split again
@@ -542,7 +647,7 @@ class _GenerationWriter:
             keyword_index=stores[1],
             article_hashes={article_id: hashes[article_id] for article_id in article_ids},
             file_sizes=generation_files.file_sizes(self.generation),
-            file_checksums=generation_files.file_checksums(self.generation),
+            file_checksums=self.finisher.checksums(),
             built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
         )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 from quotebot.index.articles import Chunk, Span
+from quotebot.index.lazyre import lazy
 
 # --- Abbreviations -------------------------------------------------------------
 # Each group is matched case-sensitively against the word before a period
@@ -67,18 +68,18 @@ _TERMINATORS = ".!?…"
 _CLOSERS = "\"'”’)]}»"
 _OPENERS = "\"'“‘([{«¿¡"
 
-_LINE = re.compile(r"[^\n\r\u2028\u2029\x85]+")
+_LINE = lazy(r"[^\n\r\u2028\u2029\x85]+")
 # The lookbehind makes each terminator run match once from its first character,
 # so a long run of dots cannot make the scan quadratic.
-_CANDIDATE = re.compile(
+_CANDIDATE = lazy(
     rf"(?<![{re.escape(_TERMINATORS)}])[{re.escape(_TERMINATORS)}]+"
     rf"[{re.escape(_CLOSERS)}]*(?P<space>\s+)"
 )
-_LAST_WORD = re.compile(r"\S+$")
-_INITIALISM = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]|[A-Z]")  # U.S / A.B.C / W (fullmatch)
-_NEXT_WORD = re.compile(rf"[{re.escape(_OPENERS)}]*([A-Za-z]+)")
+_LAST_WORD = lazy(r"\S+$")
+_INITIALISM = lazy(r"(?:[A-Za-z]\.)+[A-Za-z]|[A-Z]")  # U.S / A.B.C / W (fullmatch)
+_NEXT_WORD = lazy(rf"[{re.escape(_OPENERS)}]*([A-Za-z]+)")
 _LOOKBACK = 40  # characters to look back for the word before a period
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+_TOKEN = lazy(r"\w+|[^\w\s]")
 
 
 # --- Sentence splitting --------------------------------------------------------

@@ -8,14 +8,15 @@ the index keeps one form, so dates sort as strings and filters compare them:
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import re
 
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+from quotebot.index.lazyre import lazy
+
+_DATE_ONLY = lazy(r"^\d{4}-\d{2}-\d{2}$")
 # Relative forms the chat accepts: /since 7d, /since 2w.
-_RELATIVE = re.compile(r"^(\d{1,4})\s*([dw])$", re.IGNORECASE)
+_RELATIVE = lazy(r"^(\d{1,4})\s*([dw])$", re.IGNORECASE)
 # A lone number is no date ("2018" would become today's day in 2018).
-_JUST_DIGITS = re.compile(r"^\d{1,8}$")
+_JUST_DIGITS = lazy(r"^\d{1,8}$")
 
 
 def normalize_date(value: object) -> str | None:
@@ -46,6 +47,8 @@ def parse_date(text: str) -> dt.date | dt.datetime | None:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         pass
+    import email.utils  # here: the email package is ~10 ms of a one-shot `quotebot ask`, which reads no dates
+
     try:
         return email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

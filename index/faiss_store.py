@@ -24,16 +24,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-import faiss
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from quotebot.index.errors import CorruptIndexError, QuotebotError
 from quotebot.index.manifest import StoreRef
 
-# One OpenMP thread: a single query is measured twice as fast on one thread as on two,
-# and the bot answers one question at a time per worker.
-faiss.omp_set_num_threads(1)
+
+class _Faiss:
+    """faiss, imported when this module first uses it: settings import this module to check
+    the ``index.vector_store`` options, and a one-shot `quotebot ask` imports faiss (~60 ms)
+    only once its model is loading in another thread (quotebot.bot.wiring.new_bot)."""
+
+    def __getattr__(self, name: str) -> object:
+        import faiss as module
+
+        # One OpenMP thread: a single query is measured twice as fast on one thread as on
+        # two, and the bot answers one question at a time per worker.
+        module.omp_set_num_threads(1)
+        globals()["faiss"] = module  # from now on the module itself
+        return getattr(module, name)
+
+
+faiss = _Faiss()
 
 VectorIndexKind = Literal["flat", "hnsw"]
 FLAT: VectorIndexKind = "flat"

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quotebot.index import storage
 from quotebot.index.dates import normalize_date
 from quotebot.index.errors import ExitCode, QuotebotError
+from quotebot.index.lazyre import lazy
 from quotebot.index.lock import IndexLock
 from quotebot.index.web import FEED_TYPES, FetchError, Fetcher, article_id_for_url, fetch_article, host_of, is_url
 
@@ -396,7 +397,7 @@ def _fetch_entries(
 
 # --- watching ---------------------------------------------------------------------------------------
 
-_EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_EVERY = lazy(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 
 
 def parse_every(text: str) -> float:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import mmap
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import ValidationError
@@ -15,6 +17,9 @@ from quotebot.index import storage
 from quotebot.index.errors import CorruptIndexError, IndexMismatchError
 from quotebot.index.manifest import FORMAT_VERSION, ChunkingSettings, Manifest
 from quotebot.index.tables import ARTICLE_ROW, CHUNK_ROW, ArticleTable, ChunkTable
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 REBUILD = "run `quotebot index build`"
 
@@ -72,6 +77,45 @@ def file_checksums(generation: Path) -> dict[str, str]:
     return {name: file_checksum(generation / name) for name in file_sizes(generation)}
 
 
+class Finisher:
+    """Checksums each file of a generation being written, and syncs it to disk, in a thread,
+    as soon as the writer says it is ``written`` (never changed after): reading it back and
+    waiting for the disk overlap the writing of the next files instead of following them all
+    (hashlib and fsync release the GIL). ``checksums()`` is ``file_checksums`` of the
+    generation. Publishing still syncs every file (``storage.publish``); the early sync only
+    leaves it less to wait for."""
+
+    def __init__(self, generation: Path) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.generation = generation
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="quotebot-finish")
+        self._checksums: dict[str, Future[str]] = {}
+
+    def written(self, *names: str) -> None:
+        for name in names:
+            self._checksums[name] = self._pool.submit(_checksum_and_sync, self.generation / name)
+
+    def checksums(self) -> dict[str, str]:
+        return {
+            name: self._checksums[name].result() if name in self._checksums else file_checksum(self.generation / name)
+            for name in file_sizes(self.generation)
+        }
+
+    def __enter__(self) -> Finisher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _checksum_and_sync(path: Path) -> str:
+    with open(path, "rb") as handle:
+        checksum = f"{CHECKSUM_ALGORITHM}:{hashlib.file_digest(handle, CHECKSUM_ALGORITHM).hexdigest()}"
+        os.fsync(handle.fileno())
+    return checksum
+
+
 def checksum_problems(generation: Path, manifest: Manifest) -> list[str]:
     """Files whose bytes changed since the build (same size or not); reads every file once."""
     problems = []
@@ -108,20 +152,37 @@ def check_file_sizes(generation: Path, manifest: Manifest) -> None:
 
 
 def read_records(path: Path) -> list[dict]:
-    records = []
     try:
-        with open(path, "rb") as handle:
-            # Bytes, decoded line by line: a decode error is then reported at its own line.
-            for number, line in enumerate(handle, 1):
-                try:
-                    records.append(json.loads(line.decode("utf-8")))
-                except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-                    raise CorruptIndexError(f"{path}:{number}: damaged index file: {REBUILD}") from None
+        data = path.read_bytes()
     except FileNotFoundError:
         raise CorruptIndexError(f"{path}: missing index file: {REBUILD}") from None
     except OSError as error:
         raise CorruptIndexError(f"{path}: cannot read ({error.strerror or error}): {REBUILD}") from None
+    lines = record_lines(data)
+    # All lines as one JSON array: one parse instead of one per article (half the time). A
+    # damaged file is read again line by line, to name the line.
+    try:
+        records = json.loads(b"[" + b",".join(lines) + b"]") if lines else []
+    except (ValueError, RecursionError):
+        records = None
+    if isinstance(records, list) and len(records) == len(lines):
+        return records
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            # Decoded line by line: a decode error is then reported at its own line.
+            records.append(json.loads(line.decode("utf-8")))
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise CorruptIndexError(f"{path}:{number}: damaged index file: {REBUILD}") from None
     return records
+
+
+def record_lines(data: bytes) -> list[bytes]:
+    """The lines of a records file (each line one record; the last ends with a newline)."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
 
 
 def load_array(path: Path, mmap_mode: bool, dtype: np.dtype | None = None) -> np.ndarray:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import codecs
 import json
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -27,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quotebot.index.articles import Article
 from quotebot.index.errors import ExitCode, QuotebotError
+from quotebot.index.lazyre import lazy
 
 
 class SkippedInput(BaseModel):
@@ -356,7 +356,7 @@ class _Collector:
 # A first line followed by a blank line is a headline. A longer "first line" is more
 # likely a one-line opening paragraph, which must stay in the (quotable) text.
 _TITLE_MAX_CHARS = 300
-_TITLE_LINE = re.compile(r"[ \t]*(\S[^\r\n]*?)[ \t]*\r?\n(?:[ \t]*\r?\n)+")
+_TITLE_LINE = lazy(r"[ \t]*(\S[^\r\n]*?)[ \t]*\r?\n(?:[ \t]*\r?\n)+")
 
 
 def _read_plain(file: _File, content: str) -> Iterator[_Entry]:
@@ -388,7 +388,7 @@ _BLOCK_TAGS = frozenset(
     }
 )  # fmt: skip
 _CELL_TAGS = frozenset({"td", "th"})  # inline, but cells must not run together
-_HTML_SPACE = re.compile(r"[ \t\n\r\f]+")  # HTML whitespace only: &nbsp; is kept
+_HTML_SPACE = lazy(r"[ \t\n\r\f]+")  # HTML whitespace only: &nbsp; is kept
 
 
 class _HtmlText(HTMLParser):

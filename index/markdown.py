@@ -9,9 +9,9 @@ numbers mean the same in both.
 
 from __future__ import annotations
 
-import re
+from quotebot.index.lazyre import lazy
 
-_SPACES = re.compile(r"[ \t]+")
+_SPACES = lazy(r"[ \t]+")
 # A first block this long is an opening paragraph, not a headline (as for .txt files).
 TITLE_MAX_CHARS = 300
 

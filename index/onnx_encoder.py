@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -155,6 +156,18 @@ def document_encoder_for(index_dir: Path, model: str, batch_size: int, *, export
     return Embedder(model=model, batch_size=batch_size)
 
 
+def loading_document_encoder(index_dir: Path, model: str, batch_size: int) -> OnnxDocumentEncoder | None:
+    """The document encoder of ``index_dir``'s export, already loading in a thread
+    (``start_warm_up``), so `index add` reads its articles and the index meanwhile; None when
+    the folder has no export yet (``document_encoder_for`` makes it)."""
+    exported = encoder_dir(index_dir, model)
+    if not OnnxDocumentEncoder.available(exported):
+        return None
+    encoder = OnnxDocumentEncoder(exported, model, batch_size=batch_size)
+    encoder.start_warm_up()
+    return encoder
+
+
 def export_in_subprocess(model: str, target: Path) -> Path:
     """``export_onnx_encoders`` in a child process: torch (~0.5 GB resident, and what its
     import leaves behind) never enters the process that then embeds and writes the index, so a
@@ -263,6 +276,9 @@ class OnnxQueryEncoder:
         self.onnx_file = onnx_file
         self._session: Any = None
         self._tokenizer: Any = None
+        self._loading: Any = None  # the thread of start_warm_up, until warm_up takes its session
+        self._loaded: list[Any] = []  # what that thread made: [session] or [exception]
+        self._warming = threading.Lock()  # one warm_up at a time (threads of a server may race to it)
 
     @classmethod
     def available(cls, path: Path, onnx_file: str = ONNX_FILE) -> bool:
@@ -273,11 +289,49 @@ class OnnxQueryEncoder:
         self.warm_up()
         return int(self._session.get_outputs()[0].shape[-1] or 384)
 
+    def start_warm_up(self) -> None:
+        """Start loading the model in a thread and return at once; ``warm_up`` (called by
+        the first ``embed``) then takes it over. onnxruntime builds a session without holding
+        the GIL, so a cold start's other work (imports, the index, the tokenizer) runs beside
+        it on a second core: most of its 0.1-0.2 s leaves the wall time of a one-shot
+        `quotebot ask` or `index add`. The thread is not a daemon: a process that exits
+        first waits for it rather than stop onnxruntime midway."""
+
+        def load() -> None:
+            try:
+                self._loaded.append(self._new_session())
+            except BaseException as error:  # re-raised by warm_up, in the caller's thread
+                self._loaded.append(error)
+
+        with self._warming:
+            if self._session is None and self._loading is None:
+                self._loading = threading.Thread(target=load, name="quotebot-model-load")
+                self._loading.start()
+
     def warm_up(self) -> None:
         if self._session is not None:
             return
+        with self._warming:
+            if self._session is not None:
+                return
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(self.path / TOKENIZER_FILE))  # holds the GIL: not in the thread
+            tokenizer.enable_truncation(MAX_TOKENS)
+            tokenizer.enable_padding()
+            if self._loading is not None:
+                self._loading.join()
+                self._loading, (loaded,), self._loaded = None, self._loaded, []
+                if isinstance(loaded, BaseException):
+                    raise loaded
+                session = loaded
+            else:
+                session = self._new_session()
+            self._tokenizer = tokenizer
+            self._session = session  # last: a session set means ready
+
+    def _new_session(self) -> Any:
         import onnxruntime
-        from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
         # One thread for questions: a single short question gains nothing from two, and the
@@ -290,11 +344,7 @@ class OnnxQueryEncoder:
         if optimized is not None and (self.path / optimized).is_file():
             model = self.path / optimized  # already optimised when it was saved
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-        self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        tokenizer = Tokenizer.from_file(str(self.path / TOKENIZER_FILE))
-        tokenizer.enable_truncation(MAX_TOKENS)
-        tokenizer.enable_padding()
-        self._tokenizer = tokenizer
+        return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     def embed(self, texts: list[str]) -> np.ndarray:
         self.warm_up()

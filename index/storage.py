@@ -9,7 +9,6 @@ index or the new one, never half of one.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
 import time
@@ -17,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from quotebot.index.errors import IndexMissingError
+from quotebot.index.lazyre import lazy
 
 __all__ = ["IndexMissingError", "current_generation", "current_name", "new_generation", "publish"]
 
@@ -39,7 +39,7 @@ CHUNK_TOKENS_FILE = "chunk_tokens.txt"  # each chunk's BM25 tokens, a line each,
 MAX_CURRENT_BYTES = 256
 # What a generation name looks like: what ``new_generation`` makes, and nothing else (no
 # path separators, no "..": CURRENT can only name a folder directly inside the index).
-GENERATION_NAME = re.compile(rf"^{GENERATION_PREFIX}[A-Za-z0-9_.-]{{1,100}}$")
+GENERATION_NAME = lazy(rf"^{GENERATION_PREFIX}[A-Za-z0-9_.-]{{1,100}}$")
 
 
 class BadCurrentError(IndexMissingError):

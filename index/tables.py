@@ -185,7 +185,14 @@ def article_record(article: Article) -> dict:
 
 
 def write_records(path: Path, records: list[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False))
-            handle.write("\n")
+    write_record_lines(path, [record_line(record) for record in records])
+
+
+def record_line(record: dict) -> bytes:
+    """A record as its line of the records file (without the newline)."""
+    return json.dumps(record, ensure_ascii=False).encode("utf-8")
+
+
+def write_record_lines(path: Path, lines: list[bytes]) -> None:
+    with open(path, "wb") as handle:
+        handle.write(b"".join(line + b"\n" for line in lines))

@@ -21,6 +21,7 @@ from urllib.parse import urldefrag, urlsplit
 
 from quotebot.index.dates import normalize_date
 from quotebot.index.errors import ExitCode, QuotebotError
+from quotebot.index.lazyre import lazy
 
 USER_AGENT = "quotebot/0.1 (news question answering; +https://pypi.org/project/quotebot/)"
 MAX_PAGE_BYTES = 10 * 1024 * 1024
@@ -38,8 +39,8 @@ FEED_TYPES = (
     "text/plain",
 )
 _CHUNK_BYTES = 64 * 1024
-_URL = re.compile(r"^https?://", re.IGNORECASE)
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_URL = lazy(r"^https?://", re.IGNORECASE)
+_META_CHARSET = lazy(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 
 
 def is_url(text: str) -> bool:
@@ -216,12 +217,12 @@ class Page:
 _NEVER_ARTICLE_TAGS = ("nav", "aside", "footer", "form", "noscript", "template", "svg", "button", "iframe", "dialog")
 # class/id words of boxes around the article: cookie and consent banners, paywall and
 # newsletter prompts, share bars, related-story lists, comment sections.
-_BOILERPLATE_CLASS = re.compile(
+_BOILERPLATE_CLASS = lazy(
     r"(^|[\s_-])(cookie|consent|gdpr|paywall|subscribe|subscription|newsletter|signup|sign-up|promo|advert|"
     r"share|social|related|recommended|comments?|disqus|breadcrumbs?|sidebar|banner|modal|popup)([\s_-]|$)",
     re.IGNORECASE,
 )
-_SPACE = re.compile(r"[ \t\r\f\v\u00a0]+")
+_SPACE = lazy(r"[ \t\r\f\v\u00a0]+")
 
 
 def extract_page(html: str, url: str | None = None) -> Page | None:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from quotebot.index.lazyre import lazy
 from quotebot.index.text import tokenize
 
 
@@ -46,34 +47,34 @@ _NOUN_TYPES = {
     AnswerType.PERCENT: "percentage|percent|proportion|share|rate",
     AnswerType.AMOUNT: "price|cost|amount|sum|value|fee|salary|budget|fine|revenue|profit|profits|sales|deficit|debt",
 }
-_WH_NOUN = re.compile(r"\b(?:which|what)\s+(\w+)(?:\s+(\w+))?")
+_WH_NOUN = lazy(r"\b(?:which|what)\s+(\w+)(?:\s+(\w+))?")
 _AUXILIARIES = frozenset("is was are were did does do has have had will would can could should may might".split())
 
-_PERCENT_QUESTION = re.compile(r"\bwhat (?:percentage|percent|proportion|share)\b|\bhow much\b.*\b(?:percent|%)")
-_AMOUNT_QUESTION = re.compile(
+_PERCENT_QUESTION = lazy(r"\bwhat (?:percentage|percent|proportion|share)\b|\bhow much\b.*\b(?:percent|%)")
+_AMOUNT_QUESTION = lazy(
     r"\bhow much (?:money|cash|did|does|do|was|were|is|are|will|would|has|have|had)\b.*"
     r"\b(?:cost|pay|paid|worth|spend|spent|earn|earned|raise|raised|sell|sold|buy|bought|invest|make|made|lose|lost"
     r"|owe|fine|fined|price|charge|charged|bid|offer|offered|value|valued|profit|deal)|\bhow much money\b"
 )
-_NUMBER_QUESTION = re.compile(
+_NUMBER_QUESTION = lazy(
     r"\bhow (?:many|much|long|old|far|large|big|often|tall|high|fast|deep|wide|heavy|low|small)\b"
     r"|\bwhat (?:number|amount|size|age|speed|distance)\b|\bby how\b"
 )
-_DATE_QUESTION = re.compile(r"\bwhen\b|\bwhat time\b|\bin what (?:year|month)\b|\bhow long ago\b")
-_PERSON_QUESTION = re.compile(r"\b(?:who|whom|whose)\b")
-_PLACE_QUESTION = re.compile(r"\bwhere\b")
+_DATE_QUESTION = lazy(r"\bwhen\b|\bwhat time\b|\bin what (?:year|month)\b|\bhow long ago\b")
+_PERSON_QUESTION = lazy(r"\b(?:who|whom|whose)\b")
+_PLACE_QUESTION = lazy(r"\bwhere\b")
 # "What did Herzog ask Lavrov?", "What did the union call for?", "What was he urged to do?"
 # One-word request verbs, as a question asks them; retrieval.features counts them as one keyword.
 REQUEST_WORDS = ("ask", "urge", "request", "demand", "beg", "plead", "implore", "appeal")
-_REQUEST_VERB = re.compile(rf"\b(?:{'|'.join((*REQUEST_WORDS, 'call on', 'call for'))})\b")
-_WHAT_DID = re.compile(r"\bwhat (?:did|does|do|has|have|had|will|would) (.+)")
-_REQUEST_PASSIVE = re.compile(r"\bwhat (?:was|were|is|are|has|have|had)\b.*\b(?:asked|urged|called on|pressed|told|begged) to\b")
+_REQUEST_VERB = lazy(rf"\b(?:{'|'.join((*REQUEST_WORDS, 'call on', 'call for'))})\b")
+_WHAT_DID = lazy(r"\bwhat (?:did|does|do|has|have|had|will|would) (.+)")
+_REQUEST_PASSIVE = lazy(r"\bwhat (?:was|were|is|are|has|have|had)\b.*\b(?:asked|urged|called on|pressed|told|begged) to\b")
 # Words before a request or speech word that make it a noun ("the demand", "on Demand", "high demand").
 _NOUN_BEFORE = frozenset("the a an of for on in high".split())
 
 
-_SAYING_VERB = re.compile(r"\b(?:say|tell|reply|answer|warn|add|claim|admit|describe|call|insist|argue|predict)\b")
-_SAYING_NOUN = re.compile(r"\bwhat (?:warning|comment|remark|message|reply|answer|explanation|description) (?:did|does|has|had)\b")
+_SAYING_VERB = lazy(r"\b(?:say|tell|reply|answer|warn|add|claim|admit|describe|call|insist|argue|predict)\b")
+_SAYING_NOUN = lazy(r"\bwhat (?:warning|comment|remark|message|reply|answer|explanation|description) (?:did|does|has|had)\b")
 
 
 def _verb_after_subject(asked: str, verb_pattern: re.Pattern) -> bool:
@@ -99,7 +100,7 @@ def _asks_for_saying(asked: str) -> bool:
     return _verb_after_subject(asked, _SAYING_VERB) or bool(_SAYING_NOUN.search(asked))
 
 
-_REASON_QUESTION = re.compile(r"\bwhy\b|\bwhat (?:caused|causes|led|prompted|made|reason)\b|\bfor what reason\b|\bhow come\b")
+_REASON_QUESTION = lazy(r"\bwhy\b|\bwhat (?:caused|causes|led|prompted|made|reason)\b|\bfor what reason\b|\bhow come\b")
 
 NUMBER_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen"
@@ -115,40 +116,40 @@ _UNIT = (
     r"|members?|copies|units|cars|children|workers|staff|employees)\b)?"
 )
 _CURRENCY = r"(?:[$£€¥]|US\$|Rs\.?\s?)"
-_NUMBER_SPAN = re.compile(rf"(?:{_CURRENCY}\s?)?\b{_NUM}{_SCALE}{_UNIT}", re.IGNORECASE)
-_PERCENT_SPAN = re.compile(rf"\b{_NUM}\s?(?:%|per\s?cent\b|percent\b|percentage points?\b)", re.IGNORECASE)
-_AMOUNT_SPAN = re.compile(
+_NUMBER_SPAN = lazy(rf"(?:{_CURRENCY}\s?)?\b{_NUM}{_SCALE}{_UNIT}", re.IGNORECASE)
+_PERCENT_SPAN = lazy(rf"\b{_NUM}\s?(?:%|per\s?cent\b|percent\b|percentage points?\b)", re.IGNORECASE)
+_AMOUNT_SPAN = lazy(
     rf"{_CURRENCY}\s?\d+(?:[.,]\d+)*{_SCALE}|\b{_NUM}{_SCALE}\s?(?:dollars|pounds|euros|yen|francs|marks|rupees|yuan)\b",
     re.IGNORECASE,
 )
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
 # A month or a weekday is a date, not the person, place or organisation a question asks for.
-_CALENDAR_NAME = re.compile(rf"(?:{_MONTHS}|{_DAYS})")
-_DATE_SPAN = re.compile(
+_CALENDAR_NAME = lazy(rf"(?:{_MONTHS}|{_DAYS})")
+_DATE_SPAN = lazy(
     rf"\b(?:(?:early|late|mid)[- ])?(?:\d{{1,2}}(?:st|nd|rd|th)?\s)?(?:{_MONTHS})(?:\s\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s\d{{4}})?\b"
     rf"|\b(?:{_DAYS})\b|\b(?:1[0-9]{{3}}|20[0-9]{{2}})s?\b|\b\d{{1,2}}(?:st|nd|rd|th)\s(?:century|centuries)\b"
     rf"|(?i:\b(?:{NUMBER_WORDS}|\d+|a|an|the)\s(?:years?|months?|weeks?|days?|decades?|centuries)\s(?:ago|later|earlier|after|before)\b)"
     r"|\b(?:last|next|this)\s(?:year|month|week|weekend|season|spring|summer|autumn|winter)\b|\b(?:yesterday|today|tomorrow)\b",
 )
 # A name: capitalised words, joined by "of", "the", "de", "&" and the like ("Bank of England").
-_NAME_SPAN = re.compile(
+_NAME_SPAN = lazy(
     r"\b(?:[A-Z][\w'’.-]*|[A-Z]{2,})(?:\s(?:of|the|de|du|van|von|for|and|&)\s[A-Z][\w'’.-]*|\s(?:[A-Z][\w'’.-]*|\d+))*"
 )
 # What was asked for: the words after a request verb, up to the end of the clause.
-_REQUEST_SPAN = re.compile(
+_REQUEST_SPAN = lazy(
     r"\b(?:asked|asks|asking|urged|urges|urging|called on|calls on|calling on|called for|calls for|calling for"
     r"|requested|requests|demanded|demands|appealed to|appeals to|appealed for|pressed|pleaded with|implored"
     r"|begged)\b\s+(?P<what>[^.;]+)",
     re.IGNORECASE,
 )
 # What was said: words in quotation marks, or what follows a speech verb ("said that ...").
-_QUOTED_SPAN = re.compile(r"“(?P<said>[^”]{3,})”?|\"(?P<straight>[^\"]{3,})\"?|‘(?P<single>[^’]{12,})’")
-_SAID_SPAN = re.compile(
+_QUOTED_SPAN = lazy(r"“(?P<said>[^”]{3,})”?|\"(?P<straight>[^\"]{3,})\"?|‘(?P<single>[^’]{12,})’")
+_SAID_SPAN = lazy(
     r"\b(?:said|says|told|added|warned|claimed|insisted|admitted|argued|replied|predicted)\b[,:]?\s+(?:that\s+)?(?P<said>[^.;]{12,})",
     re.IGNORECASE,
 )
-_REASON_SPAN = re.compile(
+_REASON_SPAN = lazy(
     r"\b(?:because(?: of)?|due to|owing to|thanks to|as a result of|in order to|so that|since|amid|after|following"
     r"|in response to|caused by|blamed|reason|led to|so as to|in protest)\b[^.;:]*",
     re.IGNORECASE,
@@ -159,8 +160,8 @@ _OPENERS = frozenset(
     "His Her Its Their Our Some Many Most Mr Mrs Ms Dr There Here According Despite Although".split()
 )
 
-_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
-_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
+_YEAR = lazy(r"\b(1[0-9]{3}|20[0-9]{2})\b")
+_DIGITS = lazy(r"\d+(?:[.,]\d+)*")
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def question_type(question: str) -> QuestionType:
     return QuestionType(kind, words, years, numbers, counted, topic)
 
 
-_ABOUT = re.compile(r"\b(?:about|on|over|regarding|concerning)\s+(.+)")
+_ABOUT = lazy(r"\b(?:about|on|over|regarding|concerning)\s+(.+)")
 
 
 def _topic(asked: str) -> frozenset[str]:
@@ -197,7 +198,7 @@ def _topic(asked: str) -> frozenset[str]:
 
 # "How many first downs did ...", "how much rice does ...": what is counted runs from the
 # question word to its verb (or a preposition). Measures and comparisons are not the thing counted.
-_COUNTED = re.compile(r"\b(?:how (?:many|much)|what number of)\s+((?:[\w'’-]+\s*){1,4})")
+_COUNTED = lazy(r"\b(?:how (?:many|much)|what number of)\s+((?:[\w'’-]+\s*){1,4})")
 _COUNT_ENDS = _AUXILIARIES | frozenset("a an the per in on of at for to from".split())
 _NOT_COUNTED = frozenset("more fewer less money times".split())
 

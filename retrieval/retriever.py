@@ -27,6 +27,7 @@ import numpy as np
 from quotebot.index.articles import Span
 from quotebot.index.embedding import TextEncoder
 from quotebot.index.filters import ArticleFilter, Selection, select
+from quotebot.index.lazyre import lazy
 from quotebot.index.reader import QuoteIndex
 from quotebot.index.text import tokenize
 from quotebot.retrieval.answer import Answer, Quote
@@ -59,17 +60,17 @@ REPORTING_VERBS = frozenset({"say", "tell", "think", "mean"})
 # A sentence opening with one of these leans on the sentence before it: for scoring,
 # "the" too ("The ministry said ..."); for quoting, only pronouns and connectives, since a
 # quote that opens with "The ..." reads fine alone.
-_LEANING_START = re.compile(
+_LEANING_START = lazy(
     r"^[\"'“‘(]?(he|she|it|they|this|that|these|those|his|her|its|their|but|however|so|such|there|the)\b",
     re.IGNORECASE,
 )
-_PRONOUN_START = re.compile(
+_PRONOUN_START = lazy(
     r"^[\"'“‘(]?(he|she|it|they|this|that|these|those|his|her|its|their|but|however|so|such|there)\b",
     re.IGNORECASE,
 )
 # Where a long sentence may be cut: after a comma, semicolon, colon or dash and a space.
-_CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s[—–]\s")
-_BLANK_LINES = re.compile(r"\n\s*")
+_CLAUSE_END = lazy(r"[,;:—–](?=\s)|\s[—–]\s")
+_BLANK_LINES = lazy(r"\n\s*")
 
 
 @dataclass(frozen=True)

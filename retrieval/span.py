@@ -21,12 +21,13 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from quotebot.index.lazyre import lazy
 from quotebot.index.text import STOP_WORDS, word_tokens
 from quotebot.retrieval.answer_types import AnswerType, QuestionType, answer_spans
 
-_WORD = re.compile(r"[\w'’.%$£€-]*\w[%]?|[$£€]\d[\w.,]*")
-_CLAUSE_BREAK = re.compile(r"[,;:()\[\]\"“”‘—–]|\s-\s|\.\s|\s'|’\s")
-_SENTENCE_BREAK = re.compile(r"[.!?][\"”’)]?\s")
+_WORD = lazy(r"[\w'’.%$£€-]*\w[%]?|[$£€]\d[\w.,]*")
+_CLAUSE_BREAK = lazy(r"[,;:()\[\]\"“”‘—–]|\s-\s|\.\s|\s'|’\s")
+_SENTENCE_BREAK = lazy(r"[.!?][\"”’)]?\s")
 # The longest phrase we mark, in words: a whole clause in bold marks nothing.
 MAX_SPAN_WORDS = 8
 _FIGURES = {AnswerType.PERCENT, AnswerType.AMOUNT, AnswerType.NUMBER, AnswerType.DATE}
@@ -50,8 +51,8 @@ def answer_span(asked: QuestionType, keywords: set[str], quote: str, *, question
     return max(scored, key=lambda c: (score(c.features), -c.span[0])).span
 
 
-_OPENING_WH = re.compile(r"^\W*(?:(?:in|on|at|from|for|by|to|with|during|of) )?(who|whom|whose|where|what|which)\b")
-_ASKS_A_DATE = re.compile(r"\b(?:when|year|date|day|month|century|decade|time|ago)\b")
+_OPENING_WH = lazy(r"^\W*(?:(?:in|on|at|from|for|by|to|with|during|of) )?(who|whom|whose|where|what|which)\b")
+_ASKS_A_DATE = lazy(r"\b(?:when|year|date|day|month|century|decade|time|ago)\b")
 
 
 def _opening_kind(asked: QuestionType, question: str) -> QuestionType:
@@ -190,7 +191,7 @@ class _Words:
         return [(i, k) for i, k in enumerate(self.keyword) if k is not None]
 
 
-_WH_HEAD = re.compile(
+_WH_HEAD = lazy(
     r"\b(?:what|which)\s+(?:(?:type|kind|sort|form|name|part|piece|branch|style|genre)s?\s+of\s+(?:the\s+|a\s+|an\s+)?)?([a-z][\w-]*)"
     r"|\bname of (?:the |a |an )?([a-z][\w-]*)"
     r"|\bhow (?:many|much) ((?:[a-z][\w'’-]*\s?)+)"
@@ -213,8 +214,8 @@ def _counted(phrase: str | None) -> str | None:
     return plurals[-1] if plurals else (words[0] if words else None)
 
 
-_PLURAL = re.compile(r"(?:[^s'’]s|people|men|children|staff|police)$")
-_WH_CLAUSE = re.compile(r"\b(who|whom|what|which)\s+([\w'’-]+)(?:\s+([\w'’-]+))?")
+_PLURAL = lazy(r"(?:[^s'’]s|people|men|children|staff|police)$")
+_WH_CLAUSE = lazy(r"\b(who|whom|what|which)\s+([\w'’-]+)(?:\s+([\w'’-]+))?")
 _DO = frozenset("did does do".split())
 _DETERMINERS = frozenset("the a an his her its their this that these those my our your".split())
 
@@ -320,9 +321,9 @@ def _verb(rest: str, role: str | None) -> str | None:
     return None
 
 
-_YEAR = re.compile(r"(?:1[0-9]{3}|20[0-9]{2})s?")
-_MONEY = re.compile(r"[$£€¥]|\b(?:dollars?|pounds?|euros?|yen|cents?)\b", re.IGNORECASE)
-_AND = re.compile(r"\s(?:and|&)\s")
+_YEAR = lazy(r"(?:1[0-9]{3}|20[0-9]{2})s?")
+_MONEY = lazy(r"[$£€¥]|\b(?:dollars?|pounds?|euros?|yen|cents?)\b", re.IGNORECASE)
+_AND = lazy(r"\s(?:and|&)\s")
 
 
 def _conjuncts(quote: str, span: tuple[int, int]) -> list[tuple[int, int]]:

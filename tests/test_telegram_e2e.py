@@ -184,11 +184,18 @@ def test_question_gets_typing_then_the_quote_in_a_blockquote(polling_bot: BotPro
     assert fake.calls("sendChatAction", chat_id=1001, since=mark)[0].params["action"] == "typing"
 
 
-def test_more_shows_the_next_passages_until_there_are_none(polling_bot: BotProcess, fake: FakeBotApi) -> None:
+def test_more_shows_the_next_passages_until_there_are_none(
+    polling_bot: BotProcess, fake: FakeBotApi, corpus_index: Path, embedder: Embedder
+) -> None:
+    # How many passages answer is the chat core's to say (only quotes that answer are
+    # shown); the bot must show them one "More" at a time and then offer no more.
+    answering = len(wiring.new_bot(Settings(), corpus_index, embedder=embedder).ask(HERZOG_ON_IRAN).quotes)
+    assert answering >= 2
     [reply] = ask(fake, 1002, HERZOG_ON_IRAN)
+    assert reply.text.count("<blockquote>") == 1
     message_id = reply.result["message_id"]
     data = reply.buttons[0]["callback_data"]
-    for shown in (2,):
+    for shown in range(2, answering + 1):
         mark = fake.mark()
         fake.inject_callback(1002, message_id, data)
         [edit] = fake.wait_for("editMessageText", chat_id=1002, since=mark)
@@ -196,7 +203,7 @@ def test_more_shows_the_next_passages_until_there_are_none(polling_bot: BotProce
         assert methods.index("answerCallbackQuery") < methods.index("editMessageText")
         assert edit.text.count("<blockquote>") == shown and BLIND_EYE in visible(edit)
         data = edit.buttons[0]["callback_data"] if edit.buttons else None
-    assert data is None, "both passages that answer are shown: no more button"
+    assert data is None, "every passage that answers is shown: no more button"
     # A stale button pressed again: the query is answered, nothing changes.
     mark = fake.mark()
     fake.inject_callback(1002, message_id, reply.buttons[0]["callback_data"])
