@@ -57,8 +57,13 @@ class QuoteIndex:
         return self.path.name
 
     def sentences_of(self, article_id: str) -> list[Span]:
+        return [Span(start=start, end=end) for start, end in self.sentence_offsets(article_id)]
+
+    def sentence_offsets(self, article_id: str) -> list[tuple[int, int]]:
+        """The article's sentences as (start, end) pairs: ``sentences_of`` without a model
+        for each (the per-question scoring reads them by the thousand)."""
         rows = self._sentence_slice(self.articles.position(article_id))
-        return [Span(start=int(start), end=int(end)) for start, end in self.chunks.sentences[rows]]
+        return [(start, end) for start, end in self.chunks.sentences[rows].tolist()]
 
     def sentence_row(self, article_id: str, sentence: int) -> int:
         return int(self.articles.sentence_base[self.articles.position(article_id)]) + sentence

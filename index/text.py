@@ -56,8 +56,7 @@ _IRREGULAR = {
 _stemmer = Stemmer.Stemmer("english")
 
 
-@lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
+def _stem(word: str) -> str:  # (memoised per word by _word_token)
     return _stemmer.stemWord(word)
 
 

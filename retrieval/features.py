@@ -150,14 +150,10 @@ class SentenceText:
                 memo.clear()
 
     def spans(self, article_id: str) -> list[tuple[int, int]]:
-        """The article's sentences as (start, end) offsets (as ``index.sentences_of``, without
-        making a ``Span`` model of each)."""
+        """The article's sentences as (start, end) offsets (``index.sentence_offsets``)."""
         spans = self._spans.get(article_id)
         if spans is None:
-            base = self.index.articles.sentence_base
-            position = self.index.articles.position(article_id)
-            rows = self.index.chunks.sentences[int(base[position]) : int(base[position + 1])]
-            spans = self._spans[article_id] = [(start, end) for start, end in rows.tolist()]
+            spans = self._spans[article_id] = self.index.sentence_offsets(article_id)
         return spans
 
     def paragraphs(self, article_id: str) -> int:
