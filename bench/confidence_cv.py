@@ -26,28 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fit_ranker  # noqa: E402
 
 from quotebot.retrieval.features import CONFIDENCE_FEATURES  # noqa: E402
-from quotebot.retrieval.ranker import LogisticModel  # noqa: E402
 
 LEVELS = (0.95, 0.94)
 
 
 def products(features: list[str]) -> list[str]:
     return [f"{a}*{b}" for i, a in enumerate(features) for b in features[i:]]
-
-
-def fit_on(tops: dict, keys: list, terms: list[str]) -> LogisticModel:
-    """fit_ranker.fit_confidence's weighting (each set the same, the first candidate double) on ``keys``."""
-    per_set: dict[str, int] = defaultdict(int)
-    for key in keys:
-        per_set[key[0]] += len(tops[key])
-    x, y, w = [], [], []
-    for key in keys:
-        for rank, (label, values) in enumerate(tops[key]):
-            x.append([fit_ranker._term(values, t) for t in terms])
-            y.append(float(label))
-            w.append((1.0 if rank == 0 else 0.5) * 1000.0 / per_set[key[0]])
-    coefficients, bias = fit_ranker.fit_logistic(np.array(x), np.array(y), np.array(w))
-    return LogisticModel(tuple(terms), tuple(coefficients.tolist()), bias)
 
 
 def fold(key: tuple[str, str]) -> int:
@@ -57,7 +41,7 @@ def fold(key: tuple[str, str]) -> int:
 def cross_validate(tops: dict, terms: list[str], name: str) -> None:
     held_out: dict[tuple[str, str], tuple[float, bool]] = {}
     for part in (0, 1):
-        model = fit_on(tops, [k for k in tops if fold(k) != part], terms)
+        model = fit_ranker.confidence_model(tops, [k for k in tops if fold(k) != part], tuple(terms))
         for key in tops:
             if fold(key) == part:
                 label, values = tops[key][0]

@@ -314,18 +314,23 @@ def fit_confidence(rows: list, ranker: LogisticModel) -> tuple[Models, dict]:
             values = dict(values, ranker=logit, ranker_gap=logit - best, margin=min(margin, MAX_MARGIN))
             top.append((label, values))
         tops[key] = top
-    per_set = defaultdict(int)
-    for (set_name, _), top in tops.items():
-        per_set[set_name] += len(top)
+    return Models(ranker, confidence_model(tops, list(tops), CONFIDENCE_TERMS)), tops
+
+
+def confidence_model(tops: dict, keys: list, terms: tuple[str, ...]) -> LogisticModel:
+    """The confidence over ``terms``, fitted on the questions ``keys`` of ``tops``: each set
+    weighing the same, a question's first candidate twice its others."""
+    per_set: dict[str, int] = defaultdict(int)
+    for key in keys:
+        per_set[key[0]] += len(tops[key])
     x, y, w = [], [], []
-    for (set_name, _), top in tops.items():
-        for rank, (label, values) in enumerate(top):
-            x.append([_term(values, t) for t in CONFIDENCE_TERMS])
+    for key in keys:
+        for rank, (label, values) in enumerate(tops[key]):
+            x.append([_term(values, t) for t in terms])
             y.append(float(label))
-            w.append((1.0 if rank == 0 else 0.5) * 1000.0 / per_set[set_name])
+            w.append((1.0 if rank == 0 else 0.5) * 1000.0 / per_set[key[0]])
     coefficients, bias = fit_logistic(np.array(x), np.array(y), np.array(w))
-    confidence = LogisticModel(CONFIDENCE_TERMS, tuple(coefficients.tolist()), bias)
-    return Models(ranker, confidence), tops
+    return LogisticModel(tuple(terms), tuple(coefficients.tolist()), bias)
 
 
 def rates(models: Models, tops: dict, threshold: float) -> dict[str, dict[str, float]]:
