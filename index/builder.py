@@ -40,6 +40,7 @@ from quotebot.index.tables import (
     write_record_lines,
 )
 from quotebot.index.text import tokenize
+from quotebot.index.threads import InThread
 from quotebot.index.vectorize import ArticleVectors, ChunkedArticle, embedding_text, stream_article_vectors
 
 __all__ = ["BuildProgress", "IdCollisionError", "IndexBuilder", "IndexChange", "UnknownArticleError"]
@@ -446,36 +447,18 @@ class _Embedding:
 
     def __init__(self, embed: Callable[[Callable[[], None]], dict[str, ArticleVectors]], *, in_thread: bool = True) -> None:
         self._stop = threading.Event()
-        self._outcome: list[dict[str, ArticleVectors] | BaseException] = []
-        self._thread: threading.Thread | None = None
-        if not in_thread:
-            self._outcome.append(embed(self._check))  # here and now; what it raises, raises here
-            return
-        self._thread = threading.Thread(target=self._run, args=(embed,), name="quotebot-embed")
-        self._thread.start()
-
-    def _run(self, embed: Callable[[Callable[[], None]], dict[str, ArticleVectors]]) -> None:
-        try:
-            self._outcome.append(embed(self._check))
-        except BaseException as error:  # given to the writer's thread by result()
-            self._outcome.append(error)
+        self._call = InThread(embed, self._check, name="quotebot-embed", here=not in_thread)
 
     def _check(self) -> None:
         if self._stop.is_set():
             raise _Cancelled
 
     def result(self) -> dict[str, ArticleVectors]:
-        if self._thread is not None:
-            self._thread.join()
-        (outcome,) = self._outcome
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+        return self._call.result()
 
     def cancel(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._call.wait()
 
 
 class _Cancelled(QuotebotError):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from quotebot.index.filters import ArticleFilter, Selection, select
 from quotebot.index.lazyre import lazy
 from quotebot.index.reader import QuoteIndex
 from quotebot.index.text import tokenize
+from quotebot.index.threads import InThread
 from quotebot.retrieval.answer import Answer, Quote
 from quotebot.retrieval.answer_types import QuestionType, question_type
 from quotebot.retrieval.features import (
@@ -188,17 +188,19 @@ class Retriever:
         # chunks, most of which the fused ranking keeps (bench/results/index-scale.md).
         started = time.perf_counter()
         background = self._embeds_anywhere and (self.overlap_encoder if self.overlap_encoder is not None else _spare_core())
-        encoding = _in_background(self.embedder.embed, [f"{question} {context}".strip()], background)
+        encoding = InThread(
+            self.embedder.embed, [f"{question} {context}".strip()], name="quotebot-question", daemon=True, here=not background
+        )  # (daemon: a hung encoder does not keep the process alive)
         weights, search_tokens = self._query_keywords(question, context)
         asked = question_type(question)
         keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates, allowed=allowed)
         self._texts.trim()
-        if isinstance(encoding, _Background):
+        if encoding.in_thread:
             # For about as long as the encoder takes (a moving average): a chunk the fused
             # ranking then drops was memoised for nothing, and this thread would be the wait.
             self._prepare_sentences(keyword_hits[0][: self.candidate_chunks], asked, started + self._encoder_seconds)
         query_vector = encoding.result()[0]
-        if isinstance(encoding, _Background):
+        if encoding.in_thread:
             self._encoder_seconds = 0.8 * self._encoder_seconds + 0.2 * encoding.seconds if self._encoder_seconds else encoding.seconds
         chunks, best_chunk_cosine = self._fused_chunks(
             query_vector, search_tokens, prefer_articles, allowed=allowed, keyword_hits=keyword_hits
@@ -476,53 +478,6 @@ def _spare_core() -> bool:
             spare = False
         _spare_core_seen = (now, spare)
     return spare
-
-
-def _in_background(function, argument, background: bool = True) -> _Background | _Done:
-    """``function(argument)`` on a thread of its own, returned once that thread has started
-    (without ``background``: called here and now); ``.result()`` waits for it.
-
-    A thread per question, not a pool: concurrent.futures costs a one-shot ask 7-14 ms of
-    imports, a thread ~0.1 ms. ``Thread.start`` waits for the thread to run, which hands it
-    the GIL now: otherwise a busy asking thread would keep it up to the interpreter's switch
-    interval (5 ms) before the encoder began.
-    """
-    return _Background(function, argument) if background else _Done(function(argument))
-
-
-class _Background:
-    """A call running on a daemon thread (a hung encoder does not keep the process alive)."""
-
-    def __init__(self, function, argument) -> None:
-        self._value: object = None
-        self._error: BaseException | None = None
-        self.seconds = 0.0  # how long ``function`` took
-        self._thread = threading.Thread(target=self._run, args=(function, argument), name="quotebot-question", daemon=True)
-        self._thread.start()
-
-    def _run(self, function, argument) -> None:
-        started = time.perf_counter()
-        try:
-            self._value = function(argument)
-        except BaseException as error:  # raised where the result is read
-            self._error = error
-        self.seconds = time.perf_counter() - started
-
-    def result(self) -> object:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-@dataclass(frozen=True)
-class _Done:
-    """A result already there, read like ``_Background``'s."""
-
-    value: object
-
-    def result(self) -> object:
-        return self.value
 
 
 def _best_clauses(text: str, sentence: Span, weights: dict[str, float]) -> Span:

@@ -193,19 +193,19 @@ def test_the_onnx_encoder_gives_the_same_vector_in_the_background(seed_index_dir
     """The question is embedded on a thread of its own while BM25 runs: its vector is the
     one the encoder gives when called directly; an encoder error reaches the asker."""
     from quotebot.index.onnx_encoder import OnnxQueryEncoder, encoder_dir
-    from quotebot.retrieval import retriever as r
+    from quotebot.index.threads import InThread
 
     encoder = OnnxQueryEncoder(encoder_dir(seed_index_dir, "all-MiniLM-L6-v2"), "all-MiniLM-L6-v2")
     assert encoder.same_vectors_on_any_thread
     for question in QUESTIONS:
         direct = encoder.embed([question])
-        assert r._in_background(encoder.embed, [question]).result().tobytes() == direct.tobytes()
+        assert InThread(encoder.embed, [question], name="test").result().tobytes() == direct.tobytes()
 
     def broken(texts):
         raise RuntimeError("encoder failed")
 
     with pytest.raises(RuntimeError, match="encoder failed"):
-        r._in_background(broken, [QUESTIONS[0]]).result()
+        InThread(broken, [QUESTIONS[0]], name="test").result()
 
 
 def test_an_encoder_whose_vectors_depend_on_the_thread_embeds_in_the_asking_thread(seed_bot) -> None:
