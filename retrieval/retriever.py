@@ -268,8 +268,8 @@ class Retriever:
         chunk holding one sentence on the question among three others ranks low in the dense
         search; its best sentence does not. Only the found chunks are ranked, so this costs
         the same at any corpus size. As a third ranking of the fusion it took the right
-        paragraph among the first five from 0.940 to 0.953 on SQuAD 1-24, first from 0.748 to
-        0.782 (bench/results/quality-levers.md, fourth round).
+        paragraph among the first five from 0.940 to 0.950 on SQuAD 1-24, first from 0.748 to
+        0.772 (bench/results/quality-levers.md, fourth round).
         """
         pool = np.fromiter(dict.fromkeys(np.concatenate(found).tolist()), dtype=np.int64)
         if len(pool) == 0:
