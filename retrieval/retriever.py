@@ -1,6 +1,7 @@
 """From a question to an ``Answer``: hybrid chunk search, then the sentences that answer.
 
-1. Dense (FAISS) and keyword (BM25) search over chunks, fused by reciprocal rank.
+1. Dense (FAISS) and keyword (BM25) search over chunks, fused by reciprocal rank with a
+   third ranking of the chunks found: by their best sentence's cosine.
 2. Every sentence of the best chunks gets the features of ``retrieval.features``: its
    cosine, the share of the question's keywords in it and around it, whether it holds
    the kind of thing the question asks for (a number, a date, a name, a reason) that the
