@@ -280,7 +280,7 @@ class Retriever:
         counts = rows["sentence_count"].astype(np.int64)  # (every chunk holds a sentence)
         starts = np.cumsum(counts) - counts
         sentence_rows = np.repeat(first - starts, counts) + np.arange(int(counts.sum()))
-        cosines = self.index.sentence_vectors[sentence_rows].astype(np.float32) @ query_vector
+        cosines = self.index.sentence_vectors_at(sentence_rows) @ query_vector
         best = np.maximum.reduceat(cosines, starts)
         order = np.argsort(-best, kind="stable")
         return self._newer_first(pool[order], best[order])
@@ -356,7 +356,7 @@ class Retriever:
         found = list(candidates.values())
         self._same_text_same_rank(found)
         rows = [self.index.sentence_row(c.article_id, c.sentence) for c in found]
-        cosines = (self.index.sentence_vectors[rows].astype(np.float32) @ query_vector).tolist()
+        cosines = (self.index.sentence_vectors_at(rows) @ query_vector).tolist()
         # The question's keywords in order, with its request verb ("ask", not a keyword) kept
         # for the pairs: "Herzog ask" meets "Herzog (also) urged".
         question_tokens = [t for t in pair_tokens(tokenize(question)) if t in weights]
