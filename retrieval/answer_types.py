@@ -55,7 +55,9 @@ _PERCENT_QUESTION = lazy(r"\bwhat (?:percentage|percent|proportion|share)\b|\bho
 _AMOUNT_QUESTION = lazy(
     r"\bhow much (?:money|cash|did|does|do|was|were|is|are|will|would|has|have|had)\b.*"
     r"\b(?:cost|pay|paid|worth|spend|spent|earn|earned|raise|raised|sell|sold|buy|bought|invest|make|made|lose|lost"
-    r"|owe|fine|fined|price|charge|charged|bid|offer|offered|value|valued|profit|deal)|\bhow much money\b"
+    r"|owe|fine|fined|price|charge|charged|bid|offer|offered|value|valued|profit|deal|claim|claiming|claimed|lend|lent"
+    r"|lending|borrow|borrowed|receive|received|seek|sought|seeking|demand|demanded|award|awarded|donate|donated)"
+    r"|\bhow much money\b"
 )
 _NUMBER_QUESTION = lazy(
     r"\bhow (?:many|much|long|old|far|large|big|often|tall|high|fast|deep|wide|heavy|low|small)\b"
@@ -109,7 +111,7 @@ NUMBER_WORDS = (
     "|million|millions|billion|billions|trillion|dozen|dozens|half|quarter|third|double|twice|triple"
 )
 _NUM = rf"(?:\d+(?:[.,]\d+)*|(?:{NUMBER_WORDS})(?:[- ](?:{NUMBER_WORDS}))*\b)"
-_SCALE = r"(?:\s?(?:bn|m|k|million|billion|trillion|thousand|hundred)\b)?"
+_SCALE = r"(?:\s?(?:bn|m|k|mln|bln|million|billion|trillion|thousand|hundred)\b)?"  # (mln, bln: wire style)
 _UNIT = (
     r"(?:\s?%|\s?(?:per\s?cent|percentage points?|points?|years?|months?|weeks?|days?|hours?|minutes?|seconds?"
     r"|miles?|kilometres?|kilometers?|km|metres?|meters?|m|feet|foot|ft|inches|kg|kilograms?|tonnes?|tons?|pounds?"
@@ -117,10 +119,15 @@ _UNIT = (
     r"|members?|copies|units|cars|children|workers|staff|employees)\b)?"
 )
 _CURRENCY = r"(?:[$£€¥]|US\$|Rs\.?\s?)"
+# Money named by a word after the figure ("2 mln dlrs", "131.2 mln riyals", "40 pence").
+_CURRENCY_WORDS = (
+    r"dollars?|dlrs|pounds?|stg|sterling|euros?|yen|francs?|marks?|rupees?|yuan|riyals?|dinars?|pesos?|lire|lira"
+    r"|crowns?|guilders?|rand|roubles?|rubles?|pence|cents?"
+)
 _NUMBER_SPAN = lazy(rf"(?:{_CURRENCY}\s?)?\b{_NUM}{_SCALE}{_UNIT}", re.IGNORECASE)
 _PERCENT_SPAN = lazy(rf"\b{_NUM}\s?(?:%|per\s?cent\b|percent\b|percentage points?\b)", re.IGNORECASE)
 _AMOUNT_SPAN = lazy(
-    rf"{_CURRENCY}\s?\d+(?:[.,]\d+)*{_SCALE}|\b{_NUM}{_SCALE}\s?(?:dollars|pounds|euros|yen|francs|marks|rupees|yuan)\b",
+    rf"{_CURRENCY}\s?\d+(?:[.,]\d+)*{_SCALE}|\b{_NUM}{_SCALE}\s?(?:{_CURRENCY_WORDS})\b",
     re.IGNORECASE,
 )
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
@@ -259,8 +266,10 @@ def answer_spans(asked: QuestionType, sentence: str) -> list[tuple[int, int]]:
         return []
     spans = [span for span, words in _kind_spans(kind, sentence) if words is None or not _named_by(asked, words)]
     if kind is AnswerType.AMOUNT and not spans:
-        # "how much did it cost" is also answered by a bare number with a scale ("9.3bn").
-        return answer_spans(replace(asked, kind=AnswerType.NUMBER), sentence)
+        # "how much did it cost" is also answered by a bare figure ("9.3bn", "500,000"), not
+        # by a number in words ("signed by his two wives").
+        numbers = answer_spans(replace(asked, kind=AnswerType.NUMBER), sentence)
+        return [(start, end) for start, end in numbers if any(c.isdigit() for c in sentence[start:end])]
     return spans
 
 

@@ -111,7 +111,8 @@ def _plain_answer_spans(asked, sentence):
             start = match.start() + len(match.group()) - len(match.group().lstrip())
             spans.append((start, start + len(text)))
     if kind is t.AnswerType.AMOUNT and not spans:
-        return _plain_answer_spans(replace(asked, kind=t.AnswerType.NUMBER), sentence)
+        numbers = _plain_answer_spans(replace(asked, kind=t.AnswerType.NUMBER), sentence)
+        return [(a, b) for a, b in numbers if re.search(r"\d", sentence[a:b])]
     return spans
 
 
