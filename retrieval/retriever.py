@@ -39,6 +39,7 @@ from quotebot.retrieval.features import (
     MAX_MARGIN,
     MAX_QUOTE_CHARS,
     SentenceEvidence,
+    SentenceScorer,
     SentenceText,
     keyword_coverage,
     pair_token,
@@ -123,7 +124,6 @@ class Retriever:
         self._texts = SentenceText(index)
         # Only an encoder whose vectors do not depend on the thread embeds in the background.
         self._embeds_anywhere = bool(getattr(embedder, "same_vectors_on_any_thread", False))
-        self._encoder_seconds = 0.0  # how long the encoder takes a question (moving average; 0: not yet known)
 
     def warm_up(self) -> None:
         self.embedder.warm_up()
@@ -183,29 +183,24 @@ class Retriever:
     def _evidence(
         self, question: str, context: str, prefer_articles: Sequence[str], allowed: np.ndarray | None = None
     ) -> _Found:
-        # The question encoder (onnxruntime, which lets go of the GIL) runs on another thread
-        # while this one does the keyword side: BM25, and the memo of the sentences of its best
-        # chunks, most of which the fused ranking keeps (bench/results/index-scale.md).
-        started = time.perf_counter()
+        # The question's vector and its nearest chunks (onnxruntime and faiss let go of the
+        # GIL) come from another thread while this one does the keyword side: BM25, then the
+        # features of the sentences of its best chunks, most of which the fused ranking keeps
+        # (bench/results/index-scale.md).
         background = self._embeds_anywhere and (self.overlap_encoder if self.overlap_encoder is not None else _spare_core())
-        encoding = InThread(
-            self.embedder.embed, [f"{question} {context}".strip()], name="quotebot-question", daemon=True, here=not background
+        dense = InThread(
+            self._dense_hits, f"{question} {context}".strip(), allowed, name="quotebot-question", daemon=True, here=not background
         )  # (daemon: a hung encoder does not keep the process alive)
         weights, search_tokens = self._query_keywords(question, context)
         asked = question_type(question)
         keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates, allowed=allowed)
         self._texts.trim()
-        if encoding.in_thread:
-            # For about as long as the encoder takes (a moving average): a chunk the fused
-            # ranking then drops was memoised for nothing, and this thread would be the wait.
-            self._prepare_sentences(keyword_hits[0][: self.candidate_chunks], asked, started + self._encoder_seconds)
-        query_vector = encoding.result()[0]
-        if encoding.in_thread:
-            self._encoder_seconds = 0.8 * self._encoder_seconds + 0.2 * encoding.seconds if self._encoder_seconds else encoding.seconds
-        chunks, best_chunk_cosine = self._fused_chunks(
-            query_vector, search_tokens, prefer_articles, allowed=allowed, keyword_hits=keyword_hits
-        )
-        candidates = self._candidates(question, asked, chunks, query_vector, weights)
+        scorer = self._scorer(question, asked, weights)
+        if dense.in_thread:
+            self._score_ahead(keyword_hits[0], scorer, dense)
+        query_vector, dense_hits = dense.result()
+        chunks, best_chunk_cosine = self._fused_chunks(dense_hits, keyword_hits, prefer_articles)
+        candidates = self._candidates(chunks, query_vector, scorer)
         for candidate in candidates:
             candidate.values["chunk_cosine"] = best_chunk_cosine
             candidate.ranker = self.models.ranker.log_odds(candidate.values)
@@ -230,28 +225,30 @@ class Retriever:
         The very ranking ``answer`` scores sentences in (its first ``candidate_chunks``), only
         longer; ``quotebot eval`` reads passage@k from it.
         """
-        query_vector = self.embedder.embed([question])[0]
+        _, dense_hits = self._dense_hits(question, None)
         _, search_tokens = self._query_keywords(question, "")
-        return self._fused_chunks(query_vector, search_tokens, (), limit=k)[0]
+        keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates)
+        return self._fused_chunks(dense_hits, keyword_hits, (), limit=k)[0]
 
     # -- 1. chunks ---------------------------------------------------------------------------
 
+    def _dense_hits(self, text: str, allowed: np.ndarray | None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """The question's vector, and the ids and cosines of its nearest chunks, best first
+        (among ``allowed`` chunk ids: those a filter lets through, when given)."""
+        query_vector = self.embedder.embed([text])[0]
+        return query_vector, self.index.vectors.search(query_vector, self.dense_candidates, allowed=allowed)
+
     def _fused_chunks(
         self,
-        query_vector: np.ndarray,
-        query_tokens: list[str],
+        dense_hits: tuple[np.ndarray, np.ndarray],
+        keyword_hits: tuple[np.ndarray, np.ndarray],
         prefer_articles: Sequence[str],
         limit: int | None = None,
-        allowed: np.ndarray | None = None,
-        keyword_hits: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[list[tuple[int, float]], float]:
         """The best chunk ids with their reciprocal-rank-fusion scores, best first, and the
-        best chunk's cosine (how close the nearest text is at all). ``allowed``: the chunk
-        ids a filter lets through (both searches look only among them). ``keyword_hits``:
-        the BM25 search's result, when the caller has already searched."""
-        dense_ids, dense_scores = self.index.vectors.search(query_vector, self.dense_candidates, allowed=allowed)
-        if keyword_hits is None:
-            keyword_hits = self.index.keywords.search(query_tokens, self.keyword_candidates, allowed=allowed)
+        best chunk's cosine (how close the nearest text is at all), from the dense and the
+        BM25 search's (ids, scores)."""
+        dense_ids, dense_scores = dense_hits
         keyword_ids, keyword_scores = keyword_hits
         dense_ids = self._newer_first(dense_ids, dense_scores)
         keyword_ids = self._newer_first(keyword_ids, keyword_scores)
@@ -297,22 +294,30 @@ class Retriever:
         best_cosine = float(dense_scores[0]) if len(dense_scores) else 0.0
         return best[: limit or self.candidate_chunks], best_cosine
 
-    def _prepare_sentences(self, chunk_ids: np.ndarray, asked: QuestionType, until: float) -> None:
-        """Memoise what scoring the sentences of these chunks reads (``SentenceText.prepare``),
-        chunk by chunk, until the ``perf_counter`` time ``until`` (all of them while it is not
-        yet known how long the encoder takes)."""
-        for chunk_id in chunk_ids.tolist():
-            if self._encoder_seconds and time.perf_counter() >= until:
-                return
+    def _score_ahead(self, keyword_ids: np.ndarray, scorer: SentenceScorer, dense: InThread) -> None:
+        """The features (and flattened texts) of the sentences of the best BM25 chunks, best
+        first, for as long as the ``dense`` search runs: computed now, they cost the answer
+        nothing; most of them the fused ranking keeps (the rest is work the idle core would
+        not have done anyway)."""
+        for chunk_id in keyword_ids.tolist():
             chunk = self.index.chunks[chunk_id]
             for offset in range(len(chunk.sentences)):
-                self._texts.prepare(chunk.article_id, chunk.first_sentence + offset, asked)
+                if dense.done:
+                    return
+                self._texts.flat(chunk.article_id, chunk.first_sentence + offset)
+                scorer.values(chunk.article_id, chunk.first_sentence + offset)
 
     # -- 2. sentences ------------------------------------------------------------------------
 
-    def _candidates(
-        self, question: str, asked: QuestionType, chunks: list[tuple[int, float]], query_vector: np.ndarray, weights: dict[str, float]
-    ) -> list[SentenceEvidence]:
+    def _scorer(self, question: str, asked: QuestionType, weights: dict[str, float]) -> SentenceScorer:
+        """What scores this question's sentences: the question's keywords in order, with its
+        request verb ("ask", not a keyword) kept for the pairs: "Herzog ask" meets "Herzog
+        (also) urged"."""
+        question_tokens = [t for t in pair_tokens(tokenize(question)) if t in weights]
+        bigrams = list(dict.fromkeys(zip(question_tokens, question_tokens[1:])))
+        return SentenceScorer(asked, self._texts, weights, self._rare(weights), self._with_leaned_on, bigrams)
+
+    def _candidates(self, chunks: list[tuple[int, float]], query_vector: np.ndarray, scorer: SentenceScorer) -> list[SentenceEvidence]:
         """Every sentence of the ``chunks``, once, with its features."""
         if not chunks:
             return []
@@ -327,13 +332,7 @@ class Retriever:
         self._same_text_same_rank(found)
         rows = [self.index.sentence_row(c.article_id, c.sentence) for c in found]
         cosines = (self.index.sentence_vectors[rows].astype(np.float32) @ query_vector).tolist()
-        # The question's keywords in order, with its request verb ("ask", not a keyword) kept
-        # for the pairs: "Herzog ask" meets "Herzog (also) urged".
-        question_tokens = [t for t in pair_tokens(tokenize(question)) if t in weights]
-        bigrams = list(dict.fromkeys(zip(question_tokens, question_tokens[1:])))
-        sentence_features(
-            asked, found, cosines, self._texts, weights, self._rare(weights), self._with_leaned_on, bigrams
-        )
+        sentence_features(found, cosines, scorer)
         return found
 
     def _same_text_same_rank(self, found: list[SentenceEvidence]) -> None:
