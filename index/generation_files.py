@@ -102,6 +102,10 @@ class Finisher:
             for name in file_sizes(self.generation)
         }
 
+    def synced(self) -> set[str]:
+        """The files it has synced (after ``checksums()``: every file the writer said it wrote)."""
+        return {name for name, done in self._checksums.items() if done.done() and done.exception() is None}
+
     def __enter__(self) -> Finisher:
         return self
 
