@@ -106,6 +106,7 @@ class Retriever:
         keyword_candidates: int = _DEFAULTS.keyword_candidates,
         rrf_k: int = _DEFAULTS.rrf_k,
         keyword_weight: float = _DEFAULTS.keyword_weight,
+        sentence_weight: float = _DEFAULTS.sentence_weight,
         candidate_chunks: int = _DEFAULTS.candidate_chunks,
         max_quotes: int = _DEFAULTS.max_quotes,
         abstain_threshold: float = _DEFAULTS.abstain_threshold,
@@ -117,6 +118,7 @@ class Retriever:
         self.keyword_candidates = keyword_candidates
         self.rrf_k = rrf_k
         self.keyword_weight = keyword_weight
+        self.sentence_weight = sentence_weight
         self.candidate_chunks = candidate_chunks
         self.max_quotes = max_quotes
         self.abstain_threshold = abstain_threshold
@@ -252,7 +254,32 @@ class Retriever:
         keyword_ids, keyword_scores = keyword_hits
         dense_ids = self._newer_first(dense_ids, dense_scores)
         keyword_ids = self._newer_first(keyword_ids, keyword_scores)
-        return self._fuse(dense_ids, dense_scores, keyword_ids, prefer_articles, limit)
+        sentence_ids = self._by_best_sentence(query_vector, dense_ids, keyword_ids)
+        return self._fuse(dense_ids, dense_scores, keyword_ids, sentence_ids, prefer_articles, limit)
+
+    def _by_best_sentence(self, query_vector: np.ndarray, *found: np.ndarray) -> np.ndarray:
+        """The chunks the searches ``found``, ranked by their best sentence's cosine to the
+        question (newer article first on a tie).
+
+        A chunk's vector is the mean of its sentences' (each sentence is embedded once), so a
+        chunk holding one sentence on the question among three others ranks low in the dense
+        search; its best sentence does not. Only the found chunks are ranked, so this costs
+        the same at any corpus size. As a third ranking of the fusion it took the right
+        paragraph among the first five from 0.940 to 0.950 on SQuAD 1-24, first from 0.748 to
+        0.772 (bench/results/quality-levers.md, fourth round).
+        """
+        pool = np.fromiter(dict.fromkeys(np.concatenate(found).tolist()), dtype=np.int64)
+        if len(pool) == 0:
+            return pool
+        rows = self.index.chunks.rows[self.index.chunks.rows_of(pool)]
+        first = self.index.articles.sentence_base[rows["article"]].astype(np.int64) + rows["first_sentence"]
+        counts = rows["sentence_count"].astype(np.int64)  # (every chunk holds a sentence)
+        starts = np.cumsum(counts) - counts
+        sentence_rows = np.repeat(first - starts, counts) + np.arange(int(counts.sum()))
+        cosines = self.index.sentence_vectors[sentence_rows].astype(np.float32) @ query_vector
+        best = np.maximum.reduceat(cosines, starts)
+        order = np.argsort(-best, kind="stable")
+        return self._newer_first(pool[order], best[order])
 
     def _newer_first(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """``ids`` (best first) with equally scored chunks reordered newer article first, so a
@@ -273,15 +300,17 @@ class Retriever:
         dense_ids: np.ndarray,
         dense_scores: np.ndarray,
         keyword_ids: np.ndarray,
+        sentence_ids: np.ndarray,
         prefer_articles: Sequence[str],
         limit: int | None,
     ) -> tuple[list[tuple[int, float]], float]:
         fused: dict[int, float] = {}
         # BM25 ranks the right paragraph first more often than MiniLM does on news-like
         # text (SQuAD 1-24: passage@1 0.75 against 0.63), so its ranking weighs more; a
-        # small rrf_k lets first places count (passage@5 0.93 -> 0.95 with both changes;
-        # tuned again on the final vectors, SQuAD 1-24: rrf_k 5 and weight 1.5, 0.936 -> 0.940).
-        for ranking, weight in ((dense_ids, 1.0), (keyword_ids, self.keyword_weight)):
+        # small rrf_k lets first places count. The weights and rrf_k were tuned on SQuAD
+        # 1-24 with the best-sentence ranking as a third (quality-levers.md, fourth round).
+        rankings = ((dense_ids, 1.0), (keyword_ids, self.keyword_weight), (sentence_ids, self.sentence_weight))
+        for ranking, weight in rankings:
             for rank, chunk_id in enumerate(ranking.tolist()):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.rrf_k + rank + 1)
         if prefer_articles:
