@@ -201,7 +201,7 @@ class Retriever:
         if dense.in_thread:
             self._score_ahead(keyword_hits[0], scorer, dense)
         query_vector, dense_hits = dense.result()
-        chunks, best_chunk_cosine = self._fused_chunks(dense_hits, keyword_hits, prefer_articles)
+        chunks, best_chunk_cosine = self._fused_chunks(query_vector, dense_hits, keyword_hits, prefer_articles)
         candidates = self._candidates(chunks, query_vector, scorer)
         for candidate in candidates:
             candidate.values["chunk_cosine"] = best_chunk_cosine
@@ -227,10 +227,10 @@ class Retriever:
         The very ranking ``answer`` scores sentences in (its first ``candidate_chunks``), only
         longer; ``quotebot eval`` reads passage@k from it.
         """
-        _, dense_hits = self._dense_hits(question, None)
         _, search_tokens = self._query_keywords(question, "")
         keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates)
-        return self._fused_chunks(dense_hits, keyword_hits, (), limit=k)[0]
+        query_vector, dense_hits = self._dense_hits(question, None)
+        return self._fused_chunks(query_vector, dense_hits, keyword_hits, (), limit=k)[0]
 
     # -- 1. chunks ---------------------------------------------------------------------------
 
@@ -242,14 +242,15 @@ class Retriever:
 
     def _fused_chunks(
         self,
+        query_vector: np.ndarray,
         dense_hits: tuple[np.ndarray, np.ndarray],
         keyword_hits: tuple[np.ndarray, np.ndarray],
         prefer_articles: Sequence[str],
         limit: int | None = None,
     ) -> tuple[list[tuple[int, float]], float]:
         """The best chunk ids with their reciprocal-rank-fusion scores, best first, and the
-        best chunk's cosine (how close the nearest text is at all), from the dense and the
-        BM25 search's (ids, scores)."""
+        best chunk's cosine (how close the nearest text is at all), from the question's vector
+        and the dense and the BM25 search's (ids, scores)."""
         dense_ids, dense_scores = dense_hits
         keyword_ids, keyword_scores = keyword_hits
         dense_ids = self._newer_first(dense_ids, dense_scores)
