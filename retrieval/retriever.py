@@ -198,10 +198,11 @@ class Retriever:
         keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates, allowed=allowed)
         self._texts.trim()
         scorer = self._scorer(question, asked, weights)
-        if dense.in_thread:
-            self._score_ahead(keyword_hits[0], scorer, dense)
+        converted = self._score_ahead(keyword_hits[0], scorer, dense) if dense.in_thread else {}
         query_vector, dense_hits = dense.result()
-        chunks, best_chunk_cosine = self._fused_chunks(query_vector, dense_hits, keyword_hits, prefer_articles)
+        chunks, best_chunk_cosine = self._fused_chunks(
+            query_vector, dense_hits, keyword_hits, prefer_articles, converted=converted
+        )
         candidates = self._candidates(chunks, query_vector, scorer)
         for candidate in candidates:
             candidate.values["chunk_cosine"] = best_chunk_cosine
@@ -247,20 +248,24 @@ class Retriever:
         keyword_hits: tuple[np.ndarray, np.ndarray],
         prefer_articles: Sequence[str],
         limit: int | None = None,
+        converted: dict[int, np.ndarray] | None = None,
     ) -> tuple[list[tuple[int, float]], float]:
         """The best chunk ids with their reciprocal-rank-fusion scores, best first, and the
         best chunk's cosine (how close the nearest text is at all), from the question's vector
-        and the dense and the BM25 search's (ids, scores)."""
+        and the dense and the BM25 search's (ids, scores); ``converted``: see ``_by_best_sentence``."""
         dense_ids, dense_scores = dense_hits
         keyword_ids, keyword_scores = keyword_hits
         dense_ids = self._newer_first(dense_ids, dense_scores)
         keyword_ids = self._newer_first(keyword_ids, keyword_scores)
-        sentence_ids = self._by_best_sentence(query_vector, dense_ids, keyword_ids)
+        sentence_ids = self._by_best_sentence(query_vector, dense_ids, keyword_ids, converted=converted)
         return self._fuse(dense_ids, dense_scores, keyword_ids, sentence_ids, prefer_articles, limit)
 
-    def _by_best_sentence(self, query_vector: np.ndarray, *found: np.ndarray) -> np.ndarray:
+    def _by_best_sentence(
+        self, query_vector: np.ndarray, *found: np.ndarray, converted: dict[int, np.ndarray] | None = None
+    ) -> np.ndarray:
         """The chunks the searches ``found``, ranked by their best sentence's cosine to the
-        question (newer article first on a tie).
+        question (newer article first on a tie). ``converted``: chunks' sentence vectors as
+        ``_float_vectors`` gave them already.
 
         A chunk's vector is the mean of its sentences' (each sentence is embedded once), so a
         chunk holding one sentence on the question among three others ranks low in the dense
@@ -272,15 +277,29 @@ class Retriever:
         pool = np.fromiter(dict.fromkeys(np.concatenate(found).tolist()), dtype=np.int64)
         if len(pool) == 0:
             return pool
-        rows = self.index.chunks.rows[self.index.chunks.rows_of(pool)]
-        first = self.index.articles.sentence_base[rows["article"]].astype(np.int64) + rows["first_sentence"]
-        counts = rows["sentence_count"].astype(np.int64)  # (every chunk holds a sentence)
-        starts = np.cumsum(counts) - counts
-        sentence_rows = np.repeat(first - starts, counts) + np.arange(int(counts.sum()))
-        cosines = self.index.sentence_vectors[sentence_rows].astype(np.float32) @ query_vector
-        best = np.maximum.reduceat(cosines, starts)
+        vectors = self._float_vectors(pool, converted or {})
+        blocks = [vectors[chunk_id] for chunk_id in pool.tolist()]
+        counts = np.fromiter((len(block) for block in blocks), dtype=np.int64, count=len(blocks))  # (each >= 1)
+        cosines = np.concatenate(blocks) @ query_vector
+        best = np.maximum.reduceat(cosines, np.cumsum(counts) - counts)
         order = np.argsort(-best, kind="stable")
         return self._newer_first(pool[order], best[order])
+
+    def _float_vectors(self, chunk_ids: np.ndarray, converted: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Each chunk's sentence vectors as float32 rows: those in ``converted`` as they are, the
+        others gathered and converted at once. numpy converts float16 at ~1 µs a vector, 0.4 ms
+        for the ~350 sentences of a question's found chunks, so the BM25 side's are converted
+        while the question is embedded (``_score_ahead``); the same values either way."""
+        missing = np.asarray([chunk_id for chunk_id in chunk_ids.tolist() if chunk_id not in converted], dtype=np.int64)
+        if len(missing) == 0:
+            return converted
+        rows = self.index.chunks.rows[self.index.chunks.rows_of(missing)]
+        first = self.index.articles.sentence_base[rows["article"]].astype(np.int64) + rows["first_sentence"]
+        counts = rows["sentence_count"].astype(np.int64)
+        starts = np.cumsum(counts) - counts
+        sentence_rows = np.repeat(first - starts, counts) + np.arange(int(counts.sum()))
+        vectors = self.index.sentence_vectors[sentence_rows].astype(np.float32)
+        return {**converted, **dict(zip(missing.tolist(), np.split(vectors, starts[1:])))}
 
     def _newer_first(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """``ids`` (best first) with equally scored chunks reordered newer article first, so a
@@ -324,22 +343,26 @@ class Retriever:
         best_cosine = float(dense_scores[0]) if len(dense_scores) else 0.0
         return best[: limit or self.candidate_chunks], best_cosine
 
-    def _score_ahead(self, keyword_ids: np.ndarray, scorer: SentenceScorer, dense: InThread) -> None:
-        """The features (and flattened texts) of the sentences of the best BM25 chunks, best
-        first, while the ``dense`` search runs: the fused ranking keeps most of them (on BBC,
-        25 of its 31 sentences a question come from BM25's first 8 chunks).
+    def _score_ahead(self, keyword_ids: np.ndarray, scorer: SentenceScorer, dense: InThread) -> dict[int, np.ndarray]:
+        """While the ``dense`` search runs: the BM25 chunks' sentence vectors as float32 (the
+        fusion's best-sentence ranking reads every one of them), then the features (and
+        flattened texts) of the sentences of the best BM25 chunks, best first: the fused
+        ranking keeps most of them (on BBC, 22 of its 31 sentences a question come from
+        BM25's first 8 chunks).
 
         No further than ``candidate_chunks``: the next 8 would give 3 more of the 31 for
         twice the work, and this thread, busy in Python, keeps the searching thread waiting
         for the GIL up to the switch interval (5 ms) each time it comes back from
         onnxruntime or faiss. Once the search is done, the rest is left to scoring."""
+        converted = self._float_vectors(keyword_ids, {})
         for chunk_id in keyword_ids[: self.candidate_chunks].tolist():
             chunk = self.index.chunks[chunk_id]
             for offset in range(len(chunk.sentences)):
                 if dense.done:
-                    return
+                    return converted
                 self._texts.flat(chunk.article_id, chunk.first_sentence + offset)
                 scorer.values(chunk.article_id, chunk.first_sentence + offset)
+        return converted
 
     # -- 2. sentences ------------------------------------------------------------------------
 

@@ -260,3 +260,19 @@ def test_the_same_evidence_with_the_encoder_overlapped_or_not(seed_index_dir, se
         return [[(c.article_id, c.sentence, c.ranker, c.confidence, c.values) for c in retriever.evidence(q)] for q in QUESTIONS]
 
     assert evidence(True) == evidence(False)
+
+
+def test_the_best_sentence_ranking_reads_vectors_converted_ahead_as_its_own(seed_bot) -> None:
+    """The BM25 side's sentence vectors, converted to float32 while the question is embedded,
+    rank the found chunks exactly as converting them all at once does."""
+    import numpy as np
+
+    retriever = seed_bot.retriever
+    ids = np.asarray(list(retriever.index.chunks), dtype=np.int64)
+    for question in QUESTIONS:
+        vector = retriever.embedder.embed([question])[0]
+        ahead = retriever._float_vectors(ids[1::2], {})
+        for chunk_id, rows in ahead.items():
+            assert rows.tobytes() == retriever._float_vectors(np.asarray([chunk_id]), {})[chunk_id].tobytes()
+        plain = retriever._by_best_sentence(vector, ids[::-1], ids[:3])
+        assert retriever._by_best_sentence(vector, ids[::-1], ids[:3], converted=ahead).tolist() == plain.tolist()
