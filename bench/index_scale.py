@@ -326,12 +326,12 @@ def add_one_article(index_dir: Path, articles: list[dict], scratch: Path) -> dic
 def synthetic(args: argparse.Namespace) -> dict:
     import numpy as np
 
-    import quotebot.index.builder as index_module
     from quotebot.bot.settings import load_settings
+    from quotebot.index.chunking import chunk_article
     from quotebot.index.builder import IndexBuilder
     from quotebot.index.reader import QuoteIndex
     from quotebot.index.loaders import load_articles
-    from quotebot.index.vectorize import ArticleVectors, embed_articles
+    from quotebot.index.vectorize import ArticleVectors
 
     settings = load_settings(ROOT / "config.yaml").index
     base = load_articles([args.path]).articles[: args.limit or None]
@@ -359,14 +359,21 @@ def synthetic(args: argparse.Namespace) -> dict:
             moved = vectors + rng.normal(scale=args.noise, size=vectors.shape).astype(np.float32)
             return moved / np.linalg.norm(moved, axis=1, keepdims=True)
 
-        def replay(_encoder, items, on_batch=None):
-            out = []
-            for item in items:
-                original = real_vectors[item.article.id.split("~", 1)[0]]
-                out.append(ArticleVectors(chunks=noisy(original.chunks), sentences=noisy(original.sentences)))
-            if on_batch:
-                on_batch(len(items), sum(len(item.chunks) for item in items))
-            return out
+        class Replay:
+            """The builder's vectorizer hook (as Ray's): chunks here, and gives each copy the
+            base article's real vectors with noise instead of embedding it."""
+
+            def chunk(self, articles, chunk_tokens, chunk_overlap):
+                return [chunk_article(a.id, a.text, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap) for a in articles]
+
+            def embed_articles(self, _encoder, items, on_batch=None):
+                out = []
+                for item in items:
+                    original = real_vectors[item.article.id.split("~", 1)[0]]
+                    out.append(ArticleVectors(chunks=noisy(original.chunks), sentences=noisy(original.sentences)))
+                if on_batch:
+                    on_batch(len(items), sum(len(item.chunks) for item in items))
+                return out
 
         # 2. The big index through the real writer, with replayed noisy vectors.
         articles = [
@@ -375,13 +382,9 @@ def synthetic(args: argparse.Namespace) -> dict:
             for article in base
         ]
         big_dir = scratch / "big"
-        index_module.embed_articles = replay
-        try:
-            started = time.perf_counter()
-            change = IndexBuilder(encoder, settings.chunk_tokens, settings.chunk_overlap).build(articles, big_dir)
-            write_s = time.perf_counter() - started
-        finally:
-            index_module.embed_articles = embed_articles
+        started = time.perf_counter()
+        change = IndexBuilder(encoder, settings.chunk_tokens, settings.chunk_overlap, vectorizer=Replay()).build(articles, big_dir)
+        write_s = time.perf_counter() - started
         shutil.copytree(base_dir / "query_encoder", big_dir / "query_encoder", dirs_exist_ok=True) if (base_dir / "query_encoder").exists() else None
         figures = {
             "corpus": f"synthetic from {args.path.name} ({copies} noisy copies, noise {args.noise})",

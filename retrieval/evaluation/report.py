@@ -238,7 +238,7 @@ def _abstention_lines(a: AbstentionReport) -> list[str]:
         lines.append(f"{p.threshold:>9.2f} {p.wrong_answer_rate:>13.3f} {p.wrong_abstain_rate:>17.3f} {p.quote_at_1:>7.3f}")
     c = a.configured
     lines.append(
-        f"configured threshold {c.threshold:.2f}: wrong answers {c.wrong_answer_rate:.1%}, "
+        f"configured threshold {c.threshold:g}: wrong answers {c.wrong_answer_rate:.1%}, "
         f"wrong abstentions {c.wrong_abstain_rate:.1%}, quote@1 {c.quote_at_1:.3f}"
     )
     if a.suggested is not None:
@@ -276,7 +276,7 @@ def _unanswered_lines(systems: list[UnansweredMetrics]) -> list[str]:
 
 def _point_line(label: str, p: ThresholdPoint) -> str:
     return (
-        f"{label} {p.threshold:.2f}: wrong answers {p.wrong_answer_rate:.1%}, "
+        f"{label} {p.threshold:g}: wrong answers {p.wrong_answer_rate:.1%}, "
         f"wrong abstentions {p.wrong_abstain_rate:.1%}, quote@1 {p.quote_at_1:.3f}"
     )
 
