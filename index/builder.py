@@ -492,7 +492,8 @@ class _GenerationWriter:
         return self._embedded()
 
     def write(self, started: float) -> Manifest:
-        records, sizes, chunk_parts, sentence_parts, vector_parts, token_lines = [], [], [], [], [], []
+        records, sizes, chunk_parts, sentence_parts, token_lines = [], [], [], [], []
+        sentence_vectors = _SentenceVectorFile(self.generation / storage.SENTENCE_VECTORS_FILE, *self._sentence_vector_shape())
         with open(self.generation / storage.ARTICLE_TEXTS_FILE, "wb") as texts:
             for part in _runs(self.plan.entries):
                 part_records, text, part_sizes, chunks, sentences, vectors, tokens = self._part_rows(part, len(records))
@@ -501,9 +502,11 @@ class _GenerationWriter:
                 sizes.append(part_sizes)
                 chunk_parts.append(chunks)
                 sentence_parts.append(sentences)
-                vector_parts.append(vectors)
+                sentence_vectors.put(vectors, len(sentences))
                 token_lines.extend(tokens)
         self.finisher.written(storage.ARTICLE_TEXTS_FILE)
+        if sentence_vectors.rows:
+            self.finisher.sync(storage.SENTENCE_VECTORS_FILE)  # the kept rows reach the disk while the rest is written
         article_rows = _article_rows(np.concatenate(sizes) if sizes else np.zeros((0, 3), np.int64))
         chunks = np.concatenate(chunk_parts) if chunk_parts else np.zeros(0, CHUNK_ROW)
         # Each chunk row names its article's position in this generation (set once, for all).
@@ -519,17 +522,23 @@ class _GenerationWriter:
         keywords = self._write_keywords(chunks["id"], token_lines)
         self.finisher.written(storage.CHUNK_TOKENS_FILE, *self._files_in(keywords.path))
         # Only now the new articles' vectors (embedded meanwhile): a new article's part is its id.
-        embedded = self.embedded
-        vector_parts = [embedded[part].sentences if isinstance(part, str) else part for part in vector_parts]
-        sentence_vectors = (
-            np.concatenate(vector_parts) if vector_parts else np.zeros((0, self.builder.embedder.dimension))
-        ).astype(np.float16, copy=False)  # half the file; cosine ranking of sentences is unaffected at this precision
-        np.save(self.generation / storage.SENTENCE_VECTORS_FILE, sentence_vectors)
+        sentence_vectors.finish(self.embedded)
         self.finisher.written(storage.SENTENCE_VECTORS_FILE)
         vectors = self._write_vectors(len(chunks))
         self.finisher.written(*self._files_in(vectors.path))
         stores = vectors, keywords
-        return self._write_manifest([r["id"] for r in records], len(chunks), len(sentence_vectors), stores, started)
+        return self._write_manifest([r["id"] for r in records], len(chunks), sentence_vectors.rows, stores, started)
+
+    def _sentence_vector_shape(self) -> tuple[int, int]:
+        """(sentences, dimension) of the generation's sentence vectors, known before any is embedded."""
+        kept = [entry for entry in self.plan.entries if isinstance(entry, int)]
+        rows = sum(len(entry.sentences) for entry in self.plan.entries if not isinstance(entry, int))
+        if kept:
+            assert self.previous is not None
+            rows += int(self.previous.articles.rows["sentences"][kept].sum())
+        # (A previous index has the builder's model and dimension: asking the encoder would wait for it to load.)
+        dimension = self.previous.manifest.dimension if self.previous is not None else self.builder.embedder.dimension
+        return rows, dimension
 
     def _record_lines(self, records: list[dict]) -> list[bytes]:
         """Each record's line: a kept article's as the previous generation has it (its record
@@ -643,6 +652,40 @@ class _GenerationWriter:
         )
         (self.generation / storage.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
         return manifest
+
+
+class _SentenceVectorFile:
+    """The generation's sentence vectors (float16: half the file; cosine ranking of sentences
+    is unaffected at this precision), written as they become known: a kept run's rows at once,
+    so most of the file is written (and synced) while the new articles are being embedded, and
+    a new article's rows when its vectors arrive (``finish``). The same bytes as ``np.save``."""
+
+    def __init__(self, path: Path, rows: int, dimension: int) -> None:
+        self.path = path
+        self.rows = rows
+        # (numpy cannot map an empty file: an index without sentences is saved at the end.)
+        self._array = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(rows, dimension)) if rows else None
+        self._dimension = dimension
+        self._at = 0
+        self._pending: list[tuple[int, str]] = []  # (first row, article id) of rows still to come
+
+    def put(self, vectors: np.ndarray | str, count: int) -> None:
+        """The next ``count`` rows: ``vectors``, or a new article's id (its rows come later)."""
+        if isinstance(vectors, str):
+            self._pending.append((self._at, vectors))
+        elif count:
+            self._array[self._at : self._at + count] = vectors
+        self._at += count
+
+    def finish(self, embedded: dict[str, ArticleVectors]) -> None:
+        if self._array is None:
+            np.save(self.path, np.zeros((0, self._dimension), dtype=np.float16))
+            return
+        assert self._at == self.rows, "the parts hold as many sentences as the generation"
+        for first, article_id in self._pending:
+            rows = embedded[article_id].sentences
+            self._array[first : first + len(rows)] = rows
+        self._array = None  # unmapped; the finisher reads the file back and syncs it
 
 
 def _runs(entries: Sequence[int | ChunkedArticle]) -> Iterator[range | ChunkedArticle]:
