@@ -11,20 +11,24 @@ at once: otherwise a busy calling thread could keep it for the interpreter's swi
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 
 class InThread:
     """``function(*args)`` on a thread named ``name``, or, with ``here``, called here and now
-    (what it raises then raises at once)."""
+    (what it raises then raises at once); ``seconds``: how long it took."""
 
     def __init__(self, function: Callable[..., Any], *args: Any, name: str, daemon: bool = False, here: bool = False) -> None:
         self._value: Any = None
         self._error: BaseException | None = None
+        self.seconds = 0.0
         self._thread: threading.Thread | None = None
         if here:
+            started = time.perf_counter()
             self._value = function(*args)
+            self.seconds = time.perf_counter() - started
             return
         self._thread = threading.Thread(target=self._run, args=(function, args), name=name, daemon=daemon)
         self._thread.start()
@@ -34,15 +38,12 @@ class InThread:
         return self._thread is not None
 
     def _run(self, function: Callable[..., Any], args: tuple) -> None:
+        started = time.perf_counter()
         try:
             self._value = function(*args)
         except BaseException as error:  # raised where the result is read
             self._error = error
-
-    @property
-    def done(self) -> bool:
-        """Whether the call has returned (or raised): ``result()`` will not wait."""
-        return self._thread is None or not self._thread.is_alive()
+        self.seconds = time.perf_counter() - started
 
     def wait(self) -> None:
         if self._thread is not None:

@@ -126,6 +126,7 @@ class Retriever:
         self._texts = SentenceText(index)
         # Only an encoder whose vectors do not depend on the thread embeds in the background.
         self._embeds_anywhere = bool(getattr(embedder, "same_vectors_on_any_thread", False))
+        self._encoder_seconds = 0.0  # how long the encoder takes a question (moving average; 0: not yet known)
 
     def warm_up(self) -> None:
         self.embedder.warm_up()
@@ -185,21 +186,27 @@ class Retriever:
     def _evidence(
         self, question: str, context: str, prefer_articles: Sequence[str], allowed: np.ndarray | None = None
     ) -> _Found:
-        # The question's vector and its nearest chunks (onnxruntime and faiss let go of the
-        # GIL) come from another thread while this one does the keyword side: BM25, then the
-        # features of the sentences of its best chunks, most of which the fused ranking keeps
-        # (bench/results/index-scale.md).
+        # The question encoder (onnxruntime, which lets go of the GIL) runs on another thread
+        # while this one does the keyword side: BM25, the float32 sentence vectors of its chunks
+        # and the features of the sentences of its best chunks, most of which the fused ranking
+        # keeps (bench/results/index-scale.md).
+        started = time.perf_counter()
         background = self._embeds_anywhere and (self.overlap_encoder if self.overlap_encoder is not None else _spare_core())
-        dense = InThread(
-            self._dense_hits, f"{question} {context}".strip(), allowed, name="quotebot-question", daemon=True, here=not background
+        encoding = InThread(
+            self.embedder.embed, [f"{question} {context}".strip()], name="quotebot-question", daemon=True, here=not background
         )  # (daemon: a hung encoder does not keep the process alive)
         weights, search_tokens = self._query_keywords(question, context)
         asked = question_type(question)
         keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates, allowed=allowed)
         self._texts.trim()
         scorer = self._scorer(question, asked, weights)
-        converted = self._score_ahead(keyword_hits[0], scorer, dense) if dense.in_thread else {}
-        query_vector, dense_hits = dense.result()
+        converted = {}
+        if encoding.in_thread:
+            converted = self._score_ahead(keyword_hits[0], scorer, started + self._encoder_seconds)
+        query_vector = encoding.result()[0]
+        if encoding.in_thread:
+            self._encoder_seconds = 0.8 * self._encoder_seconds + 0.2 * encoding.seconds if self._encoder_seconds else encoding.seconds
+        dense_hits = self.index.vectors.search(query_vector, self.dense_candidates, allowed=allowed)
         chunks, best_chunk_cosine = self._fused_chunks(
             query_vector, dense_hits, keyword_hits, prefer_articles, converted=converted
         )
@@ -228,18 +235,13 @@ class Retriever:
         The very ranking ``answer`` scores sentences in (its first ``candidate_chunks``), only
         longer; ``quotebot eval`` reads passage@k from it.
         """
+        query_vector = self.embedder.embed([question])[0]
         _, search_tokens = self._query_keywords(question, "")
+        dense_hits = self.index.vectors.search(query_vector, self.dense_candidates)
         keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates)
-        query_vector, dense_hits = self._dense_hits(question, None)
         return self._fused_chunks(query_vector, dense_hits, keyword_hits, (), limit=k)[0]
 
     # -- 1. chunks ---------------------------------------------------------------------------
-
-    def _dense_hits(self, text: str, allowed: np.ndarray | None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """The question's vector, and the ids and cosines of its nearest chunks, best first
-        (among ``allowed`` chunk ids: those a filter lets through, when given)."""
-        query_vector = self.embedder.embed([text])[0]
-        return query_vector, self.index.vectors.search(query_vector, self.dense_candidates, allowed=allowed)
 
     def _fused_chunks(
         self,
@@ -343,23 +345,24 @@ class Retriever:
         best_cosine = float(dense_scores[0]) if len(dense_scores) else 0.0
         return best[: limit or self.candidate_chunks], best_cosine
 
-    def _score_ahead(self, keyword_ids: np.ndarray, scorer: SentenceScorer, dense: InThread) -> dict[int, np.ndarray]:
-        """While the ``dense`` search runs: the BM25 chunks' sentence vectors as float32 (the
+    def _score_ahead(self, keyword_ids: np.ndarray, scorer: SentenceScorer, until: float) -> dict[int, np.ndarray]:
+        """While the question encoder runs: the BM25 chunks' sentence vectors as float32 (the
         fusion's best-sentence ranking reads every one of them), then the features (and
-        flattened texts) of the sentences of the best BM25 chunks, best first: the fused
-        ranking keeps most of them (on BBC, 22 of its 31 sentences a question come from
-        BM25's first 8 chunks).
+        flattened texts) of the sentences of the best BM25 chunks, best first, chunk by chunk,
+        until the ``perf_counter`` time ``until`` (all of them while it is not yet known how
+        long the encoder takes). The fused ranking keeps most of them (on BBC, 22 of its 31
+        sentences a question come from BM25's first 8 chunks).
 
-        No further than ``candidate_chunks``: the next 8 would give 3 more of the 31 for
-        twice the work, and this thread, busy in Python, keeps the searching thread waiting
-        for the GIL up to the switch interval (5 ms) each time it comes back from
-        onnxruntime or faiss. Once the search is done, the rest is left to scoring."""
+        No further than ``candidate_chunks``, and not past the encoder's usual time: this
+        thread, busy in Python, would keep the encoder's thread waiting for the GIL when it
+        comes back from onnxruntime (up to the 5 ms switch interval), and a chunk the fused
+        ranking then drops was scored for nothing."""
         converted = self._float_vectors(keyword_ids, {})
         for chunk_id in keyword_ids[: self.candidate_chunks].tolist():
+            if self._encoder_seconds and time.perf_counter() >= until:
+                break
             chunk = self.index.chunks[chunk_id]
             for offset in range(len(chunk.sentences)):
-                if dense.done:
-                    return converted
                 self._texts.flat(chunk.article_id, chunk.first_sentence + offset)
                 scorer.values(chunk.article_id, chunk.first_sentence + offset)
         return converted
