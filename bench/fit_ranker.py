@@ -94,7 +94,8 @@ def gather(args: argparse.Namespace) -> list:
     cached = squad_index(squad, args.cache_dir, builder)
     encoder = CachingEncoder(query_encoder_for(cached.index_dir, index_settings.model, torch_model=lambda: embedder))
     bbc = article_file_index(args.bbc, args.cache_dir, builder) if args.bbc and args.bbc_index else None
-    settings = RetrievalSettings().model_dump() | {"abstain_threshold": 0.0}
+    overrides = dict(item.split("=", 1) for item in args.retrieval)
+    settings = RetrievalSettings(**overrides).model_dump() | {"abstain_threshold": 0.0}
     questions = squad.select(TUNING_ARTICLES)
     rows: list = []
     started = time.perf_counter()
@@ -385,6 +386,10 @@ def main() -> int:
     parser.add_argument("--negatives", type=int, default=1500, help="questions asked of bbc and of related")
     parser.add_argument("--per-article", type=int, default=60, help="own questions per one-article corpus")
     parser.add_argument("--rows", type=Path, help="save (or, if it exists, reuse) the gathered features here")
+    parser.add_argument(
+        "--retrieval", action="append", default=[], metavar="KEY=VALUE",
+        help="gather with this retrieval setting instead of its default (e.g. candidate_chunks=12); repeatable",
+    )
     parser.add_argument("--write", action="store_true", help="rewrite retrieval/weights.json")
     parser.add_argument(
         "--cv", action="append", default=[], metavar="FEATURES",

@@ -1,6 +1,7 @@
 """From a question to an ``Answer``: hybrid chunk search, then the sentences that answer.
 
-1. Dense (FAISS) and keyword (BM25) search over chunks, fused by reciprocal rank.
+1. Dense (FAISS) and keyword (BM25) search over chunks, fused by reciprocal rank with a
+   third ranking of the chunks found: by their best sentence's cosine.
 2. Every sentence of the best chunks gets the features of ``retrieval.features``: its
    cosine, the share of the question's keywords in it and around it, whether it holds
    the kind of thing the question asks for (a number, a date, a name, a reason) that the
@@ -289,8 +290,8 @@ class Retriever:
 
     def _float_vectors(self, chunk_ids: np.ndarray, converted: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
         """Each chunk's sentence vectors as float32 rows: those in ``converted`` as they are, the
-        others gathered and converted at once. numpy converts float16 at ~1 µs a vector, 0.4 ms
-        for the ~350 sentences of a question's found chunks, so the BM25 side's are converted
+        others read at once (``sentence_vectors_at``). Reading and converting the ~350 float16
+        sentences of a question's found chunks took 0.4 ms on BBC, so the BM25 side's are read
         while the question is embedded (``_score_ahead``); the same values either way."""
         missing = np.asarray([chunk_id for chunk_id in chunk_ids.tolist() if chunk_id not in converted], dtype=np.int64)
         if len(missing) == 0:
@@ -300,7 +301,7 @@ class Retriever:
         counts = rows["sentence_count"].astype(np.int64)
         starts = np.cumsum(counts) - counts
         sentence_rows = np.repeat(first - starts, counts) + np.arange(int(counts.sum()))
-        vectors = self.index.sentence_vectors[sentence_rows].astype(np.float32)
+        vectors = self.index.sentence_vectors_at(sentence_rows)
         return {**converted, **dict(zip(missing.tolist(), np.split(vectors, starts[1:])))}
 
     def _newer_first(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -391,7 +392,7 @@ class Retriever:
         found = list(candidates.values())
         self._same_text_same_rank(found)
         rows = [self.index.sentence_row(c.article_id, c.sentence) for c in found]
-        cosines = (self.index.sentence_vectors[rows].astype(np.float32) @ query_vector).tolist()
+        cosines = (self.index.sentence_vectors_at(rows) @ query_vector).tolist()
         sentence_features(found, cosines, scorer)
         return found
 

@@ -303,3 +303,24 @@ def test_a_loaded_bm25_index_scores_as_bm25s_does_without_importing_it(seed_inde
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_large_sentence_vectors_are_read_not_mapped_and_read_the_same(seed_index_dir: Path, monkeypatch) -> None:
+    """Above READ_NOT_MAPPED_BYTES the rows a question asks for are read from the file (the
+    map would come to count whole in the process's RSS); they are the stored values."""
+    import numpy as np
+
+    from quotebot.index import reader
+
+    mapped = reader.QuoteIndex.load(seed_index_dir)
+    assert getattr(mapped, "_sentence_file", None) is None  # the seed's few KB stay mapped
+    monkeypatch.setattr(reader, "READ_NOT_MAPPED_BYTES", 0)
+    read = reader.QuoteIndex.load(seed_index_dir)
+    assert read._sentence_file is not None
+    count = len(read.sentence_vectors)
+    rng = np.random.default_rng(3)
+    for rows in ([], [0], [count - 1, 0], rng.integers(0, count, 40).tolist() + [1, 2, 3, 2]):
+        rows = np.asarray(rows, dtype=np.int64)
+        got = read.sentence_vectors_at(rows)
+        assert got.dtype == np.float32 and got.shape == (len(rows), read.sentence_vectors.shape[1])
+        assert np.array_equal(got, np.asarray(mapped.sentence_vectors[rows], dtype=np.float32))
