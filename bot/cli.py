@@ -49,10 +49,33 @@ BUILT_IN_COMMANDS = ("index", "ask", "chat")
 _VALUE_OPTIONS = ("--config", "--index-dir")
 
 
+# Commands that only read and print. Run as the process's own command line, they end it as
+# soon as their output is flushed, without tearing down onnxruntime, faiss and every module:
+# that teardown cost a one-shot `quotebot ask` 0.1-0.3 s (bench/results/index-scale.md).
+QUICK_EXIT_COMMANDS = frozenset({"ask"})
+
+
 def main(argv: list[str] | None = None) -> int:
     # Only the command given is set up (all of them when it is not plain to see): argparse
     # builds every subparser it is given, ~20 ms of a one-shot `quotebot ask`.
-    parser = build_parser(_command_in(sys.argv[1:] if argv is None else argv))
+    command = _command_in(sys.argv[1:] if argv is None else argv)
+    code = _main(command, argv)
+    if argv is None and command in QUICK_EXIT_COMMANDS:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            pass
+    os._exit(code)
+
+
+def _main(command: str | None, argv: list[str] | None) -> int:
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         build_parser().print_help()

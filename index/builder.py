@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -234,8 +234,9 @@ class IndexBuilder:
         try:
             with generation_files.Finisher(generation) as finisher:
                 manifest = _GenerationWriter(generation, self, plan, embedding.result, previous, finisher).write(started)
+                synced = finisher.synced()
             self._export(index_dir)
-            storage.publish(generation)
+            storage.publish(generation, synced)
         except BaseException:
             embedding.cancel()
             storage.discard(generation)
@@ -491,25 +492,27 @@ class _GenerationWriter:
         return self._embedded()
 
     def write(self, started: float) -> Manifest:
-        records, article_rows, chunk_parts, sentence_parts, vector_parts, token_lines = [], [], [], [], [], []
-        text_offset = 0
+        records, sizes, chunk_parts, sentence_parts, token_lines = [], [], [], [], []
+        sentence_vectors = _SentenceVectorFile(self.generation / storage.SENTENCE_VECTORS_FILE, *self._sentence_vector_shape())
         with open(self.generation / storage.ARTICLE_TEXTS_FILE, "wb") as texts:
-            for position, entry in enumerate(self.plan.entries):
-                record, text, chunks, sentences, vectors, tokens = self._article_rows(entry, position)
+            for part in _runs(self.plan.entries):
+                part_records, text, part_sizes, chunks, sentences, vectors, tokens = self._part_rows(part, len(records))
                 texts.write(text)
-                records.append(record)
-                article_rows.append((text_offset, text_offset + len(text), len(chunks), len(sentences)))
-                text_offset += len(text)
+                records.extend(part_records)
+                sizes.append(part_sizes)
                 chunk_parts.append(chunks)
                 sentence_parts.append(sentences)
-                vector_parts.append(vectors)
+                sentence_vectors.put(vectors, len(sentences))
                 token_lines.extend(tokens)
         self.finisher.written(storage.ARTICLE_TEXTS_FILE)
+        if sentence_vectors.rows:
+            self.finisher.sync(storage.SENTENCE_VECTORS_FILE)  # the kept rows reach the disk while the rest is written
+        article_rows = _article_rows(np.concatenate(sizes) if sizes else np.zeros((0, 3), np.int64))
         chunks = np.concatenate(chunk_parts) if chunk_parts else np.zeros(0, CHUNK_ROW)
         # Each chunk row names its article's position in this generation (set once, for all).
-        chunks["article"] = np.repeat(np.arange(len(chunk_parts), dtype=np.int32), [len(part) for part in chunk_parts])
+        chunks["article"] = np.repeat(np.arange(len(article_rows), dtype=np.int32), article_rows["chunks"])
         write_record_lines(self.generation / storage.ARTICLES_FILE, self._record_lines(records))
-        np.save(self.generation / storage.ARTICLE_ROWS_FILE, np.array(article_rows, dtype=ARTICLE_ROW))
+        np.save(self.generation / storage.ARTICLE_ROWS_FILE, article_rows)
         np.save(self.generation / storage.CHUNKS_FILE, chunks)
         np.save(
             self.generation / storage.SENTENCES_FILE,
@@ -519,17 +522,23 @@ class _GenerationWriter:
         keywords = self._write_keywords(chunks["id"], token_lines)
         self.finisher.written(storage.CHUNK_TOKENS_FILE, *self._files_in(keywords.path))
         # Only now the new articles' vectors (embedded meanwhile): a new article's part is its id.
-        embedded = self.embedded
-        vector_parts = [embedded[part].sentences if isinstance(part, str) else part for part in vector_parts]
-        sentence_vectors = (
-            np.concatenate(vector_parts) if vector_parts else np.zeros((0, self.builder.embedder.dimension))
-        ).astype(np.float16, copy=False)  # half the file; cosine ranking of sentences is unaffected at this precision
-        np.save(self.generation / storage.SENTENCE_VECTORS_FILE, sentence_vectors)
+        sentence_vectors.finish(self.embedded)
         self.finisher.written(storage.SENTENCE_VECTORS_FILE)
         vectors = self._write_vectors(len(chunks))
         self.finisher.written(*self._files_in(vectors.path))
         stores = vectors, keywords
-        return self._write_manifest([r["id"] for r in records], len(chunks), len(sentence_vectors), stores, started)
+        return self._write_manifest([r["id"] for r in records], len(chunks), sentence_vectors.rows, stores, started)
+
+    def _sentence_vector_shape(self) -> tuple[int, int]:
+        """(sentences, dimension) of the generation's sentence vectors, known before any is embedded."""
+        kept = [entry for entry in self.plan.entries if isinstance(entry, int)]
+        rows = sum(len(entry.sentences) for entry in self.plan.entries if not isinstance(entry, int))
+        if kept:
+            assert self.previous is not None
+            rows += int(self.previous.articles.rows["sentences"][kept].sum())
+        # (A previous index has the builder's model and dimension: asking the encoder would wait for it to load.)
+        dimension = self.previous.manifest.dimension if self.previous is not None else self.builder.embedder.dimension
+        return rows, dimension
 
     def _record_lines(self, records: list[dict]) -> list[bytes]:
         """Each record's line: a kept article's as the previous generation has it (its record
@@ -556,33 +565,40 @@ class _GenerationWriter:
             return [name]
         return [str(file.relative_to(self.generation)) for file in sorted(path.rglob("*")) if file.is_file()]
 
-    def _article_rows(self, entry: int | ChunkedArticle, position: int):
-        """One article's record, text, chunk rows, sentence rows, sentence vectors (a new
-        article's id: its vectors may still be on their way) and token lines."""
-        if isinstance(entry, int):
+    def _part_rows(self, part: range | ChunkedArticle, position: int):
+        """A part's records, text, (text bytes, chunks, sentences) of each article, chunk rows,
+        sentence rows, sentence vectors (a new article's id: its vectors may still be on their
+        way) and token lines. A part is a run of consecutive previous articles, kept as they
+        are and copied as one slice of each table (an `index add` copies the whole previous
+        index as one run, not article by article), or one new article at ``position``."""
+        if isinstance(part, range):
             previous = self.previous
             assert previous is not None
-            chunk_start, chunk_end = previous.articles.chunk_base[entry], previous.articles.chunk_base[entry + 1]
-            chunks = previous.chunks.rows[chunk_start:chunk_end]  # a view: write() copies it, setting "article"
-            rows = previous._sentence_slice(entry)
+            first, last = part.start, part.stop - 1
+            rows = previous.articles.rows[first : last + 1]
+            chunk_start, chunk_end = previous.articles.chunk_base[first], previous.articles.chunk_base[last + 1]
+            sentences = slice(int(previous.articles.sentence_base[first]), int(previous.articles.sentence_base[last + 1]))
             return (
-                previous.articles.records[entry],
-                previous.articles.text_bytes(entry),
-                chunks,
-                np.asarray(previous.chunks.sentences[rows], dtype=np.int32),
-                np.asarray(previous.sentence_vectors[rows]),
+                previous.articles.records[first : last + 1],
+                previous.articles.texts_of(part),
+                np.stack([rows["text_end"] - rows["text_start"], rows["chunks"], rows["sentences"]], axis=1),
+                previous.chunks.rows[chunk_start:chunk_end],  # a view: write() copies it, setting "article"
+                np.asarray(previous.chunks.sentences[sentences], dtype=np.int32),
+                np.asarray(previous.sentence_vectors[sentences]),
                 self.previous_tokens[chunk_start:chunk_end],
             )
-        article = entry.article
+        article = part.article
+        text = article.text.encode("utf-8")
         tokens = [
             " ".join(tokenize(embedding_text(article, Span(start=c.start, end=c.end)))) or NO_TOKENS
-            for c in entry.chunks
+            for c in part.chunks
         ]
         return (
-            article_record(article),
-            article.text.encode("utf-8"),
-            chunk_rows(entry.chunks, self.plan.new_ids[article.id], position),
-            sentence_rows(entry.sentences),
+            [article_record(article)],
+            text,
+            np.array([[len(text), len(part.chunks), len(part.sentences)]], dtype=np.int64),
+            chunk_rows(part.chunks, self.plan.new_ids[article.id], position),
+            sentence_rows(part.sentences),
             article.id,
             tokens,
         )
@@ -636,6 +652,66 @@ class _GenerationWriter:
         )
         (self.generation / storage.MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
         return manifest
+
+
+class _SentenceVectorFile:
+    """The generation's sentence vectors (float16: half the file; cosine ranking of sentences
+    is unaffected at this precision), written as they become known: a kept run's rows at once,
+    so most of the file is written (and synced) while the new articles are being embedded, and
+    a new article's rows when its vectors arrive (``finish``). The same bytes as ``np.save``."""
+
+    def __init__(self, path: Path, rows: int, dimension: int) -> None:
+        self.path = path
+        self.rows = rows
+        # (numpy cannot map an empty file: an index without sentences is saved at the end.)
+        self._array = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(rows, dimension)) if rows else None
+        self._dimension = dimension
+        self._at = 0
+        self._pending: list[tuple[int, str]] = []  # (first row, article id) of rows still to come
+
+    def put(self, vectors: np.ndarray | str, count: int) -> None:
+        """The next ``count`` rows: ``vectors``, or a new article's id (its rows come later)."""
+        if isinstance(vectors, str):
+            self._pending.append((self._at, vectors))
+        elif count:
+            self._array[self._at : self._at + count] = vectors
+        self._at += count
+
+    def finish(self, embedded: dict[str, ArticleVectors]) -> None:
+        if self._array is None:
+            np.save(self.path, np.zeros((0, self._dimension), dtype=np.float16))
+            return
+        assert self._at == self.rows, "the parts hold as many sentences as the generation"
+        for first, article_id in self._pending:
+            rows = embedded[article_id].sentences
+            self._array[first : first + len(rows)] = rows
+        self._array = None  # unmapped; the finisher reads the file back and syncs it
+
+
+def _runs(entries: Sequence[int | ChunkedArticle]) -> Iterator[range | ChunkedArticle]:
+    """The plan's entries as parts: each run of consecutive previous positions as one range,
+    each new article on its own."""
+    run: list[int] = []
+    for entry in entries:
+        if isinstance(entry, int) and run and entry == run[-1] + 1:
+            run.append(entry)
+            continue
+        if run:
+            yield range(run[0], run[-1] + 1)
+        run = [entry] if isinstance(entry, int) else []
+        if not isinstance(entry, int):
+            yield entry
+    if run:
+        yield range(run[0], run[-1] + 1)
+
+
+def _article_rows(sizes: np.ndarray) -> np.ndarray:
+    """The article table from each article's (text bytes, chunks, sentences), texts end to end."""
+    rows = np.zeros(len(sizes), dtype=ARTICLE_ROW)
+    ends = np.cumsum(sizes[:, 0])
+    rows["text_start"], rows["text_end"] = ends - sizes[:, 0], ends
+    rows["chunks"], rows["sentences"] = sizes[:, 1], sizes[:, 2]
+    return rows
 
 
 class _TokenLines(Sequence[list[str]]):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -247,6 +248,7 @@ class FaissVectorStore:
         self, vector: np.ndarray, k: int, *, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """``allowed`` (sorted int64 chunk ids): search only among these (a filter); None: all."""
+        _one_search_thread()
         if len(self) == 0 or k < 1:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
@@ -446,6 +448,20 @@ def _kind_of(index: faiss.Index) -> VectorIndexKind:
     if isinstance(inner, faiss.IndexFlat):
         return FLAT
     raise TypeError(f"expected a flat or HNSW index, found {type(inner).__name__}")
+
+
+_searching_thread = threading.local()
+
+
+def _one_search_thread() -> None:
+    """One OpenMP thread for the calling thread's searches. faiss's thread count belongs to
+    the thread that sets it, and a new thread starts with one per core: the retriever searches
+    on a thread of its own (``Retriever._evidence``), where two would split the scan between
+    them differently, giving scores that differ in the last bits (and answers that could
+    differ), and compete with the asking thread for the second core."""
+    if not getattr(_searching_thread, "one", False):
+        faiss.omp_set_num_threads(1)
+        _searching_thread.one = True
 
 
 @contextlib.contextmanager

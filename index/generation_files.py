@@ -96,17 +96,31 @@ class Finisher:
         for name in names:
             self._checksums[name] = self._pool.submit(_checksum_and_sync, self.generation / name)
 
+    def sync(self, name: str) -> None:
+        """Sync what a file still being written holds so far (in turn with the others): when it
+        is ``written``, only what came after is left for the disk."""
+        self._pool.submit(_sync, self.generation / name)
+
     def checksums(self) -> dict[str, str]:
         return {
             name: self._checksums[name].result() if name in self._checksums else file_checksum(self.generation / name)
             for name in file_sizes(self.generation)
         }
 
+    def synced(self) -> set[str]:
+        """The files it has synced (after ``checksums()``: every file the writer said it wrote)."""
+        return {name for name, done in self._checksums.items() if done.done() and done.exception() is None}
+
     def __enter__(self) -> Finisher:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _sync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fdatasync(handle.fileno())
 
 
 def _checksum_and_sync(path: Path) -> str:

@@ -91,6 +91,14 @@ class ArticleTable(Mapping[str, Article]):
         row = self.rows[position]
         return bytes(self._texts[int(row["text_start"]) : int(row["text_end"])])
 
+    def texts_of(self, positions: range) -> bytes:
+        """The texts of a run of consecutive articles, end to end: one slice of the blob when
+        they lie end to end in it (as the index writer stores them), else one by one."""
+        rows = self.rows[positions.start : positions.stop]
+        if len(rows) and (rows["text_start"][1:] == rows["text_end"][:-1]).all():
+            return bytes(self._texts[int(rows["text_start"][0]) : int(rows["text_end"][-1])])
+        return b"".join(self.text_bytes(position) for position in positions)
+
     def _make_article(self, position: int) -> Article:
         try:
             text = self.text_bytes(position).decode("utf-8")

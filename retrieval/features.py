@@ -197,18 +197,6 @@ class SentenceText:
             flat = self._flat[key] = " ".join(self.text(article_id, sentence).split())
         return flat
 
-    def prepare(self, article_id: str, sentence: int, asked: QuestionType) -> None:
-        """Memoise now what scoring the sentence for a question like ``asked`` will read (its
-        text, keywords, window, things of the asked kind): done while the question encoder
-        runs, so that its scoring later only reads. The same values, only sooner."""
-        self.flat(article_id, sentence)
-        text = self.text(article_id, sentence)
-        self.window(article_id, sentence)
-        self.bigrams(article_id, sentence)
-        self.paragraphs(article_id)
-        if asked.kind is not None and answer_spans(asked, text) and asked.kind in SHORT_ANSWERS:
-            self.keyword_words(article_id, sentence)
-
     def window(self, article_id: str, sentence: int) -> frozenset[str]:
         """Keywords of the sentence and its neighbours (the question's "he" or subject is often
         named one sentence away)."""
@@ -244,55 +232,85 @@ def plain_coverage(tokens: list, present: set) -> float:
     return sum(token in present for token in tokens) / len(tokens)
 
 
-def sentence_features(
-    asked: QuestionType,
-    candidates: list[SentenceEvidence],
-    cosines: list[float],
-    texts: SentenceText,
-    weights: dict[str, float],
-    rare: list[str],
-    leaned_on: callable,
-    question_bigrams: list[tuple[str, str]],
-) -> None:
-    """Fill ``values`` of every candidate (the gap and rank features need them all at once)."""
-    keywords = list(weights)
-    numbers_named = names_numbers(asked)
-    for candidate, cosine in zip(candidates, cosines):
-        text = texts.text(candidate.article_id, candidate.sentence)
-        present = texts.tokens(candidate.article_id, candidate.sentence)
-        window = texts.window(candidate.article_id, candidate.sentence)
+class SentenceScorer:
+    """One question's features of a sentence that depend on the question and the sentence
+    alone (all but its cosine, its chunk's rank and the gap and rank features), memoised per
+    sentence: the retriever computes them for the keyword side's sentences while the question
+    encoder runs, and for the others once the fused ranking names them."""
+
+    def __init__(
+        self,
+        asked: QuestionType,
+        texts: SentenceText,
+        weights: dict[str, float],
+        rare: list[str],
+        leaned_on: callable,
+        question_bigrams: list[tuple[str, str]],
+    ) -> None:
+        self.asked = asked
+        self.texts = texts
+        self.weights = weights
+        self.rare = rare
+        self.leaned_on = leaned_on
+        self.question_bigrams = question_bigrams
+        self._keywords = list(weights)
+        self._topic = sorted(asked.topic)
+        self._numbers_named = names_numbers(asked)
+        self._values: dict[tuple[str, int], dict[str, float]] = {}
+
+    def values(self, article_id: str, sentence: int) -> dict[str, float]:
+        """The sentence's features (shared: copy before adding to them)."""
+        values = self._values.get((article_id, sentence))
+        if values is None:
+            values = self._values[(article_id, sentence)] = self._compute(article_id, sentence)
+        return values
+
+    def _compute(self, article_id: str, sentence: int) -> dict[str, float]:
+        asked, texts, weights = self.asked, self.texts, self.weights
+        text = texts.text(article_id, sentence)
+        present = texts.tokens(article_id, sentence)
+        window = texts.window(article_id, sentence)
         typed = asked.kind is not None
         spans = answer_spans(asked, text) if typed else []
-        found = typed and (bool(spans) or _inside_quotation(asked, texts, candidate))
+        found = typed and (bool(spans) or _inside_quotation(asked, texts, article_id, sentence))
         agrees, conflicts = number_agreement(asked, text)
-        lead = float(candidate.sentence == 0 and texts.paragraphs(candidate.article_id) > 1)
-        candidate.values = {
-            "cosine": cosine,
+        lead = float(sentence == 0 and texts.paragraphs(article_id) > 1)
+        with_previous = plain_coverage(self._keywords, self.leaned_on(article_id, sentence, text, present))
+        # (A question naming no number agrees with no window: its text is not even sliced.)
+        window_agrees = self._numbers_named and number_agreement(asked, _window_text(texts, article_id, sentence))[0]
+        return {
             "type_near": (  # (the sentence's words are walked only when it holds a span)
-                type_nearness(text, spans, weights, texts.keyword_words(candidate.article_id, candidate.sentence))
+                type_nearness(text, spans, weights, texts.keyword_words(article_id, sentence))
                 if spans and asked.kind in SHORT_ANSWERS else 0.0
             ),
-            "topic_said": plain_coverage(sorted(asked.topic), present),
+            "topic_said": plain_coverage(self._topic, present),
             "coverage": keyword_coverage(weights, present),
-            "with_previous": plain_coverage(keywords, leaned_on(candidate.article_id, candidate.sentence, text, present)),
+            "with_previous": with_previous,
             "window": keyword_coverage(weights, window),
-            "rare": plain_coverage(rare, window),
+            "rare": plain_coverage(self.rare, window),
             "type_found": float(found),
             "type_missing": float(typed and not found),
             "number_agrees": agrees,
             "number_conflicts": conflicts,
             "lead": lead,
             "lead_untyped": lead * (not typed),
-            "chunk_rank": 1.0 / (1 + candidate.chunk_rank),
             "too_long": float(len(text) > MAX_QUOTE_CHARS),
             "length": min(len(text), MAX_QUOTE_CHARS) / MAX_QUOTE_CHARS,
-            "bigram": plain_coverage(question_bigrams, texts.bigrams(candidate.article_id, candidate.sentence)),
+            "bigram": plain_coverage(self.question_bigrams, texts.bigrams(article_id, sentence)),
+            "numbers_absent": float(self._numbers_named and not window_agrees),
+            "full_match": float(with_previous >= 1.0),
+            "count_missing": float(bool(asked.counted) and not counts_what_is_asked(asked, text, spans)),
         }
-        # (A question naming no number agrees with no window: its text is not even sliced.)
-        window_agrees = numbers_named and number_agreement(asked, _window_text(texts, candidate))[0]
-        candidate.values["numbers_absent"] = float(numbers_named and not window_agrees)
-        candidate.values["full_match"] = float(candidate.values["with_previous"] >= 1.0)
-        candidate.values["count_missing"] = float(bool(asked.counted) and not counts_what_is_asked(asked, text, spans))
+
+
+def sentence_features(candidates: list[SentenceEvidence], cosines: list[float], scorer: SentenceScorer) -> None:
+    """Fill ``values`` of every candidate (the gap and rank features need them all at once)."""
+    for candidate, cosine in zip(candidates, cosines):
+        candidate.values = {
+            "cosine": cosine,
+            **scorer.values(candidate.article_id, candidate.sentence),
+            "chunk_rank": 1.0 / (1 + candidate.chunk_rank),
+        }
     for name in ("cosine", "coverage"):
         best = max(c.values[name] for c in candidates)
         for candidate in candidates:
@@ -368,18 +386,19 @@ def _keyword(word: str) -> str | None:
     return pair_token(tokens[0]) if tokens else None
 
 
-def _inside_quotation(asked: QuestionType, texts: SentenceText, candidate: SentenceEvidence) -> bool:
+def _inside_quotation(asked: QuestionType, texts: SentenceText, article_id: str, sentence: int) -> bool:
     """For "What did X say?": the sentence sits inside a quotation opened by an earlier
     sentence of its paragraph (a long quote: its middle sentences have no marks of their own)."""
     if asked.kind is not AnswerType.SAYING:
         return False
-    text = texts.index.articles[candidate.article_id].text
-    before = text[text.rfind("\n", 0, candidate.start) + 1 : candidate.start]
+    text = texts.index.articles[article_id].text
+    start = texts.spans(article_id)[sentence][0]
+    before = text[text.rfind("\n", 0, start) + 1 : start]
     return before.count("“") > before.count("”") or before.count('"') % 2 == 1
 
 
-def _window_text(texts: SentenceText, candidate: SentenceEvidence) -> str:
-    spans = texts.spans(candidate.article_id)
-    first = max(candidate.sentence - 1, 0)
-    last = min(candidate.sentence + 1, len(spans) - 1)
-    return texts.index.articles[candidate.article_id].text[spans[first][0] : spans[last][1]]
+def _window_text(texts: SentenceText, article_id: str, sentence: int) -> str:
+    spans = texts.spans(article_id)
+    first = max(sentence - 1, 0)
+    last = min(sentence + 1, len(spans) - 1)
+    return texts.index.articles[article_id].text[spans[first][0] : spans[last][1]]

@@ -40,6 +40,7 @@ from quotebot.retrieval.features import (
     MAX_MARGIN,
     MAX_QUOTE_CHARS,
     SentenceEvidence,
+    SentenceScorer,
     SentenceText,
     keyword_coverage,
     pair_token,
@@ -187,8 +188,9 @@ class Retriever:
         self, question: str, context: str, prefer_articles: Sequence[str], allowed: np.ndarray | None = None
     ) -> _Found:
         # The question encoder (onnxruntime, which lets go of the GIL) runs on another thread
-        # while this one does the keyword side: BM25, and the memo of the sentences of its best
-        # chunks, most of which the fused ranking keeps (bench/results/index-scale.md).
+        # while this one does the keyword side: BM25, the float32 sentence vectors of its chunks
+        # and the features of the sentences of its best chunks, most of which the fused ranking
+        # keeps (bench/results/index-scale.md).
         started = time.perf_counter()
         background = self._embeds_anywhere and (self.overlap_encoder if self.overlap_encoder is not None else _spare_core())
         encoding = InThread(
@@ -198,17 +200,18 @@ class Retriever:
         asked = question_type(question)
         keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates, allowed=allowed)
         self._texts.trim()
+        scorer = self._scorer(question, asked, weights)
+        converted = {}
         if encoding.in_thread:
-            # For about as long as the encoder takes (a moving average): a chunk the fused
-            # ranking then drops was memoised for nothing, and this thread would be the wait.
-            self._prepare_sentences(keyword_hits[0][: self.candidate_chunks], asked, started + self._encoder_seconds)
+            converted = self._score_ahead(keyword_hits[0], scorer, started + self._encoder_seconds)
         query_vector = encoding.result()[0]
         if encoding.in_thread:
             self._encoder_seconds = 0.8 * self._encoder_seconds + 0.2 * encoding.seconds if self._encoder_seconds else encoding.seconds
+        dense_hits = self.index.vectors.search(query_vector, self.dense_candidates, allowed=allowed)
         chunks, best_chunk_cosine = self._fused_chunks(
-            query_vector, search_tokens, prefer_articles, allowed=allowed, keyword_hits=keyword_hits
+            query_vector, dense_hits, keyword_hits, prefer_articles, converted=converted
         )
-        candidates = self._candidates(question, asked, chunks, query_vector, weights)
+        candidates = self._candidates(chunks, query_vector, scorer)
         for candidate in candidates:
             candidate.values["chunk_cosine"] = best_chunk_cosine
             candidate.ranker = self.models.ranker.log_odds(candidate.values)
@@ -235,35 +238,37 @@ class Retriever:
         """
         query_vector = self.embedder.embed([question])[0]
         _, search_tokens = self._query_keywords(question, "")
-        return self._fused_chunks(query_vector, search_tokens, (), limit=k)[0]
+        dense_hits = self.index.vectors.search(query_vector, self.dense_candidates)
+        keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates)
+        return self._fused_chunks(query_vector, dense_hits, keyword_hits, (), limit=k)[0]
 
     # -- 1. chunks ---------------------------------------------------------------------------
 
     def _fused_chunks(
         self,
         query_vector: np.ndarray,
-        query_tokens: list[str],
+        dense_hits: tuple[np.ndarray, np.ndarray],
+        keyword_hits: tuple[np.ndarray, np.ndarray],
         prefer_articles: Sequence[str],
         limit: int | None = None,
-        allowed: np.ndarray | None = None,
-        keyword_hits: tuple[np.ndarray, np.ndarray] | None = None,
+        converted: dict[int, np.ndarray] | None = None,
     ) -> tuple[list[tuple[int, float]], float]:
         """The best chunk ids with their reciprocal-rank-fusion scores, best first, and the
-        best chunk's cosine (how close the nearest text is at all). ``allowed``: the chunk
-        ids a filter lets through (both searches look only among them). ``keyword_hits``:
-        the BM25 search's result, when the caller has already searched."""
-        dense_ids, dense_scores = self.index.vectors.search(query_vector, self.dense_candidates, allowed=allowed)
-        if keyword_hits is None:
-            keyword_hits = self.index.keywords.search(query_tokens, self.keyword_candidates, allowed=allowed)
+        best chunk's cosine (how close the nearest text is at all), from the question's vector
+        and the dense and the BM25 search's (ids, scores); ``converted``: see ``_by_best_sentence``."""
+        dense_ids, dense_scores = dense_hits
         keyword_ids, keyword_scores = keyword_hits
         dense_ids = self._newer_first(dense_ids, dense_scores)
         keyword_ids = self._newer_first(keyword_ids, keyword_scores)
-        sentence_ids = self._by_best_sentence(query_vector, dense_ids, keyword_ids)
+        sentence_ids = self._by_best_sentence(query_vector, dense_ids, keyword_ids, converted=converted)
         return self._fuse(dense_ids, dense_scores, keyword_ids, sentence_ids, prefer_articles, limit)
 
-    def _by_best_sentence(self, query_vector: np.ndarray, *found: np.ndarray) -> np.ndarray:
+    def _by_best_sentence(
+        self, query_vector: np.ndarray, *found: np.ndarray, converted: dict[int, np.ndarray] | None = None
+    ) -> np.ndarray:
         """The chunks the searches ``found``, ranked by their best sentence's cosine to the
-        question (newer article first on a tie).
+        question (newer article first on a tie). ``converted``: chunks' sentence vectors as
+        ``_float_vectors`` gave them already.
 
         A chunk's vector is the mean of its sentences' (each sentence is embedded once), so a
         chunk holding one sentence on the question among three others ranks low in the dense
@@ -275,15 +280,29 @@ class Retriever:
         pool = np.fromiter(dict.fromkeys(np.concatenate(found).tolist()), dtype=np.int64)
         if len(pool) == 0:
             return pool
-        rows = self.index.chunks.rows[self.index.chunks.rows_of(pool)]
-        first = self.index.articles.sentence_base[rows["article"]].astype(np.int64) + rows["first_sentence"]
-        counts = rows["sentence_count"].astype(np.int64)  # (every chunk holds a sentence)
-        starts = np.cumsum(counts) - counts
-        sentence_rows = np.repeat(first - starts, counts) + np.arange(int(counts.sum()))
-        cosines = self.index.sentence_vectors_at(sentence_rows) @ query_vector
-        best = np.maximum.reduceat(cosines, starts)
+        vectors = self._float_vectors(pool, converted or {})
+        blocks = [vectors[chunk_id] for chunk_id in pool.tolist()]
+        counts = np.fromiter((len(block) for block in blocks), dtype=np.int64, count=len(blocks))  # (each >= 1)
+        cosines = np.concatenate(blocks) @ query_vector
+        best = np.maximum.reduceat(cosines, np.cumsum(counts) - counts)
         order = np.argsort(-best, kind="stable")
         return self._newer_first(pool[order], best[order])
+
+    def _float_vectors(self, chunk_ids: np.ndarray, converted: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Each chunk's sentence vectors as float32 rows: those in ``converted`` as they are, the
+        others read at once (``sentence_vectors_at``). Reading and converting the ~350 float16
+        sentences of a question's found chunks took 0.4 ms on BBC, so the BM25 side's are read
+        while the question is embedded (``_score_ahead``); the same values either way."""
+        missing = np.asarray([chunk_id for chunk_id in chunk_ids.tolist() if chunk_id not in converted], dtype=np.int64)
+        if len(missing) == 0:
+            return converted
+        rows = self.index.chunks.rows[self.index.chunks.rows_of(missing)]
+        first = self.index.articles.sentence_base[rows["article"]].astype(np.int64) + rows["first_sentence"]
+        counts = rows["sentence_count"].astype(np.int64)
+        starts = np.cumsum(counts) - counts
+        sentence_rows = np.repeat(first - starts, counts) + np.arange(int(counts.sum()))
+        vectors = self.index.sentence_vectors_at(sentence_rows)
+        return {**converted, **dict(zip(missing.tolist(), np.split(vectors, starts[1:])))}
 
     def _newer_first(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """``ids`` (best first) with equally scored chunks reordered newer article first, so a
@@ -327,22 +346,39 @@ class Retriever:
         best_cosine = float(dense_scores[0]) if len(dense_scores) else 0.0
         return best[: limit or self.candidate_chunks], best_cosine
 
-    def _prepare_sentences(self, chunk_ids: np.ndarray, asked: QuestionType, until: float) -> None:
-        """Memoise what scoring the sentences of these chunks reads (``SentenceText.prepare``),
-        chunk by chunk, until the ``perf_counter`` time ``until`` (all of them while it is not
-        yet known how long the encoder takes)."""
-        for chunk_id in chunk_ids.tolist():
+    def _score_ahead(self, keyword_ids: np.ndarray, scorer: SentenceScorer, until: float) -> dict[int, np.ndarray]:
+        """While the question encoder runs: the BM25 chunks' sentence vectors as float32 (the
+        fusion's best-sentence ranking reads every one of them), then the features (and
+        flattened texts) of the sentences of the best BM25 chunks, best first, chunk by chunk,
+        until the ``perf_counter`` time ``until`` (all of them while it is not yet known how
+        long the encoder takes). The fused ranking keeps most of them (on BBC, 22 of its 31
+        sentences a question come from BM25's first 8 chunks).
+
+        No further than ``candidate_chunks``, and not past the encoder's usual time: this
+        thread, busy in Python, would keep the encoder's thread waiting for the GIL when it
+        comes back from onnxruntime (up to the 5 ms switch interval), and a chunk the fused
+        ranking then drops was scored for nothing."""
+        converted = self._float_vectors(keyword_ids, {})
+        for chunk_id in keyword_ids[: self.candidate_chunks].tolist():
             if self._encoder_seconds and time.perf_counter() >= until:
-                return
+                break
             chunk = self.index.chunks[chunk_id]
             for offset in range(len(chunk.sentences)):
-                self._texts.prepare(chunk.article_id, chunk.first_sentence + offset, asked)
+                self._texts.flat(chunk.article_id, chunk.first_sentence + offset)
+                scorer.values(chunk.article_id, chunk.first_sentence + offset)
+        return converted
 
     # -- 2. sentences ------------------------------------------------------------------------
 
-    def _candidates(
-        self, question: str, asked: QuestionType, chunks: list[tuple[int, float]], query_vector: np.ndarray, weights: dict[str, float]
-    ) -> list[SentenceEvidence]:
+    def _scorer(self, question: str, asked: QuestionType, weights: dict[str, float]) -> SentenceScorer:
+        """What scores this question's sentences: the question's keywords in order, with its
+        request verb ("ask", not a keyword) kept for the pairs: "Herzog ask" meets "Herzog
+        (also) urged"."""
+        question_tokens = [t for t in pair_tokens(tokenize(question)) if t in weights]
+        bigrams = list(dict.fromkeys(zip(question_tokens, question_tokens[1:])))
+        return SentenceScorer(asked, self._texts, weights, self._rare(weights), self._with_leaned_on, bigrams)
+
+    def _candidates(self, chunks: list[tuple[int, float]], query_vector: np.ndarray, scorer: SentenceScorer) -> list[SentenceEvidence]:
         """Every sentence of the ``chunks``, once, with its features."""
         if not chunks:
             return []
@@ -357,13 +393,7 @@ class Retriever:
         self._same_text_same_rank(found)
         rows = [self.index.sentence_row(c.article_id, c.sentence) for c in found]
         cosines = (self.index.sentence_vectors_at(rows) @ query_vector).tolist()
-        # The question's keywords in order, with its request verb ("ask", not a keyword) kept
-        # for the pairs: "Herzog ask" meets "Herzog (also) urged".
-        question_tokens = [t for t in pair_tokens(tokenize(question)) if t in weights]
-        bigrams = list(dict.fromkeys(zip(question_tokens, question_tokens[1:])))
-        sentence_features(
-            asked, found, cosines, self._texts, weights, self._rare(weights), self._with_leaned_on, bigrams
-        )
+        sentence_features(found, cosines, scorer)
         return found
 
     def _same_text_same_rank(self, found: list[SentenceEvidence]) -> None:

@@ -206,3 +206,20 @@ def test_killed_build_leaves_the_previous_index(index_dir: Path, tmp_path: Path)
 
 def before_generation_name(index_dir: Path) -> str:
     return storage.current_generation(index_dir).name
+
+
+def test_ask_into_a_pipe_closed_early_ends_quietly(index_dir: Path, tmp_path: Path) -> None:
+    """`quotebot ask --batch ... | head -1`: the reader goes away after one line; the rest is
+    not worth an error, and ending the process without its teardown (QUICK_EXIT_COMMANDS)
+    must not make one of the flush it does first."""
+    questions = tmp_path / "questions.txt"
+    questions.write_text("What did Herzog ask Lavrov?\n" * 40, encoding="utf-8")
+    command = [sys.executable, "-m", "quotebot.bot.cli", "ask", "--batch", str(questions), "--json", "--index-dir", str(index_dir)]
+    reader = subprocess.Popen(["head", "-n", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    asked = subprocess.run(command, stdout=reader.stdin, stderr=subprocess.PIPE, text=True, timeout=180)
+    reader.stdin.close()
+    first = reader.stdout.read().decode()
+    reader.wait()
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stderr == ""
+    assert json.loads(first)["answered"] is True

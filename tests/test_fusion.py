@@ -50,12 +50,10 @@ def test_the_best_sentence_ranking_moves_the_fused_order(seed_bot) -> None:
     the weight is read, not ignored."""
     retriever = seed_bot.retriever
     question = "What did Herzog ask Lavrov?"
-    vector = retriever.embedder.embed([question])[0]
-    _, tokens = retriever._query_keywords(question, "")
-    with_sentences = retriever._fused_chunks(vector, tokens, (), limit=10)[0]
+    with_sentences = retriever.search_chunks(question, 10)
     retriever.sentence_weight, kept = 0.0, retriever.sentence_weight
     try:
-        without = retriever._fused_chunks(vector, tokens, (), limit=10)[0]
+        without = retriever.search_chunks(question, 10)
     finally:
         retriever.sentence_weight = kept
     assert [score for _, score in with_sentences] != [score for _, score in without]

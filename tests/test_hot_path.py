@@ -162,20 +162,23 @@ def test_tokenize_with_its_word_memo_equals_the_plain_pipeline(seed_index) -> No
     assert plain(samples[-2]) == ["minist", "talk", "lose", "3,500.5", "vote", "1987", "uk", "2", "nd", "loss", "appl"]
 
 
-def test_sentences_prepared_ahead_read_the_same_as_computed_when_scored(seed_index) -> None:
-    """``prepare`` (run while the question encoder works) fills the memo with the values
-    scoring would compute; a question's kind decides what it fills, never what they are."""
-    plain, prepared = SentenceText(seed_index), SentenceText(seed_index)
+def test_sentence_features_computed_ahead_equal_those_computed_when_scored(seed_bot) -> None:
+    """The features the retriever computes while the question encoder runs (the BM25 side's
+    sentences, in its order, on a memo other questions filled) are those a fresh scorer
+    computes when the fused ranking names the sentence."""
+    retriever = seed_bot.retriever
+    sentences = [(article_id, number) for article_id, number, _ in _sentences(retriever.index)]
+    near = 0
     for question in QUESTIONS:
         asked = question_type(question)
-        for article_id, number, _ in _sentences(seed_index):
-            prepared.prepare(article_id, number, asked)
-    for article_id, number, text in _sentences(seed_index):
-        assert prepared.flat(article_id, number) == plain.flat(article_id, number) == " ".join(text.split())
-        for read in ("text", "tokens", "bigrams", "window", "keyword_words"):
-            assert getattr(prepared, read)(article_id, number) == getattr(plain, read)(article_id, number)
-        assert prepared.paragraphs(article_id) == plain.paragraphs(article_id)
-    assert prepared._words, "a question asking for a figure or a name walks the words of a sentence holding one"
+        weights, _ = retriever._query_keywords(question, "")
+        ahead = retriever._scorer(question, asked, weights)
+        computed = {key: ahead.values(*key) for key in reversed(sentences)}  # later sentences' windows first
+        fresh = retriever.over(retriever.index)  # a memo of its own
+        plain = fresh._scorer(question, asked, weights)
+        assert {key: plain.values(*key) for key in sentences} == computed
+        near += sum(values["type_near"] > 0 for values in computed.values())
+    assert near, "a question asking for a figure or a name walks the words of a sentence holding one"
 
 
 def test_a_trimmed_memo_gives_the_same_values(seed_index) -> None:
@@ -258,3 +261,19 @@ def test_the_same_evidence_with_the_encoder_overlapped_or_not(seed_index_dir, se
         return [[(c.article_id, c.sentence, c.ranker, c.confidence, c.values) for c in retriever.evidence(q)] for q in QUESTIONS]
 
     assert evidence(True) == evidence(False)
+
+
+def test_the_best_sentence_ranking_reads_vectors_converted_ahead_as_its_own(seed_bot) -> None:
+    """The BM25 side's sentence vectors, converted to float32 while the question is embedded,
+    rank the found chunks exactly as converting them all at once does."""
+    import numpy as np
+
+    retriever = seed_bot.retriever
+    ids = np.asarray(list(retriever.index.chunks), dtype=np.int64)
+    for question in QUESTIONS:
+        vector = retriever.embedder.embed([question])[0]
+        ahead = retriever._float_vectors(ids[1::2], {})
+        for chunk_id, rows in ahead.items():
+            assert rows.tobytes() == retriever._float_vectors(np.asarray([chunk_id]), {})[chunk_id].tobytes()
+        plain = retriever._by_best_sentence(vector, ids[::-1], ids[:3])
+        assert retriever._by_best_sentence(vector, ids[::-1], ids[:3], converted=ahead).tolist() == plain.tolist()

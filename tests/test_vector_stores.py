@@ -351,3 +351,18 @@ def test_vector_store_settings_are_checked_by_the_backend_with_the_key_named() -
     # The keys this section had before vector_store are still read, as its options.
     older = IndexSettings.model_validate({"vector_index": "hnsw", "hnsw_m": 16, "hnsw_ef_search": 90})
     assert older.vector_store.options == {"kind": "hnsw", "hnsw_m": 16, "hnsw_ef_search": 90}
+
+
+def test_a_search_on_another_thread_gives_the_same_ids_and_scores_to_the_bit() -> None:
+    """The retriever searches on a thread of its own (with the question's encoder): faiss's
+    OpenMP thread count belongs to each thread, and one that starts with one per core splits
+    a large flat scan (here from ~10,000 vectors on) among them, moving the scores' last bits."""
+    from quotebot.index.threads import InThread
+
+    store, _, _ = filled("flat", count=16_000, dimension=384)
+    queries = unit_rows(10, 384, seed=3)
+    here = [store.search(query, 50) for query in queries]
+    for query, (ids, scores) in zip(queries, here):
+        other_ids, other_scores = InThread(store.search, query, 50, name="test").result()
+        assert other_ids.tolist() == ids.tolist()
+        assert other_scores.tobytes() == scores.tobytes()
