@@ -201,9 +201,9 @@ class Retriever:
         keyword_hits = self.index.keywords.search(search_tokens, self.keyword_candidates, allowed=allowed)
         self._texts.trim()
         scorer = self._scorer(question, asked, weights)
-        converted = {}
+        converted: dict[int, np.ndarray] = {}  # chunk id -> its sentence vectors as float32, read once
         if encoding.in_thread:
-            converted = self._score_ahead(keyword_hits[0], scorer, started + self._encoder_seconds)
+            self._score_ahead(keyword_hits[0], scorer, started + self._encoder_seconds, converted)
         query_vector = encoding.result()[0]
         if encoding.in_thread:
             self._encoder_seconds = 0.8 * self._encoder_seconds + 0.2 * encoding.seconds if self._encoder_seconds else encoding.seconds
@@ -211,7 +211,7 @@ class Retriever:
         chunks, best_chunk_cosine = self._fused_chunks(
             query_vector, dense_hits, keyword_hits, prefer_articles, converted=converted
         )
-        candidates = self._candidates(chunks, query_vector, scorer)
+        candidates = self._candidates(chunks, query_vector, scorer, converted)
         for candidate in candidates:
             candidate.values["chunk_cosine"] = best_chunk_cosine
             candidate.ranker = self.models.ranker.log_odds(candidate.values)
@@ -268,7 +268,7 @@ class Retriever:
     ) -> np.ndarray:
         """The chunks the searches ``found``, ranked by their best sentence's cosine to the
         question (newer article first on a tie). ``converted``: chunks' sentence vectors as
-        ``_float_vectors`` gave them already.
+        ``_float_vectors`` gave them already; it gains those of the other found chunks.
 
         A chunk's vector is the mean of its sentences' (each sentence is embedded once), so a
         chunk holding one sentence on the question among three others ranks low in the dense
@@ -280,7 +280,7 @@ class Retriever:
         pool = np.fromiter(dict.fromkeys(np.concatenate(found).tolist()), dtype=np.int64)
         if len(pool) == 0:
             return pool
-        vectors = self._float_vectors(pool, converted or {})
+        vectors = self._float_vectors(pool, converted if converted is not None else {})
         blocks = [vectors[chunk_id] for chunk_id in pool.tolist()]
         counts = np.fromiter((len(block) for block in blocks), dtype=np.int64, count=len(blocks))  # (each >= 1)
         cosines = np.concatenate(blocks) @ query_vector
@@ -289,8 +289,8 @@ class Retriever:
         return self._newer_first(pool[order], best[order])
 
     def _float_vectors(self, chunk_ids: np.ndarray, converted: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-        """Each chunk's sentence vectors as float32 rows: those in ``converted`` as they are, the
-        others read at once (``sentence_vectors_at``). Reading and converting the ~350 float16
+        """Each chunk's sentence vectors as float32 rows: ``converted``, to which the chunks it
+        lacks are added, read at once (``sentence_vectors_at``). Reading and converting the ~350 float16
         sentences of a question's found chunks took 0.4 ms on BBC, so the BM25 side's are read
         while the question is embedded (``_score_ahead``); the same values either way."""
         missing = np.asarray([chunk_id for chunk_id in chunk_ids.tolist() if chunk_id not in converted], dtype=np.int64)
@@ -302,7 +302,8 @@ class Retriever:
         starts = np.cumsum(counts) - counts
         sentence_rows = np.repeat(first - starts, counts) + np.arange(int(counts.sum()))
         vectors = self.index.sentence_vectors_at(sentence_rows)
-        return {**converted, **dict(zip(missing.tolist(), np.split(vectors, starts[1:])))}
+        converted.update(zip(missing.tolist(), np.split(vectors, starts[1:])))
+        return converted
 
     def _newer_first(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """``ids`` (best first) with equally scored chunks reordered newer article first, so a
@@ -346,9 +347,11 @@ class Retriever:
         best_cosine = float(dense_scores[0]) if len(dense_scores) else 0.0
         return best[: limit or self.candidate_chunks], best_cosine
 
-    def _score_ahead(self, keyword_ids: np.ndarray, scorer: SentenceScorer, until: float) -> dict[int, np.ndarray]:
-        """While the question encoder runs: the BM25 chunks' sentence vectors as float32 (the
-        fusion's best-sentence ranking reads every one of them), then the features (and
+    def _score_ahead(
+        self, keyword_ids: np.ndarray, scorer: SentenceScorer, until: float, converted: dict[int, np.ndarray]
+    ) -> None:
+        """While the question encoder runs: the BM25 chunks' sentence vectors as float32, into
+        ``converted`` (the fusion's best-sentence ranking reads every one of them), then the features (and
         flattened texts) of the sentences of the best BM25 chunks, best first, chunk by chunk,
         until the ``perf_counter`` time ``until`` (all of them while it is not yet known how
         long the encoder takes). The fused ranking keeps most of them (on BBC, 22 of its 31
@@ -358,7 +361,7 @@ class Retriever:
         thread, busy in Python, would keep the encoder's thread waiting for the GIL when it
         comes back from onnxruntime (up to the 5 ms switch interval), and a chunk the fused
         ranking then drops was scored for nothing."""
-        converted = self._float_vectors(keyword_ids, {})
+        self._float_vectors(keyword_ids, converted)
         for chunk_id in keyword_ids[: self.candidate_chunks].tolist():
             if self._encoder_seconds and time.perf_counter() >= until:
                 break
@@ -366,7 +369,6 @@ class Retriever:
             for offset in range(len(chunk.sentences)):
                 self._texts.flat(chunk.article_id, chunk.first_sentence + offset)
                 scorer.values(chunk.article_id, chunk.first_sentence + offset)
-        return converted
 
     # -- 2. sentences ------------------------------------------------------------------------
 
@@ -378,21 +380,26 @@ class Retriever:
         bigrams = list(dict.fromkeys(zip(question_tokens, question_tokens[1:])))
         return SentenceScorer(asked, self._texts, weights, self._rare(weights), self._with_leaned_on, bigrams)
 
-    def _candidates(self, chunks: list[tuple[int, float]], query_vector: np.ndarray, scorer: SentenceScorer) -> list[SentenceEvidence]:
-        """Every sentence of the ``chunks``, once, with its features."""
+    def _candidates(
+        self, chunks: list[tuple[int, float]], query_vector: np.ndarray, scorer: SentenceScorer,
+        converted: dict[int, np.ndarray],
+    ) -> list[SentenceEvidence]:
+        """Every sentence of the ``chunks``, once, with its features; ``converted``: the chunks'
+        sentence vectors, as the fusion read them (every fused chunk was found by a search)."""
         if not chunks:
             return []
         candidates: dict[tuple[str, int], SentenceEvidence] = {}
+        vectors = []
         for rank, (chunk_id, _) in enumerate(chunks):
             chunk = self.index.chunks[chunk_id]
             for offset, span in enumerate(chunk.sentences):
                 key = (chunk.article_id, chunk.first_sentence + offset)
                 if key not in candidates:
                     candidates[key] = SentenceEvidence(key[0], key[1], span.start, span.end, rank, {})
+                    vectors.append(converted[chunk_id][offset])
         found = list(candidates.values())
         self._same_text_same_rank(found)
-        rows = [self.index.sentence_row(c.article_id, c.sentence) for c in found]
-        cosines = (self.index.sentence_vectors_at(rows) @ query_vector).tolist()
+        cosines = (np.stack(vectors) @ query_vector).tolist()
         sentence_features(found, cosines, scorer)
         return found
 
