@@ -33,6 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from quotebot.bot import wiring
 from quotebot.bot.settings import Settings
@@ -94,8 +95,7 @@ def gather(args: argparse.Namespace) -> list:
     cached = squad_index(squad, args.cache_dir, builder)
     encoder = CachingEncoder(query_encoder_for(cached.index_dir, index_settings.model, torch_model=lambda: embedder))
     bbc = article_file_index(args.bbc, args.cache_dir, builder) if args.bbc and args.bbc_index else None
-    overrides = dict(item.split("=", 1) for item in args.retrieval)
-    settings = RetrievalSettings(**overrides).model_dump() | {"abstain_threshold": 0.0}
+    settings = args.retrieval_settings.model_dump() | {"abstain_threshold": 0.0}
     questions = squad.select(TUNING_ARTICLES)
     rows: list = []
     started = time.perf_counter()
@@ -375,6 +375,18 @@ def report(models: Models, tops: dict) -> float:
     return chosen
 
 
+def retrieval_settings(parser: argparse.ArgumentParser, items: list[str]) -> RetrievalSettings:
+    """The retrieval settings with each ``--retrieval KEY=VALUE`` applied; a usage error names the bad one."""
+    for item in items:
+        if "=" not in item:
+            parser.error(f"--retrieval {item}: expected KEY=VALUE, e.g. candidate_chunks=12")
+    try:
+        return RetrievalSettings(**dict(item.split("=", 1) for item in items))
+    except ValidationError as error:
+        problem = error.errors()[0]
+        parser.error(f"--retrieval {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("squad", type=Path)
@@ -398,6 +410,7 @@ def main() -> int:
     )
     parser.add_argument("--levers", action="store_true", help="also refit without each lever and print what it gains")
     args = parser.parse_args()
+    args.retrieval_settings = retrieval_settings(parser, args.retrieval)  # checked before any index is read
     if args.rows and args.rows.exists():
         rows = [tuple(r) for r in json.loads(args.rows.read_text())]
     else:
